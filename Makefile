@@ -1,0 +1,58 @@
+# GoGlobal Referral Network. `make run` starts everything; `make test` installs everything and runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install run test test-unit test-integration lint format infra-up infra-down infra-status clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+install: $(VENV)/.synced  ## create .venv with the pinned dependencies (uv.lock)
+
+infra-up:  ## start Kafka (KRaft) and FerretDB on this machine, or reuse them
+	@$(PYTHON) deploy/local/infra.py up
+
+infra-down:  ## stop Kafka and FerretDB
+	@$(PYTHON) deploy/local/infra.py down
+
+infra-status:  ## is Kafka answering metadata requests, and FerretDB pings?
+	@$(PYTHON) deploy/local/infra.py status
+
+run: install infra-up  ## start the infrastructure, the three services and the demo partners
+	@$(PY) deploy/local/run.py
+
+test: install infra-up  ## install everything and run the whole suite against real Kafka and FerretDB
+	$(PY) -m pytest -q
+
+test-unit: install  ## only the fast tests that need no infrastructure
+	$(PY) -m pytest -q tests/unit
+
+lint: install  ## ruff and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:  ## remove the virtual environments (the state dir with Kafka/FerretDB data stays)
+	rm -rf $(VENV) $(TOOLS)

@@ -1,0 +1,90 @@
+"""`make run`: the three services on the native infrastructure, with the demo partner directory.
+
+Ctrl-C (or SIGTERM) stops the services gracefully; the infrastructure keeps running (`make infra-down`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = {"intake": 8000, "matching": 8001, "notifications": 8002}
+DEMO_PARTNERS = REPO / "services/matching/src/matching/demo_partners.json"
+READY_TIMEOUT_S = 60.0
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def start(name: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GOGLOBAL_HTTP_PORT": str(port)}
+    if name == "matching":
+        env.setdefault("GOGLOBAL_MATCHING_SEED_PARTNERS_FILE", str(DEMO_PARTNERS))
+    return subprocess.Popen([sys.executable, "-m", name], env=env)
+
+
+def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.items():
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        print(f"{name} exited with {code}", flush=True)
+
+
+def main() -> int:
+    procs = {name: start(name, port) for name, port in SERVICES.items()}
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not all(ready(port) for port in SERVICES.values()):
+            dead = [n for n, p in procs.items() if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                print(f"services failed to become ready: {dead or 'timeout'}", file=sys.stderr)
+                stop_all(procs)
+                return 1
+            time.sleep(0.5)
+        print(BANNER, flush=True)
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(0.5)
+        print("a service exited; stopping the others", file=sys.stderr)
+        stop_all(procs)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping services...", flush=True)
+        stop_all(procs)
+        return 0
+
+
+BANNER = """
+GoGlobal Referral Network is running.
+  API docs:       http://127.0.0.1:8000/docs
+  readiness:      http://127.0.0.1:8000/readyz  (matching :8001, notifications :8002)
+
+Submit a first referral:
+  curl -s -X POST http://127.0.0.1:8000/v1/referrals -H 'content-type: application/json' \\
+    -d '{"enterprise_name": "Shenzhen Bright Solar Co., Ltd.", "service_category": "legal",
+         "target_markets": ["AE", "SA"], "description": "Set up a Dubai trading subsidiary"}'
+Then read it (status becomes "matched" within a second or two):
+  curl -s http://127.0.0.1:8000/v1/referrals/<id>
+
+Ctrl-C stops the services; `make infra-down` stops Kafka and FerretDB.
+"""
+
+if __name__ == "__main__":
+    sys.exit(main())

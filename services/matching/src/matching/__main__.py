@@ -1,0 +1,13 @@
+from goglobal_shared.runtime import run_service
+
+from matching.app import create_app
+from matching.settings import MatchingSettings
+
+
+def main() -> None:
+    settings = MatchingSettings()
+    run_service(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

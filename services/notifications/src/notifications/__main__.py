@@ -1,0 +1,13 @@
+from goglobal_shared.runtime import run_service
+
+from notifications.app import create_app
+from notifications.settings import NotificationsSettings
+
+
+def main() -> None:
+    settings = NotificationsSettings()
+    run_service(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Wires the notifications service's real adapters. Called from the app lifespan, never at import time."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from goglobal_shared.consumer import EventConsumer, ProcessedEvents
+from goglobal_shared.envelope import Envelope
+from goglobal_shared.events import ReferralMatched
+from goglobal_shared.runtime import ServiceRuntime, connect
+
+from notifications.adapters.notification_repository import NotificationRepository
+from notifications.consumers.referral_matched import on_matched
+from notifications.settings import NotificationsSettings
+
+
+@dataclass
+class Notifications:
+    runtime: ServiceRuntime
+    notifications: NotificationRepository
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+
+async def bootstrap(settings: NotificationsSettings) -> Notifications:
+    conn = await connect(settings, [settings.referrals_topic])
+    db = conn.mongo[settings.database]
+    notifications = NotificationRepository(db["notifications"])
+    await notifications.ensure_indexes()
+
+    async def matched(envelope: Envelope) -> None:
+        await on_matched(envelope, notifications, datetime.now(UTC))
+
+    handlers = {ReferralMatched.event_type: matched}
+    events = EventConsumer(conn.consumer, conn.producer, handlers, ProcessedEvents(db["processed_events"]))
+    runtime = ServiceRuntime(settings, conn, events, relay=None)
+    runtime.start()
+    return Notifications(runtime, notifications)

@@ -1,0 +1,121 @@
+"""CloudEvents 1.0 envelope over the Kafka protocol binding (binary content mode), via the official SDK."""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import ValidationError
+
+from goglobal_shared.events import PAYLOADS, EventPayload
+
+_FORMAT = JSONFormat()
+CONTENT_TYPE = "application/json"
+
+
+class InvalidEvent(ValueError):
+    """A record that is not a well-formed event of a known type; it goes to the dead-letter topic."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    type: str
+    source: str
+    subject: str
+    data: EventPayload
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def wrap(cls, payload: EventPayload, *, source: str, subject: str, event_id: str | None = None) -> "Envelope":
+        return cls(
+            type=payload.event_type,
+            source=source,
+            subject=subject,
+            data=payload,
+            id=event_id or str(uuid.uuid4()),
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """A storable form (outbox), read back by `from_document`."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "subject": self.subject,
+            "time": self.time,
+            "data": self.data.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> "Envelope":
+        payload = PAYLOADS[doc["type"]].model_validate(doc["data"])
+        when = doc["time"] if doc["time"].tzinfo else doc["time"].replace(tzinfo=UTC)
+        return cls(
+            type=doc["type"],
+            source=doc["source"],
+            subject=doc["subject"],
+            data=payload,
+            id=doc["id"],
+            time=when,
+        )
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def to_kafka(envelope: Envelope) -> KafkaRecord:
+    event = CloudEvent(
+        attributes={
+            "id": envelope.id,
+            "type": envelope.type,
+            "source": envelope.source,
+            "subject": envelope.subject,
+            "time": envelope.time,
+            "datacontenttype": CONTENT_TYPE,
+        },
+        data=envelope.data.model_dump(mode="json"),
+    )
+    message = ce_kafka.to_binary(event, _FORMAT, key_mapper=lambda e: e.get_subject())
+    return KafkaRecord(key=envelope.subject.encode(), value=message.value, headers=list(message.headers.items()))
+
+
+def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Envelope:
+    """Parses and validates a record; raises InvalidEvent naming what is wrong."""
+    header_map = {name: raw for name, raw in headers if name.lower().startswith("ce_") or name == "content-type"}
+    if value is None:
+        raise InvalidEvent("record has no value (tombstone)")
+    try:
+        event = ce_kafka.from_binary(
+            ce_kafka.KafkaMessage(headers=header_map, key=key, value=value), _FORMAT, CloudEvent
+        )
+    except Exception as exc:  # the SDK raises several unrelated types for malformed input
+        raise InvalidEvent(f"not a CloudEvent in Kafka binary mode: {exc}") from exc
+    if event.get_datacontenttype() != CONTENT_TYPE:
+        raise InvalidEvent(f"content type {event.get_datacontenttype()!r} is not {CONTENT_TYPE!r}")
+    payload_type = PAYLOADS.get(event.get_type())
+    if payload_type is None:
+        raise InvalidEvent(f"unknown event type {event.get_type()!r}")
+    subject = event.get_subject()
+    if not subject or key is None or key.decode(errors="replace") != subject:
+        raise InvalidEvent("record key must equal the CloudEvent subject (the referral id)")
+    try:
+        payload = payload_type.model_validate(event.get_data())
+    except ValidationError as exc:
+        raise InvalidEvent(f"payload does not match {event.get_type()}: {exc}") from exc
+    return Envelope(
+        type=event.get_type(),
+        source=event.get_source(),
+        subject=subject,
+        data=payload,
+        id=event.get_id(),
+        time=event.get_time() or datetime.now(UTC),
+    )

@@ -1,0 +1,43 @@
+"""/healthz and /readyz: liveness says the process runs; readiness names each dependency that fails."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+Check = Callable[[], Awaitable[None]]  # raises when the dependency is not usable
+CHECK_TIMEOUT_S = 2.0
+
+
+async def _run_check(check: Check) -> str | None:
+    try:
+        await asyncio.wait_for(check(), timeout=CHECK_TIMEOUT_S)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+    return None
+
+
+def health_router(checks: Callable[[], Mapping[str, Check]]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process is running")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: every dependency answers", response_model=None)
+    async def readyz() -> JSONResponse:
+        named = dict(checks())
+        results = await asyncio.gather(*(_run_check(c) for c in named.values()))
+        report = {name: ("ok" if err is None else err) for name, err in zip(named, results, strict=True)}
+        ready = all(err is None for err in results)
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": report},
+                            status_code=200 if ready else 503)  # fmt: skip
+
+    return router
+
+
+def health_app(checks: Callable[[], Mapping[str, Check]]) -> FastAPI:
+    app = FastAPI(title="health", openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(health_router(checks))
+    return app

@@ -1,0 +1,43 @@
+"""Kafka helpers: an idempotent producer, topic creation, and publishing envelopes."""
+
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from goglobal_shared.envelope import Envelope, to_kafka
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    # Idempotence forces acks=all and keeps retries from reordering or duplicating within a partition.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=30000,
+    )
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
+    record = to_kafka(envelope)
+    await producer.send_and_wait(topic, value=record.value, key=record.key, headers=record.headers)
+
+
+async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="goglobal-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica was first
+                await admin.create_topics(missing)
+            log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()

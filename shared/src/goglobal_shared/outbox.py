@@ -1,0 +1,101 @@
+"""A document-embedded outbox: the write path stores events inside the aggregate's own document.
+
+No multi-document transactions exist on FerretDB, so the state change and its pending events are written
+in ONE update (single-document atomicity). Pending events sit in `outbox` keyed by event id (FerretDB 1.x
+cannot `$pull` from arrays by condition), with `outbox_count` as an indexed "has pending" marker.
+A relay publishes them in order and removes each one after the broker acknowledged it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from goglobal_shared.envelope import Envelope
+from goglobal_shared.mongo import Document
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Envelope], Awaitable[None]]
+
+
+def outbox_fields(envelopes: list[Envelope], start_seq: int = 0) -> dict[str, Any]:
+    """`$set` entries that queue `envelopes` on a document (pair with `$inc: {outbox_count: n}`)."""
+    return {f"outbox.{env.id}": {**env.to_document(), "seq": start_seq + i} for i, env in enumerate(envelopes)}
+
+
+def new_document_outbox(envelopes: list[Envelope]) -> Document:
+    """Outbox fields for a document being inserted."""
+    return {
+        "outbox": {env.id: {**env.to_document(), "seq": i} for i, env in enumerate(envelopes)},
+        "outbox_count": len(envelopes),
+    }
+
+
+async def ensure_outbox_index(collection: AsyncCollection[Document]) -> None:
+    await collection.create_index("outbox_count")
+
+
+@dataclass
+class RelayStatus:
+    running: bool = False
+    last_pass_monotonic: float = 0.0
+    published: int = 0
+
+
+@dataclass
+class OutboxRelay:
+    collection: AsyncCollection[Document]
+    publish: Publish
+    interval_s: float = 0.2
+    batch: int = 100
+    status: RelayStatus = field(default_factory=RelayStatus)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Called after a write so the new event goes out without waiting for the next pass."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        self.status.running = True
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.relay_once()
+                except Exception:
+                    log.exception("outbox relay pass failed; retrying")
+                    await asyncio.sleep(1.0)
+                self.status.last_pass_monotonic = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
+                self._wake.clear()
+        finally:
+            self.status.running = False
+
+    async def relay_once(self) -> int:
+        """Publishes every pending event once; returns how many went out."""
+        sent = 0
+        cursor = self.collection.find({"outbox_count": {"$gt": 0}}, projection={"outbox": 1}).limit(self.batch)
+        async for doc in cursor:
+            for entry in sorted(doc.get("outbox", {}).values(), key=lambda e: e["seq"]):
+                await self.publish(Envelope.from_document(entry))
+                await self.collection.update_one(
+                    {"_id": doc["_id"], f"outbox.{entry['id']}": {"$exists": True}},
+                    {"$unset": {f"outbox.{entry['id']}": ""}, "$inc": {"outbox_count": -1}},
+                )
+                sent += 1
+        self.status.published += sent
+        return sent
+
+    async def backlog(self) -> int:
+        return await self.collection.count_documents({"outbox_count": {"$gt": 0}})

@@ -1,0 +1,192 @@
+"""Running a service: JSON logs, uvicorn (which turns SIGTERM/SIGINT into a graceful lifespan shutdown),
+and background loops that stop cleanly, or stop the process when they die."""
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import uvicorn
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
+from pymongo import AsyncMongoClient
+
+from goglobal_shared.consumer import ConsumerStatus, EventConsumer, make_consumer
+from goglobal_shared.health import Check, health_router
+from goglobal_shared.kafka import ensure_topics, make_producer
+from goglobal_shared.logs import configure
+from goglobal_shared.mongo import Document, make_client, ping
+from goglobal_shared.outbox import OutboxRelay
+from goglobal_shared.settings import ServiceSettings, dead_letter_topic
+
+log = logging.getLogger(__name__)
+STALE_POLL_S = 30.0
+EXIT_LOOP_DIED = 70
+
+
+class _ExitStatus:
+    """What the process exits with once uvicorn has shut down: 0 after SIGTERM/SIGINT, non-zero if a loop died."""
+
+    code = 0
+
+    @classmethod
+    def exit(cls, *_: object) -> None:
+        # uvicorn re-raises the signal it caught after a graceful shutdown; end with a status instead.
+        sys.exit(cls.code)
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+class BackgroundLoops:
+    """Owns a service's long-running loops. A loop that crashes takes the process down (SIGTERM to self),
+    so an orchestrator restarts it instead of leaving a half-working replica."""
+
+    def __init__(self) -> None:
+        self._loops: list[tuple[Stoppable, asyncio.Task[None]]] = []
+
+    def start(self, owner: Stoppable, loop: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(loop, name=name)
+        task.add_done_callback(self._on_done)
+        self._loops.append((owner, task))
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("background loop %s died", task.get_name(), exc_info=task.exception())
+        _ExitStatus.code = EXIT_LOOP_DIED
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def stop(self, timeout_s: float) -> None:
+        for owner, _ in self._loops:
+            owner.stop()
+        tasks = [task for _, task in self._loops]
+        _done, pending = await asyncio.wait(tasks, timeout=timeout_s) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        self._loops.clear()
+
+
+def run_service(app: FastAPI, settings: ServiceSettings) -> None:
+    configure(settings.service_name, settings.log_level)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _ExitStatus.exit)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
+
+
+async def kafka_reachable(client: AIOKafkaClient) -> None:
+    await client.fetch_all_metadata()
+
+
+def consumer_healthy(consumer: AIOKafkaConsumer, status: ConsumerStatus) -> None:
+    if not status.running:
+        raise RuntimeError("consumer loop is not running")
+    if time.monotonic() - status.last_poll_monotonic > STALE_POLL_S:
+        raise RuntimeError(f"no poll for more than {STALE_POLL_S:.0f}s")
+    if not consumer.assignment():
+        raise RuntimeError("no partitions assigned yet")
+
+
+@dataclass
+class Connections:
+    mongo: AsyncMongoClient[Document]
+    producer: AIOKafkaProducer
+    consumer: AIOKafkaConsumer
+
+
+@dataclass
+class ServiceRuntime:
+    """The adapters every service holds: database, producer, consumer loop, optional outbox relay."""
+
+    settings: ServiceSettings
+    connections: Connections
+    events: EventConsumer
+    relay: OutboxRelay | None
+    loops: BackgroundLoops = field(default_factory=BackgroundLoops)
+
+    def start(self) -> None:
+        if self.relay is not None:
+            self.loops.start(self.relay, self.relay.run(), "outbox-relay")
+        self.loops.start(self.events, self.events.run(), "event-consumer")
+
+    def checks(self) -> Mapping[str, Check]:
+        async def database() -> None:
+            await ping(self.connections.mongo[self.settings.database])
+
+        async def kafka() -> None:
+            await kafka_reachable(self.connections.producer.client)
+
+        async def consumer() -> None:
+            consumer_healthy(self.connections.consumer, self.events.status)
+
+        named: dict[str, Check] = {"database": database, "kafka": kafka, "consumer": consumer}
+        relay = self.relay
+        if relay is not None:
+
+            async def outbox_relay() -> None:
+                if not relay.status.running:
+                    raise RuntimeError("outbox relay is not running")
+
+            named["outbox_relay"] = outbox_relay
+        return named
+
+    async def stop(self) -> None:
+        """Graceful: loops finish the record in hand (its offset is committed), then clients close."""
+        await self.loops.stop(self.settings.shutdown_timeout_s)
+        await self.connections.consumer.stop()
+        await self.connections.producer.stop()
+        await self.connections.mongo.close()
+
+
+class HasRuntime(Protocol):
+    runtime: ServiceRuntime
+
+    async def stop(self) -> None: ...
+
+
+def worker_app(title: str, settings: ServiceSettings, bootstrap: Callable[[], Awaitable[HasRuntime]]) -> FastAPI:
+    """The HTTP face of a worker: only health endpoints, with the service wired in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = await bootstrap()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    def checks() -> Mapping[str, Check]:
+        service: HasRuntime = app.state.service
+        return service.runtime.checks()
+
+    app.include_router(health_router(checks))
+    return app
+
+
+async def connect(settings: ServiceSettings, topics: list[str]) -> Connections:
+    """Creates the topics (and their dead-letter topics) and starts the database, producer and consumer
+    clients; the consumer subscribes to `topics` in the service's own group."""
+    bootstrap = settings.kafka_bootstrap_servers
+    await ensure_topics(bootstrap, [*topics, *(dead_letter_topic(t) for t in topics)])
+    mongo = make_client(settings.mongodb_uri)
+    producer = make_producer(bootstrap, client_id=settings.service_name)
+    await producer.start()
+    consumer = make_consumer(bootstrap, settings.consumer_group, topics, client_id=settings.service_name)
+    await consumer.start()
+    return Connections(mongo, producer, consumer)

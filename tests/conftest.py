@@ -1,0 +1,56 @@
+"""Where the tests' Kafka broker and database come from, in this order:
+
+1. `KAFKA_BOOTSTRAP_SERVERS` / `MONGODB_URI` when both are set;
+2. with `GOGLOBAL_TEST_INFRA=docker` and a Docker engine answering: testcontainers (Kafka + MongoDB 7);
+3. otherwise the native stack of `deploy/local/infra.py` (Kafka KRaft + FerretDB), started once if needed.
+
+Every test that touches them gets its own topic prefix and database name, so tests never see each
+other's data.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Infra, Namespace
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _docker_infra() -> Iterator[Infra]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.mongodb import MongoDbContainer
+
+    with KafkaContainer("apache/kafka:4.1.1") as kafka, MongoDbContainer("mongo:7.0") as mongo:
+        yield Infra(kafka.get_bootstrap_server(), mongo.get_connection_url())
+
+
+def _native_infra() -> Infra:
+    result = subprocess.run([sys.executable, str(REPO / "deploy/local/infra.py"), "up"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.exit(f"could not start the native Kafka + FerretDB stack:\n{result.stdout}{result.stderr}", returncode=3)
+    kafka_port = os.environ.get("GOGLOBAL_KAFKA_PORT", "9092")
+    mongo_port = os.environ.get("GOGLOBAL_MONGO_PORT", "27017")
+    return Infra(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/")
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
+    if kafka and mongo:
+        yield Infra(kafka, mongo)
+    elif os.environ.get("GOGLOBAL_TEST_INFRA") == "docker":
+        yield from _docker_infra()
+    else:
+        yield _native_infra()
+
+
+@pytest.fixture
+def namespace(infra: Infra) -> Namespace:
+    tag = uuid.uuid4().hex[:10]
+    return Namespace(infra, topic_prefix=f"test-{tag}.", database_prefix=f"test_{tag}")

@@ -1,0 +1,121 @@
+"""Helpers for integration and end-to-end tests: polling with a deadline, free ports, service processes."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka: str
+    mongodb_uri: str
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Isolation for one test: topics under `topic_prefix`, databases named `<database_prefix>_<service>`."""
+
+    infra: Infra
+    topic_prefix: str
+    database_prefix: str
+
+    def env(self, service: str, http_port: int) -> dict[str, str]:
+        return {
+            "GOGLOBAL_KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka,
+            "GOGLOBAL_MONGODB_URI": self.infra.mongodb_uri,
+            "GOGLOBAL_MONGODB_DATABASE": self.database(service),
+            "GOGLOBAL_TOPIC_PREFIX": self.topic_prefix,
+            "GOGLOBAL_HTTP_PORT": str(http_port),
+            "GOGLOBAL_LOG_LEVEL": "INFO",
+        }
+
+    def database(self, service: str) -> str:
+        return f"{self.database_prefix}_{service}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+T = TypeVar("T")
+DEFAULT_DEADLINE_S = 30.0
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, deadline_s: float = DEFAULT_DEADLINE_S,
+                     interval_s: float = 0.1) -> T:  # fmt: skip
+    """Polls `probe` until it returns something other than None/False; fails with `what` at the deadline."""
+    end = time.monotonic() + deadline_s
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline_s:.0f}s waiting for {what}")
+        await asyncio.sleep(interval_s)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServiceProcess:
+    """One service started as `python -m <name>`, exactly as in production, logging to a file."""
+
+    def __init__(self, name: str, namespace: Namespace, log_dir: Path, extra_env: dict[str, str] | None = None):
+        self.name = name
+        self.port = free_port()
+        self.env = {**os.environ, **namespace.env(name, self.port), **(extra_env or {})}
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ServiceProcess":
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", self.name], env=self.env, stdout=log, stderr=log)
+        return self
+
+    async def wait_ready(self, deadline_s: float = 60.0) -> None:
+        async def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    return (await client.get(f"{self.url}/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            await eventually(ready, f"{self.name} to be ready", deadline_s, interval_s=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        return "\n".join(text[-lines:])
