@@ -50,8 +50,9 @@ T = TypeVar("T")
 DEFAULT_DEADLINE_S = 30.0
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, deadline_s: float = DEFAULT_DEADLINE_S,
-                     interval_s: float = 0.1) -> T:  # fmt: skip
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], what: str, deadline_s: float = DEFAULT_DEADLINE_S, interval_s: float = 0.1
+) -> T:
     """Polls `probe` until it returns something other than None/False; fails with `what` at the deadline."""
     end = time.monotonic() + deadline_s
     while True:

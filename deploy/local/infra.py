@@ -223,9 +223,15 @@ def ensure_kafka_jars(layout: Layout) -> None:
     mvn = require_tool("mvn", "download the Kafka broker's jars from Maven Central")
     print("resolving Kafka jars from Maven Central (first run only)...", flush=True)
     cmd = [
-        mvn, "-q", "-B", "-f", str(HERE / "kafka" / "pom.xml"), "dependency:copy-dependencies",
-        f"-DoutputDirectory={layout.libs}", "-DincludeScope=runtime",
-    ]  # fmt: skip
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(HERE / "kafka" / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={layout.libs}",
+        "-DincludeScope=runtime",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise InfraError(f"Maven could not resolve the Kafka jars:\n{result.stdout[-3000:]}{result.stderr}")
@@ -249,10 +255,17 @@ def kafka_config(layout: Layout) -> Path:
 def java_cmd(layout: Layout, main: str, *args: str, heap: str = "512m") -> list[str]:
     java = require_tool("java", "run the Kafka broker")
     return [
-        java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        java,
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.properties'}",
-        "-cp", f"{layout.libs}/*", main, *args,
-    ]  # fmt: skip
+        "-cp",
+        f"{layout.libs}/*",
+        main,
+        *args,
+    ]
 
 
 def format_storage(layout: Layout, config: Path) -> None:
@@ -326,10 +339,15 @@ def mongo_up(layout: Layout) -> None:
     data = layout.state / "ferretdb"
     data.mkdir(parents=True, exist_ok=True)
     argv = [
-        str(layout.ferretdb), "--handler=sqlite", f"--sqlite-url=file:{data}/",
-        f"--listen-addr=127.0.0.1:{layout.mongo_port}", f"--state-dir={data}",
-        "--telemetry=disable", "--log-level=warn", "--debug-addr=-",
-    ]  # fmt: skip
+        str(layout.ferretdb),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--listen-addr=127.0.0.1:{layout.mongo_port}",
+        f"--state-dir={data}",
+        "--telemetry=disable",
+        "--log-level=warn",
+        "--debug-addr=-",
+    ]
     proc = spawn(layout, "ferretdb", argv)
     wait_until(layout, "ferretdb", proc, lambda: mongo_ping_ok(layout.mongo_port))
     print(f"ferretdb   ready on 127.0.0.1:{layout.mongo_port}")

@@ -112,8 +112,12 @@ async def test_referral_is_matched_and_partner_notified(
     assert types == ["hk.goglobal.referral.submitted.v1", "hk.goglobal.referral.matched.v1"]
     assert all(e.get_subject() == referral_id for e in events)
     submitted, matched_event = (json_data(e) for e in events)
-    assert submitted == {**REFERRAL, "referral_id": referral_id, "description": "",
-                         "submitted_at": submitted["submitted_at"]}  # fmt: skip
+    assert submitted == {
+        **REFERRAL,
+        "referral_id": referral_id,
+        "description": "",
+        "submitted_at": submitted["submitted_at"],
+    }
     assert matched_event["partner_id"] == "harbour-counsel"
 
 

@@ -103,8 +103,12 @@ class EventConsumer:
                 return True
             except Exception:
                 delay = self.retry.delay(attempt)
-                log.exception("transient failure, retrying in %.1fs (attempt %d)", delay, attempt,
-                              extra={"topic": record.topic, "offset": record.offset})  # fmt: skip
+                log.exception(
+                    "transient failure, retrying in %.1fs (attempt %d)",
+                    delay,
+                    attempt,
+                    extra={"topic": record.topic, "offset": record.offset},
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
         return False
@@ -124,8 +128,9 @@ class EventConsumer:
             await self._dead_letter(record, exc, attempt)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception, attempt: int) -> None:
-        failed = FailedRecord(record.topic, record.partition, record.offset, record.key, record.value,
-                              list(record.headers))  # fmt: skip
+        failed = FailedRecord(
+            record.topic, record.partition, record.offset, record.key, record.value, list(record.headers)
+        )
         await send_to_dead_letters(self.producer, failed, exc, attempt)
         self.status.dead_lettered += 1
         log.warning("dead-lettered: %s", exc, extra={"topic": record.topic, "offset": record.offset})

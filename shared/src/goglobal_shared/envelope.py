@@ -15,6 +15,7 @@ from goglobal_shared.events import PAYLOADS, EventPayload
 
 _FORMAT = JSONFormat()
 CONTENT_TYPE = "application/json"
+REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_specversion")
 
 
 class InvalidEvent(ValueError):
@@ -93,6 +94,10 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[s
     header_map = {name: raw for name, raw in headers if name.lower().startswith("ce_") or name == "content-type"}
     if value is None:
         raise InvalidEvent("record has no value (tombstone)")
+    missing = [h for h in REQUIRED_HEADERS if h not in header_map]
+    if missing:
+        # The SDK would invent an id; consumers dedupe on it, so a record without one is refused.
+        raise InvalidEvent(f"not a CloudEvent in Kafka binary mode: missing headers {', '.join(missing)}")
     try:
         event = ce_kafka.from_binary(
             ce_kafka.KafkaMessage(headers=header_map, key=key, value=value), _FORMAT, CloudEvent
@@ -107,8 +112,11 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[s
     subject = event.get_subject()
     if not subject or key is None or key.decode(errors="replace") != subject:
         raise InvalidEvent("record key must equal the CloudEvent subject (the referral id)")
+    data = event.get_data()
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"payload of {event.get_type()} is not a JSON object")
     try:
-        payload = payload_type.model_validate(event.get_data())
+        payload = payload_type.model_validate(data)
     except ValidationError as exc:
         raise InvalidEvent(f"payload does not match {event.get_type()}: {exc}") from exc
     return Envelope(

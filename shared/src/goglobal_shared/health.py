@@ -31,8 +31,9 @@ def health_router(checks: Callable[[], Mapping[str, Check]]) -> APIRouter:
         results = await asyncio.gather(*(_run_check(c) for c in named.values()))
         report = {name: ("ok" if err is None else err) for name, err in zip(named, results, strict=True)}
         ready = all(err is None for err in results)
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": report},
-                            status_code=200 if ready else 503)  # fmt: skip
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": report}, status_code=200 if ready else 503
+        )
 
     return router
 

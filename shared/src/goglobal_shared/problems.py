@@ -33,8 +33,9 @@ class ProblemError(Exception):
         self.extra = extra
 
 
-def problem_response(request: Request, status: int, detail: str | None, slug: str | None = None,
-                     **extra: Any) -> JSONResponse:  # fmt: skip
+def problem_response(
+    request: Request, status: int, detail: str | None, slug: str | None = None, **extra: Any
+) -> JSONResponse:
     body = Problem(
         type=PROBLEM_BASE + slug if slug else "about:blank",
         title=HTTPStatus(status).phrase,

@@ -1,5 +1,4 @@
 from goglobal_shared.runtime import run_service
-
 from intake.app import create_app
 from intake.settings import IntakeSettings
 

@@ -2,9 +2,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+
 from goglobal_shared.health import Check, health_router
 from goglobal_shared.problems import install_problem_handlers
-
 from intake.api.routes import referrals
 from intake.bootstrap import Intake, bootstrap
 from intake.settings import IntakeSettings

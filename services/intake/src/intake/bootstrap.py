@@ -9,7 +9,6 @@ from goglobal_shared.envelope import Envelope
 from goglobal_shared.kafka import publish
 from goglobal_shared.outbox import OutboxRelay
 from goglobal_shared.runtime import ServiceRuntime, connect
-
 from intake.adapters.referral_repository import ReferralRepository
 from intake.consumers.referral_events import handlers
 from intake.settings import IntakeSettings

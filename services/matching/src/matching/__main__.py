@@ -1,5 +1,4 @@
 from goglobal_shared.runtime import run_service
-
 from matching.app import create_app
 from matching.settings import MatchingSettings
 

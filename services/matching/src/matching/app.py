@@ -1,6 +1,6 @@
 from fastapi import FastAPI
-from goglobal_shared.runtime import worker_app
 
+from goglobal_shared.runtime import worker_app
 from matching.bootstrap import bootstrap
 from matching.settings import MatchingSettings
 

@@ -9,7 +9,6 @@ from goglobal_shared.events import ReferralSubmitted
 from goglobal_shared.kafka import publish
 from goglobal_shared.outbox import OutboxRelay
 from goglobal_shared.runtime import ServiceRuntime, connect
-
 from matching.adapters.match_repository import MatchRepository
 from matching.adapters.partner_directory import PartnerDirectory, load_partner_file
 from matching.consumers.referral_submitted import on_submitted

@@ -2,10 +2,11 @@
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from goglobal_shared.enums import ServiceCategory
 from goglobal_shared.events import MarketCode
 from goglobal_shared.markets import REGIONS, covers
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class Partner(BaseModel):

@@ -1,7 +1,8 @@
 from pathlib import Path
 
-from goglobal_shared.settings import ServiceSettings
 from pydantic import Field
+
+from goglobal_shared.settings import ServiceSettings
 
 
 class MatchingSettings(ServiceSettings):

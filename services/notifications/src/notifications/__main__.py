@@ -1,5 +1,4 @@
 from goglobal_shared.runtime import run_service
-
 from notifications.app import create_app
 from notifications.settings import NotificationsSettings
 

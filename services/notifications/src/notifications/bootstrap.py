@@ -7,7 +7,6 @@ from goglobal_shared.consumer import EventConsumer, ProcessedEvents
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.events import ReferralMatched
 from goglobal_shared.runtime import ServiceRuntime, connect
-
 from notifications.adapters.notification_repository import NotificationRepository
 from notifications.consumers.referral_matched import on_matched
 from notifications.settings import NotificationsSettings

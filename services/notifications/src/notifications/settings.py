@@ -1,5 +1,6 @@
-from goglobal_shared.settings import ServiceSettings
 from pydantic import Field
+
+from goglobal_shared.settings import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):

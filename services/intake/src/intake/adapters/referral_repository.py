@@ -4,12 +4,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
+
 from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.mongo import Document
 from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox
 from goglobal_shared.state_machine import IllegalTransition, can_transition
-from pymongo.asynchronous.collection import AsyncCollection
 
 
 class ReferralNotFound(LookupError):
@@ -49,8 +50,9 @@ class ReferralRepository:
             raise ReferralNotFound(referral_id)
         return doc
 
-    async def apply(self, referral_id: str, event_id: str, target: ReferralStatus, fields: Mapping[str, Any],
-                    now: datetime) -> None:  # fmt: skip
+    async def apply(
+        self, referral_id: str, event_id: str, target: ReferralStatus, fields: Mapping[str, Any], now: datetime
+    ) -> None:
         """Moves the referral to `target` if the state machine allows it; a repeat of `event_id` is a no-op.
 
         The update is conditional on the status read, so two concurrent changes cannot both apply."""

@@ -9,15 +9,20 @@ from goglobal_shared.envelope import Envelope
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.events import ReferralMatched, ReferralUnmatched
 from goglobal_shared.state_machine import IllegalTransition
-
 from intake.adapters.referral_repository import ReferralNotFound, ReferralRepository
 
 
 async def on_matched(envelope: Envelope, referrals: ReferralRepository, now: datetime) -> None:
     event = envelope.data
     assert isinstance(event, ReferralMatched)
-    fields = {"matched_partner": {"partner_id": event.partner_id, "partner_name": event.partner_name,
-                                  "score": event.score, "reasons": event.reasons}}  # fmt: skip
+    fields = {
+        "matched_partner": {
+            "partner_id": event.partner_id,
+            "partner_name": event.partner_name,
+            "score": event.score,
+            "reasons": event.reasons,
+        }
+    }
     await _apply(referrals, envelope, ReferralStatus.MATCHED, fields, now)
 
 
@@ -27,8 +32,13 @@ async def on_unmatched(envelope: Envelope, referrals: ReferralRepository, now: d
     await _apply(referrals, envelope, ReferralStatus.UNMATCHED, {"unmatched_reason": event.reason}, now)
 
 
-async def _apply(referrals: ReferralRepository, envelope: Envelope, target: ReferralStatus,
-                 fields: Mapping[str, object], now: datetime) -> None:  # fmt: skip
+async def _apply(
+    referrals: ReferralRepository,
+    envelope: Envelope,
+    target: ReferralStatus,
+    fields: Mapping[str, object],
+    now: datetime,
+) -> None:
     try:
         await referrals.apply(envelope.subject, envelope.id, target, fields, now)
     except (ReferralNotFound, IllegalTransition) as exc:

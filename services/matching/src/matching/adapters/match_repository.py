@@ -3,11 +3,12 @@
 from collections.abc import Mapping
 from datetime import datetime
 
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.mongo import Document
 from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 
 class MatchRepository:

@@ -3,11 +3,11 @@
 import json
 from pathlib import Path
 
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.mongo import Document
 from pydantic import TypeAdapter
 from pymongo.asynchronous.collection import AsyncCollection
 
+from goglobal_shared.enums import ServiceCategory
+from goglobal_shared.mongo import Document
 from matching.engine import Partner
 
 _PARTNER_LIST = TypeAdapter(list[Partner])

@@ -4,7 +4,6 @@ from datetime import datetime
 
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.events import ReferralMatched, ReferralSubmitted, ReferralUnmatched
-
 from matching.adapters.match_repository import MatchRepository
 from matching.adapters.partner_directory import PartnerDirectory
 from matching.engine import pick_best
@@ -12,8 +11,9 @@ from matching.engine import pick_best
 SOURCE = "/goglobal/matching"
 
 
-async def on_submitted(envelope: Envelope, directory: PartnerDirectory, matches: MatchRepository,
-                       now: datetime) -> None:  # fmt: skip
+async def on_submitted(
+    envelope: Envelope, directory: PartnerDirectory, matches: MatchRepository, now: datetime
+) -> None:
     submitted = envelope.data
     assert isinstance(submitted, ReferralSubmitted)
     candidates = await directory.offering(submitted.service_category)
@@ -36,7 +36,12 @@ async def on_submitted(envelope: Envelope, directory: PartnerDirectory, matches:
             reasons=match.reasons,
             matched_at=now,
         )
-        decision = {"status": "matched", "partner_id": match.partner.id, "score": match.score,
-                    "reasons": match.reasons, "submitted_event_id": envelope.id}  # fmt: skip
+        decision = {
+            "status": "matched",
+            "partner_id": match.partner.id,
+            "score": match.score,
+            "reasons": match.reasons,
+            "submitted_event_id": envelope.id,
+        }
     event = Envelope.wrap(outcome, source=SOURCE, subject=submitted.referral_id)
     await matches.record(submitted.referral_id, decision, event, now)

@@ -1,8 +1,9 @@
 """Notification documents; one per (event, recipient), so a redelivered event records nothing new."""
 
-from goglobal_shared.mongo import Document
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
+
+from goglobal_shared.mongo import Document
 
 
 class NotificationRepository:

@@ -4,7 +4,6 @@ from datetime import datetime
 
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.events import ReferralMatched
-
 from notifications.adapters.notification_repository import NotificationRepository
 
 

@@ -2,11 +2,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
 from goglobal_shared.enums import ReferralStatus, ServiceCategory
 from goglobal_shared.events import MarketCode
 from goglobal_shared.problems import Problem, ProblemError
-from pydantic import BaseModel, ConfigDict, Field
-
 from intake.adapters.referral_repository import ReferralNotFound
 from intake.api.deps import IntakeDep
 from intake.domain.referrals import NewReferral, submit
@@ -64,8 +64,9 @@ class ReferralOut(BaseModel):
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No referral with this id"}}
 
 
-@router.post("", status_code=201, response_model=ReferralOut,
-             responses={422: {"model": Problem, "description": "Invalid body"}})  # fmt: skip
+@router.post(
+    "", status_code=201, response_model=ReferralOut, responses={422: {"model": Problem, "description": "Invalid body"}}
+)
 async def submit_referral(body: ReferralIn, intake: IntakeDep) -> ReferralOut:
     """Stores the referral and its `referral.submitted` event together; the event is published afterwards."""
     now = intake.clock()

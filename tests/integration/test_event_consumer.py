@@ -1,0 +1,161 @@
+"""The shared consume loop on the real broker and database: dedupe, dead letters, commits."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo import AsyncMongoClient
+
+from goglobal_shared.consumer import EventConsumer, ProcessedEvents, RetryPolicy, make_consumer
+from goglobal_shared.envelope import Envelope, to_kafka
+from goglobal_shared.errors import PermanentEventError
+from goglobal_shared.kafka import ensure_topics, make_producer
+from goglobal_shared.settings import dead_letter_topic
+from tests.support import Namespace, eventually
+from tests.unit.test_envelope import submitted
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Rig:
+    topic: str
+    group: str
+    producer: AIOKafkaProducer
+    handled: list[str]
+    loop: EventConsumer
+    task: "asyncio.Task[None]"
+    namespace: Namespace
+
+
+@pytest.fixture
+async def rig(namespace: Namespace) -> AsyncIterator[Rig]:
+    topic, group = namespace.topic("goglobal.referrals"), namespace.topic("group")
+    await ensure_topics(namespace.infra.kafka, [topic, dead_letter_topic(topic)])
+    producer = make_producer(namespace.infra.kafka, "test")
+    await producer.start()
+    consumer = make_consumer(namespace.infra.kafka, group, [topic], "test")
+    await consumer.start()
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    handled: list[str] = []
+    attempts: dict[str, int] = {}
+
+    async def handler(envelope: Envelope) -> None:
+        data = envelope.data.model_dump()
+        attempts[envelope.id] = attempts.get(envelope.id, 0) + 1
+        if data["enterprise_name"] == "refuse":
+            raise PermanentEventError("this referral cannot apply")
+        if data["enterprise_name"] == "flaky" and attempts[envelope.id] < 3:
+            raise ConnectionError("database briefly away")
+        handled.append(envelope.id)
+
+    processed = ProcessedEvents(mongo[namespace.database("consumer")]["processed_events"])
+    loop = EventConsumer(consumer, producer, {envelope_type(): handler}, processed, RetryPolicy(0.05, 0.2))
+    task = asyncio.create_task(loop.run())
+    try:
+        yield Rig(topic, group, producer, handled, loop, task, namespace)
+    finally:
+        loop.stop()
+        await task
+        await consumer.stop()
+        await producer.stop()
+        await mongo.close()
+
+
+def envelope_type() -> str:
+    return submitted().type
+
+
+async def send(rig: Rig, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+    await rig.producer.send_and_wait(rig.topic, value=value, key=key, headers=headers)
+
+
+async def send_envelope(rig: Rig, envelope: Envelope) -> None:
+    record = to_kafka(envelope)
+    await send(rig, record.key, record.value, record.headers)
+
+
+async def dead_letters(rig: Rig, count: int) -> list[dict[str, bytes]]:
+    consumer = AIOKafkaConsumer(
+        dead_letter_topic(rig.topic), bootstrap_servers=rig.namespace.infra.kafka, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[dict[str, bytes]] = []
+
+    async def collect() -> bool:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            found.extend(dict(r.headers) for r in records)
+        return len(found) >= count
+
+    try:
+        await eventually(collect, f"{count} dead letters")
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_a_redelivered_event_is_handled_once(rig: Rig) -> None:
+    envelope = submitted(uuid.uuid4().hex)
+    await send_envelope(rig, envelope)
+    await send_envelope(rig, envelope)
+    later = submitted(envelope.subject)  # same referral, new event: ordered after the duplicates
+    await send_envelope(rig, later)
+
+    async def both() -> bool:
+        return later.id in rig.handled
+
+    await eventually(both, "the later event to be handled")
+    assert rig.handled == [envelope.id, later.id]
+
+
+async def test_poison_and_refused_events_are_dead_lettered_and_the_partition_flows(rig: Rig) -> None:
+    referral = uuid.uuid4().hex
+    refused = submitted(referral)
+    refused = Envelope.wrap(
+        refused.data.model_copy(update={"enterprise_name": "refuse"}), source="/t", subject=referral
+    )
+    good = submitted(referral)
+    await send(rig, referral.encode(), b"\x00garbage", [("content-type", b"application/json")])
+    await send_envelope(rig, refused)
+    await send(rig, referral.encode(), None, [])
+    await send_envelope(rig, good)
+
+    async def good_handled() -> bool:
+        return good.id in rig.handled
+
+    await eventually(good_handled, "the good event after the poison ones")
+    letters = await dead_letters(rig, 3)
+    assert [h["dlq_error_class"] for h in letters] == [b"InvalidEvent", b"PermanentEventError", b"InvalidEvent"]
+    assert all(h["dlq_original_topic"] == rig.topic.encode() for h in letters)
+    assert letters[1]["dlq_error_message"] == b"this referral cannot apply"
+    assert {"dlq_original_partition", "dlq_original_offset", "dlq_attempts"} <= set(letters[0])
+    assert refused.id not in rig.handled
+
+
+async def test_transient_failures_are_retried_then_committed(rig: Rig) -> None:
+    referral = uuid.uuid4().hex
+    flaky = submitted(referral)
+    flaky = Envelope.wrap(flaky.data.model_copy(update={"enterprise_name": "flaky"}), source="/t", subject=referral)
+    await send_envelope(rig, flaky)
+
+    async def handled() -> bool:
+        return flaky.id in rig.handled
+
+    await eventually(handled, "the flaky event after retries")
+    # The offset after it is committed: a new member of the group would not see it again.
+    admin = AIOKafkaConsumer(bootstrap_servers=rig.namespace.infra.kafka, group_id=rig.group, enable_auto_commit=False)
+    await admin.start()
+    try:
+
+        async def committed() -> bool:
+            total = 0
+            for p in range(3):
+                total += await admin.committed(TopicPartition(rig.topic, p)) or 0
+            return total >= 1
+
+        await eventually(committed, "the offset commit")
+    finally:
+        await admin.stop()
