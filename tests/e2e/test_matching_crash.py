@@ -1,56 +1,65 @@
-"""SIGKILL of matching while a referral is in flight still ends with exactly one match."""
+"""SIGKILL of matching while referrals are in flight still ends with exactly one decision per referral."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.e2e.test_walking_skeleton import PARTNERS, REFERRAL, read_events
+from tests import factories
+from tests.e2e.test_referral_flow import bearer, read_events
 from tests.support import Namespace, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 
+SEED = [{"id": "harbour-counsel", "name": "Harbour Counsel", "categories": ["legal"], "markets": ["AE", "SA"]}]
+ONE_NEED = {"needs": [{"service_category": "legal", "target_markets": ["AE", "SA"]}]}
 
-async def test_killed_matching_restarts_into_exactly_one_match(namespace: Namespace, tmp_path: Path) -> None:
-    partners = tmp_path / "partners.json"
-    partners.write_text(json.dumps(PARTNERS))
-    seed = {"GOGLOBAL_MATCHING_SEED_PARTNERS_FILE": str(partners)}
+
+async def test_killed_matching_restarts_into_exactly_one_decision(namespace: Namespace, tmp_path: Path) -> None:
+    seed_file = tmp_path / "partners.json"
+    seed_file.write_text(json.dumps(SEED))
+    seed = {"GOGLOBAL_MATCHING_SEED_PARTNERS_FILE": str(seed_file)}
     intake = ServiceProcess("intake", namespace, tmp_path).start()
     notifications = ServiceProcess("notifications", namespace, tmp_path).start()
-    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
-    matches = mongo[namespace.database("matching")]["matches"]
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    plans = mongo[namespace.database("matching")]["matches"]
     try:
         await intake.wait_ready()
         async with httpx.AsyncClient(base_url=intake.url, timeout=10) as http:
-            referral_ids = [(await http.post("/v1/referrals", json=REFERRAL)).json()["id"] for _ in range(5)]
+            key = (await http.post("/v1/enterprises", json=factories.enterprise())).json()["api_key"]["api_key"]
+            referral_ids = []
+            for _ in range(5):
+                created = await http.post("/v1/service-requests", json=ONE_NEED, headers=bearer(key))
+                referral_ids.append(created.json()["referrals"][0]["id"])
 
-            # The submitted events wait in Kafka; matching starts, and dies the moment it stored a match,
+            # The submitted events wait in Kafka; matching starts, and dies the moment it stored a decision,
             # before it could publish the outcome or commit every offset.
             first = ServiceProcess("matching", namespace, tmp_path, seed).start()
 
-            async def any_match() -> bool:
-                return await matches.count_documents({}) > 0
+            async def any_plan() -> bool:
+                return await plans.count_documents({}) > 0
 
-            await eventually(any_match, "matching to store its first decision", deadline_s=60, interval_s=0.01)
+            await eventually(any_plan, "matching to store its first decision", deadline_s=60, interval_s=0.01)
             first.kill()
 
             second = ServiceProcess("matching", namespace, tmp_path, seed).start()
             await second.wait_ready()
 
-            async def all_matched() -> bool:
-                bodies = [(await http.get(f"/v1/referrals/{rid}")).json() for rid in referral_ids]
-                return all(b["status"] == "matched" for b in bodies)
+            async def all_offered() -> bool:
+                bodies = [(await http.get(f"/v1/referrals/{rid}", headers=bearer(key))).json() for rid in referral_ids]
+                return all(b["status"] == "offered" for b in bodies)
 
-            await eventually(all_matched, "every referral to be matched")
+            await eventually(all_offered, "every referral to be offered")
             assert second.terminate() == 0
 
         for rid in referral_ids:
-            assert await matches.count_documents({"_id": rid}) == 1
-            events = await read_events(namespace, rid, count=2)
-            matched_ids = {e.get_id() for e in events if e.get_type() == "hk.goglobal.referral.matched.v1"}
-            assert len(matched_ids) == 1, f"{rid} was matched by more than one decision: {matched_ids}"
+            assert await plans.count_documents({"_id": rid}) == 1
+            events = await read_events(namespace, rid, count=3)
+            decided = {e.get_id() for e in events if e.get_type() != "hk.goglobal.referral.submitted.v1"}
+            assert len(decided) == 2, f"{rid} got more than one decision: {decided}"
         notes = mongo[namespace.database("notifications")]["notifications"]
         for rid in referral_ids:
 

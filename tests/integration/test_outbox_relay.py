@@ -8,6 +8,7 @@ from pymongo import AsyncMongoClient
 
 from goglobal_shared.envelope import Envelope, from_kafka
 from goglobal_shared.kafka import ensure_topics, make_producer, publish
+from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.outbox import OutboxRelay, ensure_outbox_index, new_document_outbox, outbox_fields
 from tests.support import Namespace, eventually
 from tests.unit.test_envelope import submitted
@@ -34,7 +35,7 @@ async def test_pending_events_are_published_in_order_and_removed(namespace: Name
     async def send(envelope: Envelope) -> None:
         await publish(producer, topic, envelope)
 
-    relay = OutboxRelay(collection, send)
+    relay = OutboxRelay(collection, send, DocumentLocks(mongo[namespace.database("outbox")]["locks"]))
     try:
         assert await relay.backlog() == 1
         assert await relay.relay_once() == 3

@@ -27,7 +27,7 @@ def test_exact_country_coverage_beats_region_coverage() -> None:
 def test_region_coverage_is_explained() -> None:
     best = pick_best([partner("regional", {"MIDDLE_EAST"})], LEGAL, ["AE"])
     assert best is not None
-    assert best.score == 0.8
+    assert best.score == 0.86  # market 0.8 (region only) x 0.7 + no language asked x 0.3
     assert best.reasons == ["offers legal", "covers AE through MIDDLE_EAST"]
 
 

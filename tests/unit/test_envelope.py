@@ -6,17 +6,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka, to_kafka
-from goglobal_shared.events import ReferralMatched, ReferralSubmitted
+from goglobal_shared.events import NeedDetails, ReferralSubmitted, ReferralUnmatched
 
 NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
 
 
-def submitted(referral_id: str = "r" * 32) -> Envelope:
+def submitted(referral_id: str = "r" * 32, enterprise_name: str = "Bright Solar") -> Envelope:
     payload = ReferralSubmitted(
         referral_id=referral_id,
-        enterprise_name="Bright Solar",
-        service_category="legal",
-        target_markets=["AE", "MIDDLE_EAST"],
+        request_id="q" * 32,
+        enterprise_id="e" * 32,
+        enterprise_name=enterprise_name,
+        enterprise_sector="C26",
+        enterprise_languages=["zh-Hans"],
+        need=NeedDetails(service_category="legal", target_markets=["AE", "MIDDLE_EAST"]),
         submitted_at=NOW,
     )
     return Envelope.wrap(payload, source="/goglobal/intake", subject=referral_id)
@@ -86,18 +89,6 @@ def test_random_records_never_raise_anything_but_invalid_event(value: bytes, hea
 
 def test_payloads_reject_unknown_fields_and_bad_markets() -> None:
     with pytest.raises(ValueError, match="extra"):
-        ReferralMatched.model_validate(
-            {
-                "referral_id": "r",
-                "partner_id": "p",
-                "partner_name": "P",
-                "score": 0.5,
-                "reasons": [],
-                "matched_at": NOW,
-                "owner": "x",
-            }
-        )
+        ReferralUnmatched.model_validate({"referral_id": "r", "reason": "none", "unmatched_at": NOW, "owner": "x"})
     with pytest.raises(ValueError, match="neither an ISO 3166-1"):
-        ReferralSubmitted(
-            referral_id="r", enterprise_name="E", service_category="legal", target_markets=["ae"], submitted_at=NOW
-        )
+        NeedDetails(service_category="legal", target_markets=["ae"])

@@ -4,23 +4,16 @@ Additive changes keep a type's `v1`; a breaking change gets a new `v2` type.
 """
 
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from goglobal_shared.domain.identifiers import LanguageTag, MarketCode
+from goglobal_shared.domain.partner import OfferStrategy
+from goglobal_shared.domain.service_request import BudgetBand, DeclineReason, Outcome, Urgency
 from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.markets import is_market
 
 TYPE_PREFIX = "hk.goglobal."
-
-
-def _market(code: str) -> str:
-    if not is_market(code):
-        raise ValueError(f"{code!r} is neither an ISO 3166-1 alpha-2 country code nor a known region")
-    return code
-
-
-MarketCode = Annotated[str, AfterValidator(_market), Field(examples=["AE", "MIDDLE_EAST"])]
 
 
 class EventPayload(BaseModel):
@@ -28,25 +21,50 @@ class EventPayload(BaseModel):
     event_type: ClassVar[str]
 
 
-class ReferralSubmitted(EventPayload):
-    event_type: ClassVar[str] = TYPE_PREFIX + "referral.submitted.v1"
+class NeedDetails(BaseModel):
+    """One need of a service request: what the referral is about."""
 
-    referral_id: str
-    enterprise_name: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     service_category: ServiceCategory
     target_markets: list[MarketCode] = Field(min_length=1, max_length=50)
     description: str = Field(default="", max_length=5000)
+    urgency: Urgency = Urgency.NORMAL
+    budget_band: BudgetBand = BudgetBand.UNDISCLOSED
+    languages: list[LanguageTag] = Field(default_factory=list, max_length=5)
+
+
+class ReferralSubmitted(EventPayload):
+    """A need of a service request became a referral. Carries no contact details of the enterprise."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.submitted.v1"
+
+    referral_id: str
+    request_id: str
+    enterprise_id: str
+    enterprise_name: str = Field(min_length=1, max_length=200)
+    enterprise_sector: str | None = None
+    enterprise_languages: list[LanguageTag] = Field(default_factory=list)
+    need: NeedDetails
     submitted_at: datetime
 
 
-class ReferralMatched(EventPayload):
-    event_type: ClassVar[str] = TYPE_PREFIX + "referral.matched.v1"
+class Candidate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    referral_id: str
     partner_id: str
     partner_name: str
     score: float = Field(ge=0.0, le=1.0)
     reasons: list[str]
+
+
+class ReferralMatched(EventPayload):
+    """Matching ranked the partners that fit; `candidates` is best first."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.matched.v1"
+
+    referral_id: str
+    candidates: list[Candidate] = Field(min_length=1)
     matched_at: datetime
 
 
@@ -58,6 +76,126 @@ class ReferralUnmatched(EventPayload):
     unmatched_at: datetime
 
 
+class ReferralOffered(EventPayload):
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.offered.v1"
+
+    referral_id: str
+    partner_id: str
+    partner_name: str
+    offered_at: datetime
+    respond_by: datetime
+    round: int = Field(ge=1)
+
+
+class ReferralAccepted(EventPayload):
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.accepted.v1"
+
+    referral_id: str
+    partner_id: str
+    accepted_at: datetime
+
+
+class ReferralDeclined(EventPayload):
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.declined.v1"
+
+    referral_id: str
+    partner_id: str
+    reason: DeclineReason
+    text: str = ""
+    declined_at: datetime
+
+
+class ReferralStarted(EventPayload):
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.started.v1"
+
+    referral_id: str
+    partner_id: str
+    started_at: datetime
+
+
+class ReferralCompleted(EventPayload):
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.completed.v1"
+
+    referral_id: str
+    partner_id: str
+    outcome: Outcome
+    notes: str
+    completed_at: datetime
+
+
+class ReferralRated(EventPayload):
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.rated.v1"
+
+    referral_id: str
+    partner_id: str
+    score: int = Field(ge=1, le=5)
+    comment: str = ""
+    rated_at: datetime
+
+
+class ReferralWithdrawn(EventPayload):
+    """The enterprise withdrew the need; open offers are cancelled."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.withdrawn.v1"
+
+    referral_id: str
+    partner_id: str | None = None
+    withdrawn_at: datetime
+
+
+class ReferralClosed(EventPayload):
+    """An operator closed the referral."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.closed.v1"
+
+    referral_id: str
+    partner_id: str | None = None
+    reason: str
+    closed_at: datetime
+
+
+class ReferralAssigned(EventPayload):
+    """An operator chose the partner for an unmatched referral; matching offers it to them."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.assigned.v1"
+
+    referral_id: str
+    partner_id: str
+    assigned_at: datetime
+
+
+class PartnerCategoryDetails(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: ServiceCategory
+    specialties: list[str] = Field(default_factory=list)
+
+
+class PartnerUpserted(EventPayload):
+    """The directory's current view of a partner (created, changed or deactivated). No contact details."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "partner.upserted.v1"
+
+    partner_id: str
+    name: str
+    categories: list[PartnerCategoryDetails]
+    markets: list[MarketCode]
+    sectors: list[str] = Field(default_factory=list)
+    languages: list[LanguageTag] = Field(default_factory=list)
+    capacity: int = Field(ge=1)
+    response_window_hours: int = Field(ge=1)
+    offer_strategy: OfferStrategy
+    parallel_offers: int = Field(ge=1)
+    active: bool
+    version: int = Field(ge=1, description="increases with every change; consumers keep the highest")
+    updated_at: datetime
+
+
 PAYLOADS: dict[str, type[EventPayload]] = {
-    cls.event_type: cls for cls in (ReferralSubmitted, ReferralMatched, ReferralUnmatched)
-}
+    cls.event_type: cls
+    for cls in (
+        ReferralSubmitted, ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralAccepted, ReferralDeclined,
+        ReferralStarted, ReferralCompleted, ReferralRated, ReferralWithdrawn, ReferralClosed, ReferralAssigned,
+        PartnerUpserted,
+    )
+}  # fmt: skip

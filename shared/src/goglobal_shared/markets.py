@@ -2,6 +2,8 @@
 
 import re
 
+import pycountry
+
 REGIONS: dict[str, frozenset[str]] = {
     "MIDDLE_EAST": frozenset({"AE", "SA", "QA", "KW", "BH", "OM", "JO", "IL", "TR", "EG", "IQ", "LB"}),
     "ASEAN": frozenset({"BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN"}),
@@ -47,7 +49,9 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 def is_market(code: str) -> bool:
-    return code in REGIONS or bool(_COUNTRY.match(code))
+    """A region name, or an upper-case code that ISO 3166-1 actually assigns (so "XX" and "UK" are refused)."""
+    # The shape check comes first: pycountry matches case-insensitively, and codes are stored upper-case.
+    return code in REGIONS or (bool(_COUNTRY.fullmatch(code)) and pycountry.countries.get(alpha_2=code) is not None)
 
 
 def expand(code: str) -> frozenset[str]:

@@ -3,12 +3,16 @@
 No multi-document transactions exist on FerretDB, so the state change and its pending events are written
 in ONE update (single-document atomicity). Pending events sit in `outbox` keyed by event id (FerretDB 1.x
 cannot `$pull` from arrays by condition), with `outbox_count` as an indexed "has pending" marker.
-A relay publishes them in order and removes each one after the broker acknowledged it.
+A relay publishes them in order and removes each one after the broker acknowledged it. Several relays
+(one per replica) share the work: each claims a document with a lock (an insert into a unique key, atomic on
+MongoDB and FerretDB alike), so in normal operation no event is published twice; consumers still dedupe on
+the event id. Removing an entry is a write to the aggregate's document, so it takes that document's lock.
 """
 
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +21,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.envelope import Envelope
+from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -46,14 +51,17 @@ class RelayStatus:
     running: bool = False
     last_pass_monotonic: float = 0.0
     published: int = 0
+    failures_in_a_row: int = 0
 
 
 @dataclass
 class OutboxRelay:
     collection: AsyncCollection[Document]
     publish: Publish
+    locks: DocumentLocks
     interval_s: float = 0.2
     batch: int = 100
+    max_backoff_s: float = 10.0
     status: RelayStatus = field(default_factory=RelayStatus)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -70,31 +78,54 @@ class OutboxRelay:
         self.status.running = True
         try:
             while not self._stopping.is_set():
-                try:
-                    await self.relay_once()
-                except Exception:
-                    log.exception("outbox relay pass failed; retrying")
-                    await asyncio.sleep(1.0)
+                await self._pass()
                 self.status.last_pass_monotonic = time.monotonic()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._pause())
                 self._wake.clear()
         finally:
             self.status.running = False
 
+    async def _pass(self) -> None:
+        try:
+            await self.relay_once()
+            self.status.failures_in_a_row = 0
+        except Exception as exc:
+            self.status.failures_in_a_row += 1
+            log.warning("outbox relay pass failed (%s in a row): %s", self.status.failures_in_a_row, exc)
+
+    def _pause(self) -> float:
+        """The normal interval, or a jittered exponential back-off while publishing fails (broker down)."""
+        if self.status.failures_in_a_row == 0:
+            return self.interval_s
+        ceiling = min(self.max_backoff_s, self.interval_s * 2**self.status.failures_in_a_row)
+        return random.uniform(ceiling / 2, ceiling)
+
     async def relay_once(self) -> int:
         """Publishes every pending event once; returns how many went out."""
         sent = 0
-        cursor = self.collection.find({"outbox_count": {"$gt": 0}}, projection={"outbox": 1}).limit(self.batch)
-        async for doc in cursor:
-            for entry in sorted(doc.get("outbox", {}).values(), key=lambda e: e["seq"]):
-                await self.publish(Envelope.from_document(entry))
+        pending = self.collection.find({"outbox_count": {"$gt": 0}}, projection={"outbox": 1}).limit(self.batch)
+        async for doc in pending:
+            claim = f"relay:{document_key(self.collection, doc['_id'])}"
+            if self._stopping.is_set() or not await self.locks.try_hold(claim):
+                continue  # another relay has it
+            try:
+                sent += await self._publish_document(doc)
+            finally:
+                await self.locks.release(claim)
+        self.status.published += sent
+        return sent
+
+    async def _publish_document(self, doc: Document) -> int:
+        sent = 0
+        for entry in sorted(doc.get("outbox", {}).values(), key=lambda e: e["seq"]):
+            await self.publish(Envelope.from_document(entry))
+            async with self.locks.hold(document_key(self.collection, doc["_id"])):
                 await self.collection.update_one(
                     {"_id": doc["_id"], f"outbox.{entry['id']}": {"$exists": True}},
                     {"$unset": {f"outbox.{entry['id']}": ""}, "$inc": {"outbox_count": -1}},
                 )
-                sent += 1
-        self.status.published += sent
+            sent += 1
         return sent
 
     async def backlog(self) -> int:

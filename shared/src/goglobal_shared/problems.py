@@ -1,5 +1,6 @@
 """RFC 9457 problem details for every error a service's HTTP API returns."""
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://goglobal.hk/problems/"
 
@@ -25,11 +27,14 @@ class Problem(BaseModel):
 class ProblemError(Exception):
     """Raised by routes for an error with a documented problem type."""
 
-    def __init__(self, status: int, slug: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, slug: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -67,7 +72,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(request, exc.status, exc.detail, exc.slug, **exc.extra)
+        response = problem_response(request, exc.status, exc.detail, exc.slug, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -75,4 +82,5 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(request, 500, "an unexpected error occurred; it has been logged")

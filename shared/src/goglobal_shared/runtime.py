@@ -179,11 +179,11 @@ def worker_app(title: str, settings: ServiceSettings, bootstrap: Callable[[], Aw
     return app
 
 
-async def connect(settings: ServiceSettings, topics: list[str]) -> Connections:
-    """Creates the topics (and their dead-letter topics) and starts the database, producer and consumer
-    clients; the consumer subscribes to `topics` in the service's own group."""
+async def connect(settings: ServiceSettings, topics: list[str], produces: list[str] | None = None) -> Connections:
+    """Creates the topics (consumed ones with their dead-letter topics) and starts the database, producer
+    and consumer clients; the consumer subscribes to `topics` in the service's own group."""
     bootstrap = settings.kafka_bootstrap_servers
-    await ensure_topics(bootstrap, [*topics, *(dead_letter_topic(t) for t in topics)])
+    await ensure_topics(bootstrap, [*topics, *(dead_letter_topic(t) for t in topics), *(produces or [])])
     mongo = make_client(settings.mongodb_uri)
     producer = make_producer(bootstrap, client_id=settings.service_name)
     await producer.start()

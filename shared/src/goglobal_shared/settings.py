@@ -35,6 +35,14 @@ class ServiceSettings(BaseSettings):
         return self.topic("goglobal.referrals")
 
     @property
+    def partners_topic(self) -> str:
+        return self.topic("goglobal.partners")
+
+    @property
+    def enterprises_topic(self) -> str:
+        return self.topic("goglobal.enterprises")
+
+    @property
     def consumer_group(self) -> str:
         return f"{self.topic_prefix}goglobal-{self.service_name}"
 

@@ -1,13 +1,27 @@
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from goglobal_shared.health import Check, health_router
 from goglobal_shared.problems import install_problem_handlers
-from intake.api.routes import referrals
-from intake.bootstrap import Intake, bootstrap
+from intake.adapters.idempotency_repository import IdempotencyRepository
+from intake.api.middleware import BodyLimitAndIdempotency
+from intake.api.routes import api_keys, enterprises, partners, referrals, service_requests
+from intake.bootstrap import Intake, bootstrap, utcnow
 from intake.settings import IntakeSettings
+
+DESCRIPTION = """
+The only HTTP entry of the GoGlobal Referral Network, for enterprises, partner organisations and operators.
+
+* Authenticate with an API key: `Authorization: Bearer gg_...` (enterprises get theirs on registration;
+  operators issue partner keys; `goglobal operators create-key` makes the first operator key).
+* Every POST accepts an `Idempotency-Key` header: a retry with the same key and body returns the first answer
+  and creates nothing new; the same key with another body is refused with 422.
+* Errors are RFC 9457 problem details (`application/problem+json`).
+"""
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
@@ -21,17 +35,45 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             await intake.stop()
 
     app = FastAPI(
-        title="GoGlobal Referral Network — intake API",
-        version="0.1.0",
-        summary="Enterprises submit referrals; partners and operators act on them.",
-        lifespan=lifespan,
+        title="GoGlobal Referral Network — intake API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
     )
     install_problem_handlers(app)
-    app.include_router(referrals.router)
+    for module in (enterprises, service_requests, referrals, partners, api_keys):
+        app.include_router(module.router)
 
     def checks() -> Mapping[str, Check]:
         intake: Intake = app.state.intake
         return intake.runtime.checks()
 
+    def idempotency() -> IdempotencyRepository:
+        intake: Intake = app.state.intake
+        return intake.idempotency
+
     app.include_router(health_router(checks))
+    app.add_middleware(
+        BodyLimitAndIdempotency, max_body_bytes=settings.max_body_bytes, repository=idempotency, clock=utcnow
+    )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, plus the `Idempotency-Key` header on every POST."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    header = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "Makes a retried POST safe: same key and body, same answer, nothing created twice.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    }
+    for path in schema["paths"].values():
+        post = path.get("post")
+        if post is not None:
+            params = post.setdefault("parameters", [])
+            if not any(p.get("name", "").lower() == "idempotency-key" for p in params):
+                params.append(header)
+    app.openapi_schema = schema
+    return schema

@@ -6,4 +6,5 @@ from goglobal_shared.settings import ServiceSettings
 class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     http_port: int = Field(default=8000, ge=0, le=65535)
-    public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    max_page_size: int = Field(default=100, ge=1, le=1000)

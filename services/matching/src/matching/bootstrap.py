@@ -3,15 +3,24 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from goglobal_shared.consumer import EventConsumer, ProcessedEvents
+from goglobal_shared.consumer import EventConsumer, Handler, ProcessedEvents
 from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import ReferralSubmitted
+from goglobal_shared.events import (
+    PartnerUpserted,
+    ReferralAssigned,
+    ReferralClosed,
+    ReferralDeclined,
+    ReferralSubmitted,
+    ReferralWithdrawn,
+)
 from goglobal_shared.kafka import publish
+from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.outbox import OutboxRelay
 from goglobal_shared.runtime import ServiceRuntime, connect
 from matching.adapters.match_repository import MatchRepository
 from matching.adapters.partner_directory import PartnerDirectory, load_partner_file
-from matching.consumers.referral_submitted import on_submitted
+from matching.consumers.partner_events import on_partner_upserted
+from matching.consumers.referral_events import on_assigned, on_declined, on_ended, on_submitted
 from matching.settings import MatchingSettings
 
 
@@ -23,26 +32,57 @@ class Matching:
         await self.runtime.stop()
 
 
-async def bootstrap(settings: MatchingSettings) -> Matching:
-    topic = settings.referrals_topic
-    conn = await connect(settings, [topic])
-    db = conn.mongo[settings.database]
-    directory = PartnerDirectory(db["partners"])
-    matches = MatchRepository(db["matches"])
-    await directory.ensure_indexes()
-    await matches.ensure_indexes()
-    if settings.seed_partners_file is not None:
-        await directory.upsert(load_partner_file(settings.seed_partners_file))
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
+
+def handlers(directory: PartnerDirectory, plans: MatchRepository, relay: OutboxRelay) -> dict[str, Handler]:
     async def submitted(envelope: Envelope) -> None:
-        await on_submitted(envelope, directory, matches, datetime.now(UTC))
+        await on_submitted(envelope, directory, plans, utcnow())
+        relay.wake()
+
+    async def declined(envelope: Envelope) -> None:
+        await on_declined(envelope, plans, utcnow())
+        relay.wake()
+
+    async def assigned(envelope: Envelope) -> None:
+        await on_assigned(envelope, directory, plans, utcnow())
+        relay.wake()
+
+    async def ended(envelope: Envelope) -> None:
+        await on_ended(envelope, plans, utcnow())
+
+    async def partner(envelope: Envelope) -> None:
+        await on_partner_upserted(envelope, directory)
+
+    return {
+        ReferralSubmitted.event_type: submitted,
+        ReferralDeclined.event_type: declined,
+        ReferralAssigned.event_type: assigned,
+        ReferralWithdrawn.event_type: ended,
+        ReferralClosed.event_type: ended,
+        PartnerUpserted.event_type: partner,
+    }
+
+
+async def bootstrap(settings: MatchingSettings) -> Matching:
+    referrals_topic = settings.referrals_topic
+    conn = await connect(settings, [referrals_topic, settings.partners_topic])
+    db = conn.mongo[settings.database]
+    locks = DocumentLocks(db["locks"])
+    directory = PartnerDirectory(db["partners"])
+    plans = MatchRepository(db["matches"], locks)
+    await directory.ensure_indexes()
+    await plans.ensure_indexes()
+    if settings.seed_partners_file is not None:
+        await directory.seed(load_partner_file(settings.seed_partners_file))
 
     async def publish_outcome(envelope: Envelope) -> None:
-        await publish(conn.producer, topic, envelope)
+        await publish(conn.producer, referrals_topic, envelope)
 
-    relay = OutboxRelay(matches.collection, publish_outcome)
-    handlers = {ReferralSubmitted.event_type: submitted}
-    events = EventConsumer(conn.consumer, conn.producer, handlers, ProcessedEvents(db["processed_events"]))
+    relay = OutboxRelay(plans.collection, publish_outcome, locks)
+    processed = ProcessedEvents(db["processed_events"])
+    events = EventConsumer(conn.consumer, conn.producer, handlers(directory, plans, relay), processed)
     runtime = ServiceRuntime(settings, conn, events, relay)
     runtime.start()
     return Matching(runtime)

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 from goglobal_shared.consumer import EventConsumer, ProcessedEvents
 from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import ReferralMatched
+from goglobal_shared.events import ReferralOffered
 from goglobal_shared.runtime import ServiceRuntime, connect
 from notifications.adapters.notification_repository import NotificationRepository
-from notifications.consumers.referral_matched import on_matched
+from notifications.consumers.referral_offered import on_offered
 from notifications.settings import NotificationsSettings
 
 
@@ -27,10 +27,10 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
     notifications = NotificationRepository(db["notifications"])
     await notifications.ensure_indexes()
 
-    async def matched(envelope: Envelope) -> None:
-        await on_matched(envelope, notifications, datetime.now(UTC))
+    async def offered(envelope: Envelope) -> None:
+        await on_offered(envelope, notifications, datetime.now(UTC))
 
-    handlers = {ReferralMatched.event_type: matched}
+    handlers = {ReferralOffered.event_type: offered}
     events = EventConsumer(conn.consumer, conn.producer, handlers, ProcessedEvents(db["processed_events"]))
     runtime = ServiceRuntime(settings, conn, events, relay=None)
     runtime.start()

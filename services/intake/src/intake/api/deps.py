@@ -1,7 +1,15 @@
+"""Request-scoped dependencies: the wired service, the caller, and role guards."""
+
+import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from goglobal_shared.ids import new_id
+from goglobal_shared.problems import ProblemError
+from intake.auth.keys import Principal, Role
 from intake.bootstrap import Intake
 
 
@@ -11,3 +19,54 @@ def get_intake(request: Request) -> Intake:
 
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gg_...`")
+
+
+async def get_principal(
+    intake: IntakeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "send an API key as `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = await intake.api_keys.authenticate(credentials.credentials.strip(), intake.clock())
+    if principal is None:
+        raise ProblemError(
+            401, "unauthenticated", "the API key is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def guard(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise ProblemError(403, "forbidden", f"this operation is for {allowed} keys")
+        return principal
+
+    return guard
+
+
+EnterpriseDep = Annotated[Principal, Depends(require(Role.ENTERPRISE))]
+PartnerDep = Annotated[Principal, Depends(require(Role.PARTNER))]
+OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
+EnterpriseOrOperatorDep = Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.OPERATOR))]
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def get_request_id(x_request_id: Annotated[str | None, Header()] = None) -> str:
+    """The id that audit entries name as the cause: the caller's `X-Request-Id` if sane, else a new one."""
+    return x_request_id if x_request_id and _REQUEST_ID.match(x_request_id) else new_id()
+
+
+RequestIdDep = Annotated[str, Depends(get_request_id)]

@@ -1,12 +1,13 @@
-"""The partners matching can choose from, kept in matching's own collection."""
+"""Matching's own copy of the partner directory, kept current from `partner.upserted` events."""
 
-import json
 from pathlib import Path
 
 from pydantic import TypeAdapter
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from goglobal_shared.enums import ServiceCategory
+from goglobal_shared.events import PartnerUpserted
 from goglobal_shared.mongo import Document
 from matching.engine import Partner
 
@@ -18,6 +19,27 @@ def load_partner_file(path: Path) -> list[Partner]:
     return _PARTNER_LIST.validate_json(path.read_bytes())
 
 
+def from_event(event: PartnerUpserted) -> Partner:
+    return Partner(
+        id=event.partner_id,
+        name=event.name,
+        categories=frozenset(c.category for c in event.categories),
+        markets=frozenset(event.markets),
+        languages=frozenset(event.languages),
+        capacity=event.capacity,
+        response_window_hours=event.response_window_hours,
+        active=event.active,
+    )
+
+
+def _document(partner: Partner, version: int) -> Document:
+    doc: Document = partner.model_dump(mode="json")
+    doc["categories"] = sorted(doc["categories"])
+    doc["markets"] = sorted(doc["markets"])
+    doc["languages"] = sorted(doc["languages"])
+    return {"_id": partner.id, **doc, "version": version}
+
+
 class PartnerDirectory:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
@@ -25,13 +47,24 @@ class PartnerDirectory:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index("categories")
 
-    async def upsert(self, partners: list[Partner]) -> None:
+    async def seed(self, partners: list[Partner]) -> None:
         for partner in partners:
-            doc = json.loads(partner.model_dump_json())
-            doc["categories"] = sorted(doc["categories"])
-            doc["markets"] = sorted(doc["markets"])
-            await self.collection.replace_one({"_id": partner.id}, {"_id": partner.id, **doc}, upsert=True)
+            await self.collection.replace_one({"_id": partner.id}, _document(partner, 0), upsert=True)
+
+    async def apply(self, partner: Partner, version: int) -> bool:
+        """Stores the partner unless a newer version is already here (events may arrive twice)."""
+        try:
+            result = await self.collection.replace_one(
+                {"_id": partner.id, "version": {"$lt": version}}, _document(partner, version), upsert=True
+            )
+        except DuplicateKeyError:
+            return False  # the filter missed because our copy is as new or newer
+        return result.modified_count == 1 or result.upserted_id is not None
 
     async def offering(self, category: ServiceCategory) -> list[Partner]:
-        docs = self.collection.find({"categories": category.value, "active": True}, projection={"_id": 0})
+        docs = self.collection.find({"categories": category.value, "active": True}, projection={"_id": 0, "version": 0})
         return [Partner.model_validate(doc) async for doc in docs]
+
+    async def get(self, partner_id: str) -> Partner | None:
+        doc = await self.collection.find_one({"_id": partner_id}, projection={"_id": 0, "version": 0})
+        return Partner.model_validate(doc) if doc else None

@@ -1,85 +1,201 @@
-from datetime import datetime
-from typing import Annotated, Any
+"""Referrals: reading them (scoped by role) and every party's actions on them."""
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Callable
+from typing import Annotated
 
-from goglobal_shared.enums import ReferralStatus, ServiceCategory
-from goglobal_shared.events import MarketCode
-from goglobal_shared.problems import Problem, ProblemError
-from intake.adapters.referral_repository import ReferralNotFound
-from intake.api.deps import IntakeDep
-from intake.domain.referrals import NewReferral, submit
+from fastapi import APIRouter, Path, Query
+
+from goglobal_shared.domain.service_request import Completion, Decline, Rating
+from goglobal_shared.enums import ReferralStatus
+from goglobal_shared.ids import ID_PATTERN
+from goglobal_shared.problems import Problem
+from intake.adapters.service_request_repository import NotFound
+from intake.api.deps import (
+    EnterpriseDep,
+    IntakeDep,
+    OperatorDep,
+    PartnerDep,
+    PrincipalDep,
+    RequestIdDep,
+)
+from intake.api.errors import conflict, not_found
+from intake.api.schemas import AssignBody, CloseBody, HistoryEntry, Page, ReferralView
+from intake.api.views import referral_view, visible
+from intake.auth.keys import Principal, Role
+from intake.bootstrap import Intake
+from intake.domain.service_requests import Actor, DomainError, NotAParty, ServiceRequest
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+ReferralId = Annotated[str, Path(pattern=ID_PATTERN, description="referral id")]
+Cursor = Annotated[str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page")]
+ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": Problem, "description": "No such referral that you can see"},
+    409: {"model": Problem, "description": "The referral's state does not allow this"},
+}
 
-ReferralId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="referral id")]
+
+async def _load(intake: Intake, principal: Principal, referral_id: str) -> ServiceRequest:
+    try:
+        request = await intake.requests.by_referral(referral_id)
+    except NotFound:
+        raise not_found("referral", referral_id) from None
+    if not visible(principal, request, request.referral(referral_id)):
+        raise not_found("referral", referral_id)
+    return request
 
 
-class ReferralIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "enterprise_name": "Shenzhen Bright Solar Co., Ltd.",
-                    "service_category": "legal",
-                    "target_markets": ["AE", "SA"],
-                    "description": "Set up a trading subsidiary in Dubai and review distributor contracts.",
-                }
-            ]
-        },
+async def _act(
+    intake: Intake, principal: Principal, referral_id: str, command: Callable[[ServiceRequest], None]
+) -> ReferralView:
+    await _load(intake, principal, referral_id)
+
+    def run(request: ServiceRequest) -> bool:
+        command(request)
+        return True
+
+    try:
+        request = await intake.requests.mutate(referral_id, run, intake.clock)
+    except NotAParty:
+        raise not_found("referral", referral_id) from None
+    except DomainError as exc:
+        raise conflict(str(exc)) from exc
+    intake.wake_relays()
+    enterprise = await intake.enterprises.get(request.enterprise_id)
+    return referral_view(principal, request, request.referral(referral_id), enterprise)
+
+
+@router.get("", response_model=Page[ReferralView])
+async def list_referrals(
+    principal: PrincipalDep,
+    intake: IntakeDep,
+    status: Annotated[ReferralStatus | None, Query(description="only referrals in this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Cursor = None,
+) -> Page[ReferralView]:
+    """Partners: referrals offered to them (`status=accepted` for the ones they took). Enterprises: their
+    own. Operators: all, e.g. `status=unmatched` for the queue that needs a manual assignment."""
+    query: dict[str, object] = {}
+    if principal.role is Role.PARTNER:
+        query["referrals.offered_to"] = principal.subject_id
+    elif principal.role is Role.ENTERPRISE:
+        query["enterprise_id"] = principal.subject_id
+    if status is not None:
+        query["referrals.status"] = status.value
+    items: list[ReferralView] = []
+    after = cursor
+    # Pages of requests hold several referrals; keep reading until the page of referrals is full.
+    while len(items) < limit:
+        requests = await intake.requests.page(query, limit, after)
+        for request in requests:
+            enterprise = await intake.enterprises.get(request.enterprise_id)
+            items.extend(
+                referral_view(principal, request, r, enterprise)
+                for r in request.referrals
+                if visible(principal, request, r) and (status is None or r.status is status)
+            )
+        if len(requests) < limit:
+            return Page(items=items, next_cursor=None)
+        after = requests[-1].id
+    return Page(items=items, next_cursor=after)
+
+
+@router.get("/{referral_id}", response_model=ReferralView, responses=ERRORS)
+async def get_referral(referral_id: ReferralId, principal: PrincipalDep, intake: IntakeDep) -> ReferralView:
+    request = await _load(intake, principal, referral_id)
+    enterprise = await intake.enterprises.get(request.enterprise_id)
+    return referral_view(principal, request, request.referral(referral_id), enterprise)
+
+
+@router.get("/{referral_id}/history", response_model=list[HistoryEntry], responses=ERRORS)
+async def get_history(referral_id: ReferralId, principal: PrincipalDep, intake: IntakeDep) -> list[HistoryEntry]:
+    """Every change: who, when, what, why, and the request or event that caused it. Append-only."""
+    request = await _load(intake, principal, referral_id)
+    return [HistoryEntry.model_validate(step) for step in request.referral(referral_id).history]
+
+
+@router.post("/{referral_id}/accept", response_model=ReferralView, responses=ERRORS)
+async def accept(
+    referral_id: ReferralId, principal: PartnerDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    actor = Actor(principal.label, request_id)
+    return await _act(
+        intake, principal, referral_id, lambda r: r.accept(referral_id, principal.subject_id, actor, intake.clock())
     )
 
-    enterprise_name: str = Field(min_length=1, max_length=200)
-    service_category: ServiceCategory
-    target_markets: list[MarketCode] = Field(min_length=1, max_length=50)
-    description: str = Field(default="", max_length=5000)
+
+@router.post("/{referral_id}/decline", response_model=ReferralView, responses=ERRORS)
+async def decline(
+    referral_id: ReferralId, body: Decline, principal: PartnerDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    actor = Actor(principal.label, request_id)
+    return await _act(
+        intake,
+        principal,
+        referral_id,
+        lambda r: r.decline(referral_id, principal.subject_id, body, actor, intake.clock()),
+    )
 
 
-class MatchedPartner(BaseModel):
-    partner_id: str
-    partner_name: str
-    score: float
-    reasons: list[str]
+@router.post("/{referral_id}/start", response_model=ReferralView, responses=ERRORS)
+async def start(
+    referral_id: ReferralId, principal: PartnerDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    actor = Actor(principal.label, request_id)
+    return await _act(
+        intake, principal, referral_id, lambda r: r.start(referral_id, principal.subject_id, actor, intake.clock())
+    )
 
 
-class ReferralOut(BaseModel):
-    id: str
-    status: ReferralStatus
-    enterprise_name: str
-    service_category: ServiceCategory
-    target_markets: list[str]
-    description: str
-    submitted_at: datetime
-    updated_at: datetime
-    matched_partner: MatchedPartner | None = None
-    unmatched_reason: str | None = None
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "ReferralOut":
-        return cls.model_validate({**doc, "id": doc["_id"]})
+@router.post("/{referral_id}/complete", response_model=ReferralView, responses=ERRORS)
+async def complete(
+    referral_id: ReferralId, body: Completion, principal: PartnerDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    """A referral closes only with an outcome code and notes."""
+    actor = Actor(principal.label, request_id)
+    return await _act(
+        intake,
+        principal,
+        referral_id,
+        lambda r: r.complete(referral_id, principal.subject_id, body, actor, intake.clock()),
+    )
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No referral with this id"}}
+@router.post("/{referral_id}/rating", response_model=ReferralView, responses=ERRORS)
+async def rate(
+    referral_id: ReferralId, body: Rating, principal: EnterpriseDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    actor = Actor(principal.label, request_id)
+    return await _act(intake, principal, referral_id, lambda r: r.rate(referral_id, body, actor, intake.clock()))
 
 
-@router.post(
-    "", status_code=201, response_model=ReferralOut, responses={422: {"model": Problem, "description": "Invalid body"}}
-)
-async def submit_referral(body: ReferralIn, intake: IntakeDep) -> ReferralOut:
-    """Stores the referral and its `referral.submitted` event together; the event is published afterwards."""
-    now = intake.clock()
-    referral_id, event = submit(NewReferral(**body.model_dump()), now)
-    doc = await intake.referrals.add(referral_id, event, now)
-    intake.relay.wake()
-    return ReferralOut.from_document(doc)
+@router.post("/{referral_id}/withdraw", response_model=ReferralView, responses=ERRORS)
+async def withdraw(
+    referral_id: ReferralId, principal: EnterpriseDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    """The enterprise withdraws this need; an open offer is cancelled."""
+    actor = Actor(principal.label, request_id)
+    return await _act(intake, principal, referral_id, lambda r: r.withdraw(referral_id, actor, intake.clock()))
 
 
-@router.get("/{referral_id}", response_model=ReferralOut, responses=NOT_FOUND)
-async def get_referral(referral_id: ReferralId, intake: IntakeDep) -> ReferralOut:
-    try:
-        doc = await intake.referrals.get(referral_id)
-    except ReferralNotFound as exc:
-        raise ProblemError(404, "referral-not-found", str(exc)) from exc
-    return ReferralOut.from_document(doc)
+@router.post("/{referral_id}/close", response_model=ReferralView, responses=ERRORS)
+async def close(
+    referral_id: ReferralId, body: CloseBody, principal: OperatorDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    actor = Actor(principal.label, request_id)
+    return await _act(
+        intake, principal, referral_id, lambda r: r.close(referral_id, body.reason, actor, intake.clock())
+    )
+
+
+@router.post("/{referral_id}/assign", response_model=ReferralView, responses=ERRORS)
+async def assign(
+    referral_id: ReferralId, body: AssignBody, principal: OperatorDep, intake: IntakeDep, request_id: RequestIdDep
+) -> ReferralView:
+    """Picks the partner for an unmatched referral; matching then offers it to them."""
+    partner = await intake.partners.get(body.partner_id)
+    if partner is None or not partner["profile"]["active"]:
+        raise conflict(f"{body.partner_id!r} is not an active partner")
+    actor = Actor(principal.label, request_id)
+    return await _act(
+        intake, principal, referral_id, lambda r: r.assign(referral_id, body.partner_id, actor, intake.clock())
+    )

@@ -1,0 +1,143 @@
+"""Service requests, each one document holding its referrals, their history and the pending events.
+
+Saves are optimistic: the write matches the version that was read, so two concurrent commands on one
+request cannot both apply; the loser reloads and re-runs (see `mutate`)."""
+
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from goglobal_shared.domain.service_request import Need
+from goglobal_shared.enums import ReferralStatus
+from goglobal_shared.locks import DocumentLocks, document_key
+from goglobal_shared.mongo import Document
+from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox, outbox_fields
+from intake.domain.service_requests import Referral, ServiceRequest
+
+MAX_CONFLICT_RETRIES = 20
+
+
+class NotFound(LookupError):
+    pass
+
+
+class ConcurrentUpdate(RuntimeError):
+    pass
+
+
+class ServiceRequestRepository:
+    def __init__(self, collection: AsyncCollection[Document], locks: DocumentLocks) -> None:
+        self.collection = collection
+        self.locks = locks
+
+    async def ensure_indexes(self) -> None:
+        await ensure_outbox_index(self.collection)
+        await self.collection.create_index("referrals.id")
+        await self.collection.create_index([("enterprise_id", 1), ("_id", -1)])
+        await self.collection.create_index([("enterprise_id", 1), ("idempotency_key", 1)])
+        await self.collection.create_index("referrals.offered_to")
+        await self.collection.create_index("referrals.status")
+
+    async def add(self, request: ServiceRequest, now: datetime) -> bool:
+        """False when a request with this id exists already (a retried submission)."""
+        doc = {**_to_document(request, now), "version": 1, **new_document_outbox(request.pending)}
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        request.version, request.pending = 1, []
+        return True
+
+    async def get(self, request_id: str) -> ServiceRequest:
+        doc = await self.collection.find_one({"_id": request_id}, projection={"outbox": 0})
+        if doc is None:
+            raise NotFound(request_id)
+        return _from_document(doc)
+
+    async def by_referral(self, referral_id: str) -> ServiceRequest:
+        doc = await self.collection.find_one({"referrals.id": referral_id}, projection={"outbox": 0})
+        if doc is None:
+            raise NotFound(referral_id)
+        return _from_document(doc)
+
+    async def by_idempotency_key(self, enterprise_id: str, key: str) -> ServiceRequest | None:
+        doc = await self.collection.find_one(
+            {"enterprise_id": enterprise_id, "idempotency_key": key}, projection={"outbox": 0}
+        )
+        return _from_document(doc) if doc else None
+
+    async def save(self, request: ServiceRequest, now: datetime) -> None:
+        update: dict[str, Any] = {"$set": {**_to_document(request, now), "version": request.version + 1}}
+        del update["$set"]["_id"]
+        if request.pending:
+            # The relay publishes a document's events in `seq` order: later saves get higher numbers.
+            update["$set"].update(outbox_fields(request.pending, start_seq=(request.version + 1) * 1000))
+            update["$inc"] = {"outbox_count": len(request.pending)}
+        result = await self.collection.update_one({"_id": request.id, "version": request.version}, update)
+        if result.matched_count == 0:
+            raise ConcurrentUpdate(request.id)
+        request.version, request.pending = request.version + 1, []
+
+    async def mutate(
+        self, referral_id: str, command: Callable[[ServiceRequest], bool], clock: Callable[[], datetime]
+    ) -> ServiceRequest:
+        """Loads the request holding `referral_id`, runs `command` (True when it changed something) and
+        saves, all under the request's document lock; re-runs on a concurrent update (MongoDB replicas)."""
+        request_id = (await self.by_referral(referral_id)).id
+        for _ in range(MAX_CONFLICT_RETRIES):
+            async with self.locks.hold(document_key(self.collection, request_id)):
+                request = await self.get(request_id)
+                if not command(request):
+                    return request
+                try:
+                    await self.save(request, clock())
+                    return request
+                except ConcurrentUpdate:
+                    continue
+        raise ConcurrentUpdate(referral_id)
+
+    async def page(self, query: Document, limit: int, after: str | None) -> list[ServiceRequest]:
+        if after is not None:
+            query = {**query, "_id": {"$lt": after}}
+        docs = self.collection.find(query, projection={"outbox": 0}).sort("_id", -1).limit(limit)
+        return [_from_document(doc) async for doc in docs]
+
+
+def _to_document(request: ServiceRequest, now: datetime) -> Document:
+    return {
+        "_id": request.id,
+        "enterprise_id": request.enterprise_id,
+        "enterprise_name": request.enterprise_name,
+        "created_at": request.created_at,
+        "updated_at": now,
+        "status": request.status,
+        "idempotency_key": request.idempotency_key,
+        "referrals": [_referral_doc(r) for r in request.referrals],
+    }
+
+
+def _referral_doc(referral: Referral) -> Document:
+    doc = asdict(referral)
+    doc["need"] = referral.need.model_dump(mode="json")
+    doc["status"] = referral.status.value
+    return doc
+
+
+def _from_document(doc: Document) -> ServiceRequest:
+    referrals = [
+        Referral(**{**r, "need": Need.model_validate(r["need"]), "status": ReferralStatus(r["status"])})
+        for r in doc["referrals"]
+    ]
+    return ServiceRequest(
+        id=doc["_id"],
+        enterprise_id=doc["enterprise_id"],
+        enterprise_name=doc["enterprise_name"],
+        created_at=doc["created_at"],
+        referrals=referrals,
+        version=doc["version"],
+        idempotency_key=doc.get("idempotency_key"),
+    )

@@ -1,0 +1,156 @@
+"""ASGI middleware: request body size limit (413) and `Idempotency-Key` on POST."""
+
+import hashlib
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from goglobal_shared.problems import problem_response
+from intake.adapters.idempotency_repository import Claim, IdempotencyRepository, StoredResponse
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay_receive(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+class BodyLimitAndIdempotency:
+    """Reads each request body once (refusing oversized ones), then, for a POST carrying an
+    `Idempotency-Key`, executes it at most once per (caller, key) and replays the stored answer."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        repository: Callable[[], IdempotencyRepository],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.repository = repository
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"}:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        declared = request.headers.get("content-length", "0")
+        try:
+            if not declared.isdigit() or int(declared) > self.max_body_bytes:
+                raise BodyTooLarge
+            body = await read_body(receive, self.max_body_bytes)
+        except BodyTooLarge:
+            detail = f"request body exceeds {self.max_body_bytes} bytes"
+            await problem_response(request, 413, detail, "body-too-large")(scope, receive, send)
+            return
+        key = request.headers.get("idempotency-key")
+        if scope["method"] != "POST" or key is None:
+            await self.app(scope, replay_receive(body), send)
+            return
+        await self._idempotent(scope, request, key, body, send)
+
+    async def _idempotent(self, scope: Scope, request: Request, key: str, body: bytes, send: Send) -> None:
+        if not _IDEMPOTENCY_KEY.match(key):
+            detail = "Idempotency-Key must be 1-255 visible ASCII characters"
+            await problem_response(request, 400, detail, "bad-idempotency-key")(scope, replay_receive(b""), send)
+            return
+        repo = self.repository()
+        record_id, fingerprint = _record_id(request.headers, key), _fingerprint(scope, body)
+        claim, stored = await repo.claim(record_id, fingerprint, self.clock())
+        if claim is Claim.NEW:
+            await self._execute_and_store(scope, body, send, repo, record_id)
+        elif claim is Claim.REPLAY:
+            assert stored is not None
+            await _send_stored(send, stored)
+        else:
+            status, slug, detail = (
+                (409, "idempotency-key-in-use", "a request with this Idempotency-Key is still being processed")
+                if claim is Claim.IN_PROGRESS
+                else (422, "idempotency-key-reused", "this Idempotency-Key was used with a different request")
+            )
+            await problem_response(request, status, detail, slug)(scope, replay_receive(b""), send)
+
+    async def _execute_and_store(
+        self, scope: Scope, body: bytes, send: Send, repo: IdempotencyRepository, record_id: str
+    ) -> None:
+        captured: dict[str, Any] = {"body": b""}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = Headers(raw=message["headers"])
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive(body), capture)
+        except BaseException:
+            await repo.release(record_id)
+            raise
+        if captured.get("status", 500) >= 500:
+            await repo.release(record_id)
+            return
+        headers: Headers = captured["headers"]
+        await repo.complete(
+            record_id,
+            StoredResponse(
+                captured["status"], headers.get("content-type", ""), captured["body"], headers.get("location")
+            ),
+        )
+
+
+def _record_id(headers: Headers, key: str) -> str:
+    # Keys are per caller: the same key from two API keys never collides.
+    caller = headers.get("authorization", "anonymous")
+    return hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()
+
+
+def _fingerprint(scope: Scope, body: bytes) -> str:
+    target = f"{scope['method']} {scope['path']}?{scope.get('query_string', b'').decode('latin-1')}"
+    return hashlib.sha256(target.encode() + b"\x00" + body).hexdigest()
+
+
+async def _send_stored(send: Send, stored: StoredResponse) -> None:
+    headers = [
+        (b"content-type", stored.content_type.encode()),
+        (b"idempotent-replayed", b"true"),
+        (b"content-length", str(len(stored.body)).encode()),
+    ]
+    if stored.location:
+        headers.append((b"location", stored.location.encode()))
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body})

@@ -1,0 +1,51 @@
+"""API keys: list your own, revoke one; operators create operator keys and can revoke any key."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from goglobal_shared.problems import Problem
+from intake.adapters.api_key_repository import KeyInfo
+from intake.api.deps import IntakeDep, OperatorDep, PrincipalDep
+from intake.api.errors import not_found
+from intake.api.schemas import IssuedKeyOut, KeyOut, NewKeyBody
+from intake.auth.keys import Role
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
+KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{16}$")]
+
+
+def key_out(info: KeyInfo) -> KeyOut:
+    return KeyOut(
+        key_id=info.key_id,
+        role=info.role,
+        subject_id=info.subject_id,
+        name=info.name,
+        created_at=info.created_at,
+        expires_at=info.expires_at,
+        revoked_at=info.revoked_at,
+    )
+
+
+@router.get("", response_model=list[KeyOut])
+async def list_own(principal: PrincipalDep, intake: IntakeDep) -> list[KeyOut]:
+    return [key_out(k) for k in await intake.api_keys.for_subject(principal.role, principal.subject_id)]
+
+
+@router.post("/operators", status_code=201, response_model=IssuedKeyOut)
+async def create_operator_key(body: NewKeyBody, principal: OperatorDep, intake: IntakeDep) -> IssuedKeyOut:
+    """A key for another operator, named after them; shown only in this answer."""
+    key = await intake.api_keys.create(Role.OPERATOR, body.name, f"created by {principal.label}", intake.clock())
+    return IssuedKeyOut(key_id=key.key_id, api_key=key.plaintext, role=Role.OPERATOR, subject_id=body.name)
+
+
+@router.delete("/{key_id}", response_model=KeyOut, responses={404: {"model": Problem}})
+async def revoke(key_id: KeyId, principal: PrincipalDep, intake: IntakeDep) -> KeyOut:
+    info = await intake.api_keys.get(key_id)
+    own = info is not None and info.role is principal.role and info.subject_id == principal.subject_id
+    if info is None or not (own or principal.role is Role.OPERATOR):
+        raise not_found("api-key", key_id)
+    await intake.api_keys.revoke(key_id, intake.clock())
+    revoked = await intake.api_keys.get(key_id)
+    assert revoked is not None
+    return key_out(revoked)

@@ -1,0 +1,147 @@
+"""The partner directory: operators manage it; a partner reads its own profile."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from goglobal_shared.domain.partner import PartnerProfile, PartnerRecord
+from goglobal_shared.domain.partner_import import detect_format, parse_partners
+from goglobal_shared.mongo import Document
+from goglobal_shared.problems import Problem, ProblemError
+from intake.api.deps import IntakeDep, OperatorDep, PartnerDep
+from intake.api.errors import not_found
+from intake.api.schemas import ImportError_, ImportReport, IssuedKeyOut, NewKeyBody, Page, PartnerOut
+from intake.auth.keys import Role
+
+router = APIRouter(prefix="/v1/partners", tags=["partners"])
+PartnerPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="partner id")]
+NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem, "description": "No such partner"}}
+
+
+def partner_out(doc: Document) -> PartnerOut:
+    return PartnerOut(
+        id=doc["_id"],
+        profile=doc["profile"],
+        version=doc["version"],
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+@router.get("/me", response_model=PartnerOut)
+async def read_own(principal: PartnerDep, intake: IntakeDep) -> PartnerOut:
+    doc = await intake.partners.get(principal.subject_id)
+    if doc is None:
+        raise not_found("partner", principal.subject_id)
+    return partner_out(doc)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PartnerOut,
+    responses={409: {"model": Problem, "description": "A partner with this id exists"}},
+)
+async def create(body: PartnerRecord, principal: OperatorDep, intake: IntakeDep, response: Response) -> PartnerOut:
+    if await intake.partners.get(body.id) is not None:
+        raise ProblemError(409, "partner-exists", f"partner {body.id!r} exists; use PUT to change it")
+    profile = PartnerProfile.model_validate(body.model_dump(exclude={"id"}))
+    saved = await intake.partners.upsert(body.id, profile, principal.label, intake.clock())
+    intake.wake_relays()
+    response.headers["Location"] = f"/v1/partners/{body.id}"
+    return partner_out(saved.doc)
+
+
+@router.get("", response_model=Page[PartnerOut])
+async def list_partners(
+    principal: OperatorDep,
+    intake: IntakeDep,
+    active: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=63)] = None,
+) -> Page[PartnerOut]:
+    docs = await intake.partners.page(limit + 1, cursor, active)
+    return Page(
+        items=[partner_out(d) for d in docs[:limit]], next_cursor=docs[limit - 1]["_id"] if len(docs) > limit else None
+    )
+
+
+@router.get("/{partner_id}", response_model=PartnerOut, responses=NOT_FOUND)
+async def read(partner_id: PartnerPath, principal: OperatorDep, intake: IntakeDep) -> PartnerOut:
+    doc = await intake.partners.get(partner_id)
+    if doc is None:
+        raise not_found("partner", partner_id)
+    return partner_out(doc)
+
+
+@router.put("/{partner_id}", response_model=PartnerOut)
+async def replace(
+    partner_id: PartnerPath, body: PartnerProfile, principal: OperatorDep, intake: IntakeDep, response: Response
+) -> PartnerOut:
+    """Creates or replaces the partner's profile; matching's copy follows through `partner.upserted`."""
+    saved = await intake.partners.upsert(partner_id, body, principal.label, intake.clock())
+    intake.wake_relays()
+    response.status_code = 201 if saved.created else 200
+    return partner_out(saved.doc)
+
+
+@router.delete("/{partner_id}", response_model=PartnerOut, responses=NOT_FOUND)
+async def deactivate(partner_id: PartnerPath, principal: OperatorDep, intake: IntakeDep) -> PartnerOut:
+    """Partners are deactivated, never erased: their referrals' history keeps pointing at them."""
+    doc = await intake.partners.get(partner_id)
+    if doc is None:
+        raise not_found("partner", partner_id)
+    profile = PartnerProfile.model_validate({**doc["profile"], "active": False})
+    saved = await intake.partners.upsert(partner_id, profile, principal.label, intake.clock())
+    intake.wake_relays()
+    return partner_out(saved.doc)
+
+
+@router.post(
+    "/import",
+    response_model=ImportReport,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }
+    },
+)
+async def import_partners(
+    request: Request,
+    principal: OperatorDep,
+    intake: IntakeDep,
+    format: Annotated[Literal["csv", "json", "hsds"] | None, Query()] = None,
+) -> ImportReport:
+    """Bulk create/replace from CSV, JSON or Open Referral HSDS 3.0 organizations. A bad row is reported
+    with its line and field and never stops the good rows; each good row is written whole or not at all."""
+    body = await request.body()
+    fmt = format or detect_format("upload", request.headers.get("content-type"))
+    report = ImportReport(created=0, updated=0, failed=0, errors=[])
+    for row in parse_partners(body, fmt):
+        if row.partner is None:
+            report.failed += 1
+            report.errors.extend(ImportError_(line=row.line, field=e.field, message=e.message) for e in row.errors)
+            continue
+        profile = PartnerProfile.model_validate(row.partner.model_dump(exclude={"id"}))
+        saved = await intake.partners.upsert(row.partner.id, profile, principal.label, intake.clock())
+        if saved.created:
+            report.created += 1
+        else:
+            report.updated += 1
+    intake.wake_relays()
+    return report
+
+
+@router.post("/{partner_id}/api-keys", status_code=201, response_model=IssuedKeyOut, responses=NOT_FOUND)
+async def issue_partner_key(
+    partner_id: PartnerPath, body: NewKeyBody, principal: OperatorDep, intake: IntakeDep
+) -> IssuedKeyOut:
+    """A key for the partner's own systems; shown only in this answer."""
+    if await intake.partners.get(partner_id) is None:
+        raise not_found("partner", partner_id)
+    key = await intake.api_keys.create(Role.PARTNER, partner_id, body.name, intake.clock())
+    return IssuedKeyOut(key_id=key.key_id, api_key=key.plaintext, role=Role.PARTNER, subject_id=partner_id)

@@ -1,0 +1,67 @@
+"""What each role may see of a referral. Scoping lives here and in `visible`, nowhere else."""
+
+from typing import Any
+
+from goglobal_shared.mongo import Document
+from intake.api.schemas import EnterpriseSummary, ReferralView, ServiceRequestOut
+from intake.auth.keys import Principal, Role
+from intake.domain.service_requests import Referral, ServiceRequest
+
+
+def visible(principal: Principal, request: ServiceRequest, referral: Referral) -> bool:
+    """An enterprise sees its own referrals; a partner those offered to it; operators everything."""
+    if principal.role is Role.OPERATOR:
+        return True
+    if principal.role is Role.ENTERPRISE:
+        return request.enterprise_id == principal.subject_id
+    return principal.subject_id in referral.offered_to
+
+
+def _enterprise(
+    principal: Principal, request: ServiceRequest, referral: Referral, enterprise: Document | None
+) -> EnterpriseSummary:
+    profile: dict[str, Any] = (enterprise or {}).get("profile", {})
+    summary = EnterpriseSummary(
+        sector=profile.get("sector"), size_band=profile.get("size_band"), hq_province=profile.get("hq_province")
+    )
+    accepted_by_caller = principal.role is Role.PARTNER and referral.partner_id == principal.subject_id
+    if principal.role is not Role.PARTNER or accepted_by_caller:
+        summary.id = request.enterprise_id
+        summary.legal_name_zh = profile.get("legal_name_zh")
+        summary.legal_name_en = profile.get("legal_name_en")
+    consented = profile.get("consent", {}).get("share_contact_with_accepted_partners", False)
+    if principal.role is not Role.PARTNER or (accepted_by_caller and consented):
+        summary.contact = profile.get("contact")
+    return summary
+
+
+def referral_view(
+    principal: Principal, request: ServiceRequest, referral: Referral, enterprise: Document | None
+) -> ReferralView:
+    is_partner = principal.role is Role.PARTNER
+    offer_is_callers = referral.current_offer == principal.subject_id
+    return ReferralView(
+        id=referral.id,
+        request_id=request.id,
+        status=referral.status,
+        need=referral.need,
+        enterprise=_enterprise(principal, request, referral, enterprise),
+        partner_id=referral.partner_id if not is_partner or referral.partner_id == principal.subject_id else None,
+        current_offer=referral.current_offer if not is_partner or offer_is_callers else None,
+        candidates=referral.candidates if principal.role is Role.OPERATOR else None,
+        decline=referral.decline if not is_partner else None,
+        completion=referral.completion,
+        rating=referral.rating if not is_partner or referral.partner_id == principal.subject_id else None,
+        submitted_at=request.created_at,
+    )
+
+
+def request_view(principal: Principal, request: ServiceRequest, enterprise: Document | None) -> ServiceRequestOut:
+    return ServiceRequestOut(
+        id=request.id,
+        enterprise_id=request.enterprise_id,
+        status=request.status,
+        progress=request.progress,
+        referrals=[referral_view(principal, request, r, enterprise) for r in request.referrals],
+        created_at=request.created_at,
+    )

@@ -1,0 +1,103 @@
+"""`goglobal`: the operators' command line.
+
+goglobal operators create-key NAME      the first operator key, written straight to the database
+goglobal partners import FILE           bulk import through the API, with progress and a per-row report
+"""
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from goglobal_shared.domain.partner_import import ImportRow, detect_format, parse_partners
+from goglobal_shared.mongo import make_client
+from intake.adapters.api_key_repository import ApiKeyRepository
+from intake.auth.keys import Role
+from intake.settings import IntakeSettings
+
+app = typer.Typer(help="GoGlobal Referral Network operations", no_args_is_help=True)
+operators = typer.Typer(help="operator keys", no_args_is_help=True)
+partners = typer.Typer(help="the partner directory", no_args_is_help=True)
+app.add_typer(operators, name="operators")
+app.add_typer(partners, name="partners")
+console = Console(stderr=True)
+
+
+@operators.command("create-key")
+def create_operator_key(name: Annotated[str, typer.Argument(help="who the key is for")]) -> None:
+    """Creates an operator key in the intake database (GOGLOBAL_MONGODB_URI) and prints it once."""
+
+    async def create() -> str:
+        settings = IntakeSettings()
+        client = make_client(settings.mongodb_uri)
+        try:
+            keys = ApiKeyRepository(client[settings.database]["api_keys"])
+            key = await keys.create(Role.OPERATOR, name, "created with the CLI", datetime.now(UTC))
+            return key.plaintext
+        finally:
+            await client.close()
+
+    plaintext = asyncio.run(create())
+    console.print(f"operator key for {name} (shown once; store it in a secret manager):")
+    print(plaintext)
+
+
+@partners.command("import")
+def import_partners(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    api_url: Annotated[str, typer.Option(envvar="GOGLOBAL_API_URL")] = "http://127.0.0.1:8000",
+    api_key: Annotated[str, typer.Option(envvar="GOGLOBAL_API_KEY", help="an operator key")] = "",
+    fmt: Annotated[Literal["csv", "json", "hsds"] | None, typer.Option("--format")] = None,
+) -> None:
+    """Creates or replaces every good row; reports each bad row with its line and field."""
+    if not api_key:
+        raise typer.BadParameter("an operator key is needed: --api-key or GOGLOBAL_API_KEY")
+    rows = list(parse_partners(file.read_bytes(), fmt or detect_format(file.name, None)))
+    failures = asyncio.run(_send(rows, api_url.rstrip("/"), api_key))
+    _report(len(rows), failures)
+    raise typer.Exit(code=1 if failures else 0)
+
+
+async def _send(rows: list[ImportRow], api_url: str, api_key: str) -> list[tuple[int, str, str]]:
+    failures = [(row.line, e.field, e.message) for row in rows for e in row.errors]
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as client:
+        with Progress(console=console) as progress:
+            task = progress.add_task("importing partners", total=len(rows))
+            for row in rows:
+                if row.partner is not None:
+                    body = row.partner.model_dump(mode="json", exclude={"id"})
+                    answer = await client.put(f"/v1/partners/{row.partner.id}", json=body)
+                    if answer.status_code >= 300:
+                        failures.append((row.line, "-", _problem(answer)))
+                progress.advance(task)
+    return sorted(failures)
+
+
+def _problem(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json().get("detail", answer.text))
+    except ValueError:
+        return f"HTTP {answer.status_code}"
+
+
+def _report(total: int, failures: list[tuple[int, str, str]]) -> None:
+    bad_lines = {line for line, _, _ in failures}
+    console.print(f"{total - len(bad_lines)} of {total} rows imported, {len(bad_lines)} rejected")
+    if failures:
+        table = Table("line", "field", "problem")
+        for line, field, message in failures:
+            table.add_row(str(line), field, message)
+        console.print(table)
+
+
+def main() -> None:
+    os.environ.setdefault("GOGLOBAL_LOG_LEVEL", "WARNING")
+    app()

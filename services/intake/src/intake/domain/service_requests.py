@@ -1,0 +1,270 @@
+"""The service-request aggregate: one enterprise request and the referral each of its needs became.
+
+Pure: every command checks its guard, changes state through the shared state machine, appends an entry to
+the referral's append-only history and queues the event that announces it. The repository saves the whole
+aggregate, events included, in one document write (no multi-document transaction exists on FerretDB).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from goglobal_shared.domain.service_request import Completion, Decline, Need, Rating
+from goglobal_shared.enums import ReferralStatus as S
+from goglobal_shared.envelope import Envelope
+from goglobal_shared.events import (
+    EventPayload,
+    NeedDetails,
+    ReferralAccepted,
+    ReferralAssigned,
+    ReferralClosed,
+    ReferralCompleted,
+    ReferralDeclined,
+    ReferralRated,
+    ReferralStarted,
+    ReferralSubmitted,
+    ReferralWithdrawn,
+)
+from goglobal_shared.ids import new_id
+from goglobal_shared.state_machine import TERMINAL, transition
+
+SOURCE = "/goglobal/intake"
+
+
+class DomainError(Exception):
+    """A command that the rules refuse; the API turns it into 409 and says why."""
+
+
+class NotAParty(DomainError):
+    """The caller has no part in this referral (the API answers 404: it must not learn it exists)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: `enterprise:<id>`, `partner:<id>`, `operator:<id>` or `service:<name>`."""
+
+    label: str
+    cause_id: str  # the HTTP request id or the event id that caused it
+
+
+@dataclass
+class Referral:
+    id: str
+    need: Need
+    status: S = S.SUBMITTED
+    offered_to: list[str] = field(default_factory=list)  # every partner it was ever offered to
+    current_offer: str | None = None
+    partner_id: str | None = None  # the partner that accepted
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    decline: dict[str, Any] | None = None
+    completion: dict[str, Any] | None = None
+    rating: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ServiceRequest:
+    id: str
+    enterprise_id: str
+    enterprise_name: str
+    created_at: datetime
+    referrals: list[Referral]
+    version: int = 0
+    idempotency_key: str | None = None
+    pending: list[Envelope] = field(default_factory=list)
+
+    def referral(self, referral_id: str) -> Referral:
+        for referral in self.referrals:
+            if referral.id == referral_id:
+                return referral
+        raise KeyError(referral_id)
+
+    @property
+    def progress(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for referral in self.referrals:
+            counts[referral.status.value] = counts.get(referral.status.value, 0) + 1
+        return counts
+
+    @property
+    def status(self) -> str:
+        """Combined progress: `open` while any referral is open, else `done`."""
+        return "done" if all(r.status in TERMINAL for r in self.referrals) else "open"
+
+    # -- commands -----------------------------------------------------------------------------------
+
+    def accept(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
+        ref = self._offered_to(referral_id, partner_id)
+        self._move(ref, S.ACCEPTED, actor, now, "accepted the offer")
+        ref.partner_id, ref.current_offer = partner_id, None
+        self._emit(ref, ReferralAccepted(referral_id=ref.id, partner_id=partner_id, accepted_at=now))
+
+    def decline(self, referral_id: str, partner_id: str, decline: Decline, actor: Actor, now: datetime) -> None:
+        ref = self._offered_to(referral_id, partner_id)
+        self._move(ref, S.DECLINED, actor, now, f"declined: {decline.reason.value} {decline.text}".strip())
+        ref.current_offer, ref.decline = None, decline.model_dump(mode="json")
+        self._emit(
+            ref,
+            ReferralDeclined(
+                referral_id=ref.id, partner_id=partner_id, reason=decline.reason, text=decline.text, declined_at=now
+            ),
+        )
+
+    def start(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
+        ref = self._accepted_by(referral_id, partner_id)
+        self._move(ref, S.IN_PROGRESS, actor, now, "started work")
+        self._emit(ref, ReferralStarted(referral_id=ref.id, partner_id=partner_id, started_at=now))
+
+    def complete(self, referral_id: str, partner_id: str, completion: Completion, actor: Actor, now: datetime) -> None:
+        ref = self._accepted_by(referral_id, partner_id)
+        self._move(ref, S.COMPLETED, actor, now, f"completed: {completion.outcome.value}")
+        ref.completion = completion.model_dump(mode="json")
+        self._emit(
+            ref,
+            ReferralCompleted(
+                referral_id=ref.id,
+                partner_id=partner_id,
+                outcome=completion.outcome,
+                notes=completion.notes,
+                completed_at=now,
+            ),
+        )
+
+    def rate(self, referral_id: str, rating: Rating, actor: Actor, now: datetime) -> None:
+        ref = self.referral(referral_id)
+        if ref.status is not S.COMPLETED:
+            raise DomainError("only a completed referral can be rated")
+        if ref.rating is not None:
+            raise DomainError("this referral was already rated")
+        assert ref.partner_id is not None
+        ref.rating = {**rating.model_dump(mode="json"), "rated_at": now}
+        self._record(ref, actor, now, "rated", ref.status, ref.status, f"{rating.score}/5")
+        self._emit(
+            ref,
+            ReferralRated(
+                referral_id=ref.id, partner_id=ref.partner_id, score=rating.score, comment=rating.comment, rated_at=now
+            ),
+        )
+
+    def withdraw(self, referral_id: str, actor: Actor, now: datetime) -> None:
+        ref = self.referral(referral_id)
+        partner = ref.partner_id or ref.current_offer
+        self._move(ref, S.WITHDRAWN, actor, now, "withdrawn by the enterprise")
+        ref.current_offer = None
+        self._emit(ref, ReferralWithdrawn(referral_id=ref.id, partner_id=partner, withdrawn_at=now))
+
+    def close(self, referral_id: str, reason: str, actor: Actor, now: datetime) -> None:
+        ref = self.referral(referral_id)
+        partner = ref.partner_id or ref.current_offer
+        self._move(ref, S.CLOSED, actor, now, reason)
+        ref.current_offer = None
+        self._emit(ref, ReferralClosed(referral_id=ref.id, partner_id=partner, reason=reason, closed_at=now))
+
+    def assign(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
+        """An operator picks the partner for an unmatched referral; matching then offers it."""
+        ref = self.referral(referral_id)
+        if ref.status is not S.UNMATCHED:
+            raise DomainError(f"only an unmatched referral can be assigned (it is {ref.status.value})")
+        self._record(ref, actor, now, "assigned", ref.status, ref.status, f"assigned to {partner_id}")
+        self._emit(ref, ReferralAssigned(referral_id=ref.id, partner_id=partner_id, assigned_at=now))
+
+    # -- what matching decided ------------------------------------------------------------------------
+
+    def matched(self, referral_id: str, candidates: list[dict[str, Any]], actor: Actor, now: datetime) -> None:
+        ref = self.referral(referral_id)
+        self._move(ref, S.MATCHED, actor, now, f"{len(candidates)} candidate(s)")
+        ref.candidates = candidates
+
+    def unmatched(self, referral_id: str, reason: str, actor: Actor, now: datetime) -> None:
+        ref = self.referral(referral_id)
+        self._move(ref, S.UNMATCHED, actor, now, reason)
+        ref.current_offer = None
+
+    def offered(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
+        ref = self.referral(referral_id)
+        self._move(ref, S.OFFERED, actor, now, f"offered to {partner_id}")
+        ref.current_offer = partner_id
+        if partner_id not in ref.offered_to:
+            ref.offered_to.append(partner_id)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def has_applied(self, referral_id: str, cause_id: str) -> bool:
+        return any(step["cause_id"] == cause_id for step in self.referral(referral_id).history)
+
+    def _offered_to(self, referral_id: str, partner_id: str) -> Referral:
+        ref = self.referral(referral_id)
+        if partner_id not in ref.offered_to:
+            raise NotAParty(referral_id)
+        if ref.status is not S.OFFERED or ref.current_offer != partner_id:
+            raise DomainError(f"the offer to {partner_id} is not open (the referral is {ref.status.value})")
+        return ref
+
+    def _accepted_by(self, referral_id: str, partner_id: str) -> Referral:
+        ref = self.referral(referral_id)
+        if partner_id not in ref.offered_to:
+            raise NotAParty(referral_id)
+        if ref.partner_id != partner_id:
+            raise DomainError("only the partner that accepted this referral can do that")
+        return ref
+
+    def _move(self, ref: Referral, target: S, actor: Actor, now: datetime, why: str) -> None:
+        current = ref.status
+        try:
+            ref.status = transition(current, target)
+        except ValueError as exc:
+            raise DomainError(str(exc)) from exc
+        self._record(ref, actor, now, target.value, current, target, why)
+
+    def _record(self, ref: Referral, actor: Actor, now: datetime, action: str, before: S, after: S, why: str) -> None:
+        ref.history.append(
+            {
+                "at": now,
+                "actor": actor.label,
+                "action": action,
+                "from": before.value,
+                "to": after.value,
+                "why": why,
+                "cause_id": actor.cause_id,
+            }
+        )
+
+    def _emit(self, ref: Referral, payload: EventPayload) -> None:
+        self.pending.append(Envelope.wrap(payload, source=SOURCE, subject=ref.id))
+
+
+def submit(
+    enterprise_id: str,
+    enterprise: dict[str, Any],
+    needs: list[Need],
+    actor: Actor,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> ServiceRequest:
+    """A new request: one referral per need, each announced by its own `referral.submitted` event."""
+    request = ServiceRequest(
+        id=new_id(),
+        enterprise_id=enterprise_id,
+        enterprise_name=enterprise["legal_name_en"],
+        created_at=now,
+        referrals=[],
+        idempotency_key=idempotency_key,
+    )
+    for need in needs:
+        ref = Referral(id=new_id(), need=need)
+        request.referrals.append(ref)
+        request._record(ref, actor, now, "submitted", S.SUBMITTED, S.SUBMITTED, "submitted by the enterprise")
+        request._emit(
+            ref,
+            ReferralSubmitted(
+                referral_id=ref.id,
+                request_id=request.id,
+                enterprise_id=enterprise_id,
+                enterprise_name=enterprise["legal_name_en"],
+                enterprise_sector=enterprise.get("sector"),
+                enterprise_languages=enterprise.get("preferred_languages", []),
+                need=NeedDetails.model_validate(need.model_dump(mode="json")),
+                submitted_at=now,
+            ),
+        )
+    return request

@@ -1,0 +1,125 @@
+"""Validated scalar types (USCC, E.164 phone, BCP 47 language tag, market) and the list rules models share.
+
+Every validator raises `ValueError` with a message meant to be shown to an API user as-is.
+"""
+
+import re
+from collections.abc import Hashable
+from typing import Annotated, TypeVar
+
+import langcodes
+import phonenumbers
+from pydantic import AfterValidator, Field
+
+from goglobal_shared.markets import is_market
+
+# GB 32100-2015 drops I, O, S, V and Z so that codes cannot be misread (I/1, O/0, S/5, V/U, Z/2).
+USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_LENGTH = 18
+_REGION = slice(2, 8)  # characters 3-8: the administrative division code of the registering authority
+
+
+def _check_characters(code: str) -> None:
+    for position, char in enumerate(code, start=1):
+        if char not in USCC_CHARSET:
+            raise ValueError(
+                f"character {char!r} at position {position} is not allowed in a Unified Social Credit Code "
+                "(only digits and capital letters except I, O, S, V, Z)"
+            )
+    if not code[_REGION].isdigit():
+        raise ValueError(f"characters 3-8 (region code) must be digits, got {code[_REGION]!r}")
+
+
+def _check_character(first17: str) -> str:
+    total = sum(USCC_CHARSET.index(char) * weight for char, weight in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_CHARSET[(31 - total % 31) % 31]
+
+
+def uscc_with_check(first17: str) -> str:
+    """Complete a 17-character USCC body with its check character."""
+    body = first17.upper()
+    if len(body) != _USCC_LENGTH - 1:
+        raise ValueError(f"a USCC body has 17 characters, got {len(body)}")
+    _check_characters(body)
+    return body + _check_character(body)
+
+
+def check_uscc(code: str) -> str:
+    """Validate a Unified Social Credit Code (GB 32100-2015) and return it upper-cased."""
+    normalised = code.upper()
+    if len(normalised) != _USCC_LENGTH:
+        raise ValueError(f"a Unified Social Credit Code has 18 characters, got {len(normalised)}")
+    _check_characters(normalised)
+    expected = _check_character(normalised[:-1])
+    if normalised[-1] != expected:
+        raise ValueError(f"check character should be {expected}, got {normalised[-1]}: the code is mistyped")
+    return normalised
+
+
+UnifiedSocialCreditCode = Annotated[str, AfterValidator(check_uscc), Field(examples=["91440300MA5FJ6QW16"])]
+
+# E.164: '+', a country code that never starts with 0, at most 15 digits in all.
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+def check_e164(number: str) -> str:
+    """Validate a phone number given in E.164 form and return its canonical E.164 spelling."""
+    if not _E164.fullmatch(number):
+        raise ValueError(
+            f"{number!r} is not in E.164 form: write '+', the country code and the number, "
+            "with no spaces or punctuation, e.g. +8613812345678"
+        )
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{number!r} is not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"{number!r} is not a valid phone number for its country code")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+E164Phone = Annotated[str, AfterValidator(check_e164), Field(examples=["+8613812345678", "+85221234567"])]
+
+
+def check_language_tag(tag: str) -> str:
+    """Validate a BCP 47 language tag and return its standard spelling (`zh-hans` → `zh-Hans`, `iw` → `he`)."""
+    try:
+        valid = langcodes.tag_is_valid(tag)
+        standard = langcodes.standardize_tag(tag) if valid else ""
+    except (ValueError, LookupError):  # langcodes signals some malformed tags by raising instead
+        valid = False
+    if not valid:
+        raise ValueError(f"{tag!r} is not a valid BCP 47 language tag, e.g. zh-Hans, zh-Hant, en")
+    return standard
+
+
+LanguageTag = Annotated[str, AfterValidator(check_language_tag), Field(examples=["zh-Hans", "zh-Hant", "en"])]
+
+
+def check_market(code: str) -> str:
+    """Validate a target market: an ISO 3166-1 alpha-2 country code ("AE") or a region name ("MIDDLE_EAST")."""
+    if not is_market(code):
+        raise ValueError(f"{code!r} is neither an ISO 3166-1 alpha-2 country code nor a known region")
+    return code
+
+
+# Lives here rather than in events.py because the event payloads are built from these domain types.
+MarketCode = Annotated[str, AfterValidator(check_market), Field(examples=["AE", "MIDDLE_EAST"])]
+
+H = TypeVar("H", bound=Hashable)
+
+
+def reject_duplicates(items: list[H]) -> list[H]:
+    """List rule for sets the user states once per item: a repeat is most likely a typo, so say so."""
+    seen: set[H] = set()
+    for item in items:
+        if item in seen:
+            raise ValueError(f"'{item!s}' is listed more than once")
+        seen.add(item)
+    return items
+
+
+def drop_duplicates(items: list[H]) -> list[H]:
+    """List rule for sets where repeats are harmless: keep the first occurrence, in order."""
+    return list(dict.fromkeys(items))

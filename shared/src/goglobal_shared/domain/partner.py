@@ -1,0 +1,122 @@
+"""A Hong Kong partner organisation: what it offers, where, in which languages, and how it takes referrals."""
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from goglobal_shared.domain.enterprise import Contact
+from goglobal_shared.domain.identifiers import LanguageTag, MarketCode, reject_duplicates
+from goglobal_shared.domain.sectors import SectorCode
+from goglobal_shared.enums import ServiceCategory
+
+
+class OfferStrategy(StrEnum):
+    SEQUENTIAL = "sequential"
+    PARALLEL = "parallel"
+
+
+Specialty = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=80)]
+
+
+class PartnerCategory(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: ServiceCategory
+    specialties: list[Specialty] = Field(default=[], max_length=20)
+
+
+# Plain http is only tolerable where nothing crosses a network: a developer's own machine.
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+
+
+def _https_only(url: HttpUrl) -> HttpUrl:
+    if url.scheme != "https" and url.host not in _LOCAL_HOSTS:
+        raise ValueError("webhook_url must use https (plain http is accepted only for localhost and 127.0.0.1)")
+    return url
+
+
+class DeliverySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    webhook_url: Annotated[HttpUrl, AfterValidator(_https_only)] | None = None
+    email: EmailStr | None = None
+
+
+def _one_entry_per_category(categories: list[PartnerCategory]) -> list[PartnerCategory]:
+    # Two entries for one category would leave matching to guess which specialties apply.
+    seen: set[ServiceCategory] = set()
+    for entry in categories:
+        if entry.category in seen:
+            raise ValueError(f"category '{entry.category}' is listed twice: give it one entry with all its specialties")
+        seen.add(entry.category)
+    return categories
+
+
+_EXAMPLE_PARTNER: dict[str, Any] = {
+    "name": "Harbour Cross-Border Legal LLP",
+    "categories": [
+        {"category": "legal", "specialties": ["company formation", "commercial contracts"]},
+        {"category": "regulatory_compliance", "specialties": ["free zone licensing"]},
+    ],
+    "markets": ["AE", "SA", "QA"],
+    "sectors": ["C", "G46"],
+    "languages": ["zh-Hant", "zh-Hans", "en", "ar"],
+    "capacity": 25,
+    "response_window_hours": 48,
+    "offer_strategy": "sequential",
+    "parallel_offers": 1,
+    "active": True,
+    "contact": {"name": "Chan Tai Man", "email": "referrals@harbourlegal.example.hk", "phone": "+85221234567"},
+    "delivery": {"webhook_url": "https://hooks.harbourlegal.example.hk/goglobal", "email": None},
+}
+
+
+class PartnerProfile(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [_EXAMPLE_PARTNER]}
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    categories: Annotated[
+        list[PartnerCategory], Field(min_length=1, max_length=10), AfterValidator(_one_entry_per_category)
+    ]
+    markets: Annotated[list[MarketCode], Field(min_length=1, max_length=100), AfterValidator(reject_duplicates)]
+    sectors: list[SectorCode] = Field(default=[], max_length=30)
+    languages: list[LanguageTag] = Field(min_length=1, max_length=10)
+    capacity: int = Field(ge=1, le=1000, description="The most referrals the partner holds open at once.")
+    response_window_hours: int = Field(default=48, ge=1, le=720)
+    offer_strategy: OfferStrategy = OfferStrategy.SEQUENTIAL
+    parallel_offers: int = Field(default=1, ge=1, le=10)
+    active: bool = True
+    contact: Contact
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @field_validator("parallel_offers")
+    @classmethod
+    def _sequential_means_one(cls, parallel_offers: int, info: ValidationInfo) -> int:
+        # Sequential offering hands a referral to one partner at a time; a higher number would be silently ignored.
+        if info.data.get("offer_strategy") == OfferStrategy.SEQUENTIAL and parallel_offers != 1:
+            raise ValueError("parallel_offers must be 1 when offer_strategy is 'sequential'")
+        return parallel_offers
+
+
+PartnerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["harbour-legal"])]
+
+
+class PartnerRecord(PartnerProfile):
+    """A partner with its stable id, as created by POST and by bulk import."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "harbour-legal", **_EXAMPLE_PARTNER}]})
+
+    id: PartnerId

@@ -1,0 +1,118 @@
+"""What an enterprise asks for (needs), and what partners and enterprises say back (decline, completion, rating)."""
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from goglobal_shared.domain.identifiers import LanguageTag, MarketCode, drop_duplicates
+from goglobal_shared.enums import ServiceCategory
+
+
+class Urgency(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class BudgetBand(StrEnum):
+    UNDER_50K_USD = "under_50k_usd"
+    FROM_50K_TO_200K_USD = "from_50k_to_200k_usd"
+    FROM_200K_TO_1M_USD = "from_200k_to_1m_usd"
+    OVER_1M_USD = "over_1m_usd"
+    UNDISCLOSED = "undisclosed"
+
+
+class Need(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    service_category: ServiceCategory
+    # Naming a market twice changes nothing about the need, so repeats are dropped rather than refused.
+    target_markets: Annotated[list[MarketCode], Field(min_length=1, max_length=30), AfterValidator(drop_duplicates)]
+    description: str = Field(default="", max_length=5000)
+    urgency: Urgency = Urgency.NORMAL
+    budget_band: BudgetBand = BudgetBand.UNDISCLOSED
+    languages: Annotated[list[LanguageTag], Field(max_length=5), AfterValidator(drop_duplicates)] = []
+
+
+_EXAMPLE_REQUEST: dict[str, Any] = {
+    "needs": [
+        {
+            "service_category": "legal",
+            "target_markets": ["AE", "SA"],
+            "description": "Set up a trading subsidiary in Dubai and a branch office in Riyadh.",
+            "urgency": "high",
+            "budget_band": "from_50k_to_200k_usd",
+            "languages": ["zh-Hans", "en"],
+        },
+        {
+            "service_category": "banking_and_fund_management",
+            "target_markets": ["MIDDLE_EAST"],
+            "description": "Open USD and AED corporate accounts; advice on treasury across the Gulf.",
+        },
+    ]
+}
+
+
+class ServiceRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE_REQUEST]})
+
+    needs: list[Need] = Field(min_length=1, max_length=10)
+
+
+class DeclineReason(StrEnum):
+    NO_CAPACITY = "no_capacity"
+    NOT_ELIGIBLE = "not_eligible"
+    OUT_OF_SCOPE = "out_of_scope"
+    CONFLICT_OF_INTEREST = "conflict_of_interest"
+    OTHER = "other"
+
+
+class Decline(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"reason": "no_capacity"}, {"reason": "other", "text": "Firm is closing."}]},
+    )
+
+    reason: DeclineReason
+    text: str = Field(default="", max_length=2000, validate_default=True)
+
+    @field_validator("text")
+    @classmethod
+    def _other_needs_text(cls, text: str, info: ValidationInfo) -> str:
+        # "other" on its own tells the enterprise and the operators nothing.
+        if info.data.get("reason") == DeclineReason.OTHER and not text:
+            raise ValueError("text is required when reason is 'other': say why the referral is declined")
+        return text
+
+
+class Outcome(StrEnum):
+    ENGAGED = "engaged"
+    ADVICE_GIVEN = "advice_given"
+    NOT_PURSUED = "not_pursued"
+    ENTERPRISE_UNRESPONSIVE = "enterprise_unresponsive"
+    OTHER = "other"
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"outcome": "engaged", "notes": "Engagement letter signed on 3 March."}]},
+    )
+
+    outcome: Outcome
+    notes: str = Field(min_length=1, max_length=5000)
+
+
+class Rating(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"score": 5, "comment": "Quick and clear advice."}]},
+    )
+
+    score: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=2000)

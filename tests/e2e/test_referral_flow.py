@@ -1,0 +1,180 @@
+"""A two-need request goes through intake, Kafka, matching and notifications on the real broker and database,
+and a partner takes one referral to completion."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pymongo import AsyncMongoClient
+
+from tests import factories
+from tests.support import Namespace, ServiceProcess, eventually
+
+pytestmark = pytest.mark.integration
+
+PARTNERS = [
+    factories.partner("gulf-legal", ["legal"], ["MIDDLE_EAST"]),
+    factories.partner("harbour-counsel", ["legal"], ["AE", "SA"]),
+    factories.partner("pearl-treasury", ["banking_and_fund_management"], ["AE", "GB"]),
+]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def system(namespace: Namespace, tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+    services = {name: ServiceProcess(name, namespace, tmp_path) for name in ("intake", "matching", "notifications")}
+    for service in services.values():
+        service.start()
+    try:
+        for service in services.values():
+            await service.wait_ready()
+        yield services
+    finally:
+        for service in services.values():
+            if service.proc and service.proc.poll() is None:
+                service.kill()
+
+
+async def read_events(
+    namespace: Namespace, key: str, count: int, topic: str = "goglobal.referrals"
+) -> list[CloudEvent]:
+    consumer = AIOKafkaConsumer(
+        namespace.topic(topic), bootstrap_servers=namespace.infra.kafka, auto_offset_reset="earliest"
+    )  # no group: reads every partition, commits nothing
+    await consumer.start()
+    found: list[CloudEvent] = []
+
+    async def collect() -> bool:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            for r in records:
+                if r.key == key.encode():
+                    msg = KafkaMessage(headers=dict(r.headers), key=r.key, value=r.value)
+                    found.append(from_binary(msg, JSONFormat(), CloudEvent))  # type: ignore[arg-type]
+        return len(found) >= count
+
+    try:
+        await eventually(collect, f"{count} events for {key}")
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def setup_directory(http: httpx.AsyncClient, operator: str) -> str:
+    """Creates the partners and returns a key for `harbour-counsel`."""
+    for body in PARTNERS:
+        answer = await http.post("/v1/partners", json=body, headers=bearer(operator))
+        assert answer.status_code == 201, answer.text
+    key = await http.post("/v1/partners/harbour-counsel/api-keys", json={"name": "crm"}, headers=bearer(operator))
+    assert key.status_code == 201, key.text
+    return str(key.json()["api_key"])
+
+
+async def wait_for_status(http: httpx.AsyncClient, key: str, referral_id: str, status: str) -> dict[str, Any]:
+    async def reached() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await http.get(f"/v1/referrals/{referral_id}", headers=bearer(key))).json()
+        return body if body.get("status") == status else None
+
+    return await eventually(reached, f"referral {referral_id} to be {status}")
+
+
+async def test_two_need_request_is_matched_offered_and_completed(
+    system: dict[str, ServiceProcess], namespace: Namespace
+) -> None:
+    operator = await factories.operator_key(namespace)
+    async with httpx.AsyncClient(base_url=system["intake"].url, timeout=10) as http:
+        partner_key = await setup_directory(http, operator)
+        registered = await http.post("/v1/enterprises", json=factories.enterprise())
+        assert registered.status_code == 201, registered.text
+        enterprise_key = registered.json()["api_key"]["api_key"]
+
+        # The directory reaches matching through partner.upserted events; wait until it can match.
+        async def submitted_and_offered() -> dict[str, Any] | None:
+            created = await http.post("/v1/service-requests", json=factories.TWO_NEEDS, headers=bearer(enterprise_key))
+            assert created.status_code == 201, created.text
+            legal_id = created.json()["referrals"][0]["id"]
+            body = await eventually(lambda: _settled(http, enterprise_key, legal_id), "the legal referral to settle")
+            return created.json() if body["status"] == "offered" else None
+
+        request = await eventually(submitted_and_offered, "a request whose referrals get offers", deadline_s=60)
+        legal, treasury = (r["id"] for r in request["referrals"])
+        assert [r["status"] for r in request["referrals"]] == ["submitted", "submitted"]
+
+        offered = await wait_for_status(http, operator, legal, "offered")
+        assert offered["current_offer"] == "harbour-counsel"  # exact coverage of AE and SA beats the region
+        assert offered["candidates"][0]["reasons"][:2] == ["offers legal", "covers AE and SA"]
+        assert (await wait_for_status(http, operator, treasury, "offered"))["current_offer"] == "pearl-treasury"
+
+        # Before accepting, the partner sees the need but not who the enterprise is.
+        seen = (await http.get(f"/v1/referrals/{legal}", headers=bearer(partner_key))).json()
+        assert seen["enterprise"]["legal_name_en"] is None and seen["enterprise"]["contact"] is None
+        assert seen["need"]["target_markets"] == ["AE", "SA"]
+
+        for action, body in [
+            ("accept", None),
+            ("start", None),
+            ("complete", {"outcome": "engaged", "notes": "Entity formed in DIFC"}),
+        ]:
+            answer = await http.post(f"/v1/referrals/{legal}/{action}", json=body, headers=bearer(partner_key))
+            assert answer.status_code == 200, answer.text
+        accepted_view = answer.json()
+        assert accepted_view["enterprise"]["contact"]["email"] == "li.wei@brightsolar.example.cn"
+        rated = await http.post(
+            f"/v1/referrals/{legal}/rating", json={"score": 5, "comment": "fast"}, headers=bearer(enterprise_key)
+        )
+        assert rated.status_code == 200, rated.text
+
+        history = (await http.get(f"/v1/referrals/{legal}/history", headers=bearer(enterprise_key))).json()
+        assert [h["action"] for h in history] == [
+            "submitted",
+            "matched",
+            "offered",
+            "accepted",
+            "in_progress",
+            "completed",
+            "rated",
+        ]
+        assert history[3]["actor"] == "partner:harbour-counsel"
+
+        summary = (await http.get(f"/v1/service-requests/{request['id']}", headers=bearer(enterprise_key))).json()
+        assert summary["progress"] == {"completed": 1, "offered": 1}
+
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    notes = mongo[namespace.database("notifications")]["notifications"]
+
+    async def notified() -> bool:
+        return await notes.count_documents({"referral_id": legal, "recipient_id": "harbour-counsel"}) == 1
+
+    await eventually(notified, "the partner's notification")
+    await mongo.close()
+
+    events = await read_events(namespace, legal, count=7)
+    types = [e.get_type().removeprefix("hk.goglobal.referral.") for e in events]
+    assert types == [
+        "submitted.v1",
+        "matched.v1",
+        "offered.v1",
+        "accepted.v1",
+        "started.v1",
+        "completed.v1",
+        "rated.v1",
+    ]
+    assert all(e.get_subject() == legal for e in events)
+
+
+async def _settled(http: httpx.AsyncClient, key: str, referral_id: str) -> dict[str, Any] | None:
+    body: dict[str, Any] = (await http.get(f"/v1/referrals/{referral_id}", headers=bearer(key))).json()
+    return body if body["status"] in {"offered", "unmatched"} else None
+
+
+async def test_sigterm_stops_every_service_cleanly(system: dict[str, ServiceProcess]) -> None:
+    for service in system.values():
+        assert service.terminate() == 0, service.log_tail()
