@@ -9,17 +9,12 @@ other's data.
 """
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support import Infra, Namespace
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import Infra, Namespace, native_infra
 
 
 def _docker_infra() -> Iterator[Infra]:
@@ -31,12 +26,10 @@ def _docker_infra() -> Iterator[Infra]:
 
 
 def _native_infra() -> Infra:
-    result = subprocess.run([sys.executable, str(REPO / "deploy/local/infra.py"), "up"], capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.exit(f"could not start the native Kafka + FerretDB stack:\n{result.stdout}{result.stderr}", returncode=3)
+    native_infra("up")
     kafka_port = os.environ.get("GOGLOBAL_KAFKA_PORT", "9092")
     mongo_port = os.environ.get("GOGLOBAL_MONGO_PORT", "27017")
-    return Infra(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/")
+    return Infra(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/", native=True)
 
 
 @pytest.fixture(scope="session")

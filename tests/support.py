@@ -19,6 +19,7 @@ import httpx
 class Infra:
     kafka: str
     mongodb_uri: str
+    native: bool = False  # the local stack of deploy/local/infra.py, which tests may stop and start
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Namespace:
         return f"{self.topic_prefix}{name}"
 
 
+REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 DEFAULT_DEADLINE_S = 30.0
 
@@ -120,3 +122,12 @@ class ServiceProcess:
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
         return "\n".join(text[-lines:])
+
+
+def native_infra(*args: str) -> None:
+    """Runs `deploy/local/infra.py` (up, down; optionally only kafka or ferretdb)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "deploy/local/infra.py"), *args], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"infra.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")

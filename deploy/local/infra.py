@@ -2,7 +2,7 @@
 
 Standard library only, so it runs before any virtual environment exists.
 
-    python3 deploy/local/infra.py up|down|status
+    python3 deploy/local/infra.py up|down|status [kafka|ferretdb]
 
 Environment:
     GOGLOBAL_STATE_DIR   where jars, binaries, data, pid files and logs live (default: <repo>/.state)
@@ -356,18 +356,21 @@ def mongo_up(layout: Layout) -> None:
 # --- commands ----------------------------------------------------------------------------------------
 
 
-def up(layout: Layout) -> None:
+def up(layout: Layout, only: str | None) -> None:
     started = time.monotonic()
-    mongo_up(layout)
-    kafka_up(layout)
+    if only in (None, "ferretdb"):
+        mongo_up(layout)
+    if only in (None, "kafka"):
+        kafka_up(layout)
     print(f"infrastructure ready in {time.monotonic() - started:.1f}s")
     print(f"  KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{layout.kafka_port}")
     print(f"  MONGODB_URI=mongodb://127.0.0.1:{layout.mongo_port}/")
 
 
-def down(layout: Layout) -> None:
-    stop(layout, "kafka")
-    stop(layout, "ferretdb")
+def down(layout: Layout, only: str | None) -> None:
+    for name in ("kafka", "ferretdb"):
+        if only in (None, name):
+            stop(layout, name)
 
 
 def status(layout: Layout) -> int:
@@ -379,16 +382,17 @@ def status(layout: Layout) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"up", "down", "status"}
-    if len(argv) != 2 or argv[1] not in commands:
-        print(f"usage: {argv[0]} up|down|status", file=sys.stderr)
+    commands, parts = {"up", "down", "status"}, {"kafka", "ferretdb"}
+    if not 2 <= len(argv) <= 3 or argv[1] not in commands or (len(argv) == 3 and argv[2] not in parts):
+        print(f"usage: {argv[0]} up|down|status [kafka|ferretdb]", file=sys.stderr)
         return 2
+    only = argv[2] if len(argv) == 3 else None
     try:
         layout = Layout.from_env()
         if argv[1] == "up":
-            up(layout)
+            up(layout, only)
         elif argv[1] == "down":
-            down(layout)
+            down(layout, only)
         else:
             return status(layout)
     except InfraError as exc:

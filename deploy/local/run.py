@@ -1,4 +1,4 @@
-"""`make run`: the three services on the native infrastructure, with the demo partner directory.
+"""`make run`: the three services on the native infrastructure, seeded with the demo directory and keys.
 
 Ctrl-C (or SIGTERM) stops the services gracefully; the infrastructure keeps running (`make infra-down`).
 """
@@ -13,9 +13,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import seed  # deploy/local/seed.py, beside this file
+
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = {"intake": 8000, "matching": 8001, "notifications": 8002}
-DEMO_PARTNERS = REPO / "services/matching/src/matching/demo_partners.json"
 READY_TIMEOUT_S = 60.0
 
 
@@ -29,8 +30,6 @@ def ready(port: int) -> bool:
 
 def start(name: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GOGLOBAL_HTTP_PORT": str(port)}
-    if name == "matching":
-        env.setdefault("GOGLOBAL_MATCHING_SEED_PARTNERS_FILE", str(DEMO_PARTNERS))
     return subprocess.Popen([sys.executable, "-m", name], env=env)
 
 
@@ -59,7 +58,8 @@ def main() -> int:
                 stop_all(procs)
                 return 1
             time.sleep(0.5)
-        print(BANNER, flush=True)
+        keys = seed.run(f"http://127.0.0.1:{SERVICES['intake']}")
+        print(BANNER.format(operator=keys.operator, enterprise=keys.enterprise, partner=keys.partner), flush=True)
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
         print("a service exited; stopping the others", file=sys.stderr)
@@ -72,16 +72,19 @@ def main() -> int:
 
 
 BANNER = """
-GoGlobal Referral Network is running.
-  API docs:       http://127.0.0.1:8000/docs
-  readiness:      http://127.0.0.1:8000/readyz  (matching :8001, notifications :8002)
+GoGlobal Referral Network is running, with 32 demo partners.
+  API docs:   http://127.0.0.1:8000/docs        readiness: http://127.0.0.1:8000/readyz (:8001, :8002)
 
-Submit a first referral:
-  curl -s -X POST http://127.0.0.1:8000/v1/referrals -H 'content-type: application/json' \\
-    -d '{"enterprise_name": "Shenzhen Bright Solar Co., Ltd.", "service_category": "legal",
-         "target_markets": ["AE", "SA"], "description": "Set up a Dubai trading subsidiary"}'
-Then read it (status becomes "matched" within a second or two):
-  curl -s http://127.0.0.1:8000/v1/referrals/<id>
+Demo keys (new ones each run; shown once):
+  export OPERATOR={operator}
+  export ENTERPRISE={enterprise}
+  export PARTNER={partner}      # lexbridge-legal
+
+A first request, with two needs (README.md, "A full walk", goes on from here):
+  curl -s -X POST http://127.0.0.1:8000/v1/service-requests -H "Authorization: Bearer $ENTERPRISE" \\
+    -H 'content-type: application/json' -d '{{"needs": [
+      {{"service_category": "legal", "target_markets": ["AE", "SA"], "description": "Dubai subsidiary"}},
+      {{"service_category": "banking_and_fund_management", "target_markets": ["AE"]}}]}}'
 
 Ctrl-C stops the services; `make infra-down` stops Kafka and FerretDB.
 """

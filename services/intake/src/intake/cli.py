@@ -59,7 +59,12 @@ def import_partners(
     """Creates or replaces every good row; reports each bad row with its line and field."""
     if not api_key:
         raise typer.BadParameter("an operator key is needed: --api-key or GOGLOBAL_API_KEY")
-    rows = list(parse_partners(file.read_bytes(), fmt or detect_format(file.name, None)))
+    data = file.read_bytes()
+    try:
+        kind = detect_format(file.name, None, data, declared=fmt)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    rows = list(parse_partners(data, kind))
     failures = asyncio.run(_send(rows, api_url.rstrip("/"), api_key))
     _report(len(rows), failures)
     raise typer.Exit(code=1 if failures else 0)

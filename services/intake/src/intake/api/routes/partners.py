@@ -15,6 +15,11 @@ from intake.auth.keys import Role
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 PartnerPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="partner id")]
+IMPORT_CSV_EXAMPLE = (
+    "id,name,categories,markets,languages,capacity,contact_name,contact_email,contact_phone\n"
+    "harbour-legal,Harbour Legal LLP,legal:company formation;regulatory_compliance,AE;SA,en;zh-Hant,25,"
+    "Chan Tai Man,referrals@harbourlegal.example.hk,+85221234567\n"
+)
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem, "description": "No such partner"}}
 
 
@@ -104,8 +109,11 @@ async def deactivate(partner_id: PartnerPath, principal: OperatorDep, intake: In
         "requestBody": {
             "required": True,
             "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}, "example": IMPORT_CSV_EXAMPLE},
+                "application/json": {
+                    "schema": {"type": "array", "items": {"type": "object"}},
+                    "example": [PartnerRecord.model_json_schema()["examples"][0]],
+                },
             },
         }
     },
@@ -119,7 +127,10 @@ async def import_partners(
     """Bulk create/replace from CSV, JSON or Open Referral HSDS 3.0 organizations. A bad row is reported
     with its line and field and never stops the good rows; each good row is written whole or not at all."""
     body = await request.body()
-    fmt = format or detect_format("upload", request.headers.get("content-type"))
+    try:
+        fmt = detect_format("upload", request.headers.get("content-type"), body, declared=format)
+    except ValueError as exc:
+        raise ProblemError(415, "unknown-import-format", f"{exc}; send text/csv or application/json") from exc
     report = ImportReport(created=0, updated=0, failed=0, errors=[])
     for row in parse_partners(body, fmt):
         if row.partner is None:

@@ -32,7 +32,7 @@ async def submit_request(
     intake: IntakeDep,
     response: Response,
     request_id: RequestIdDep,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> ServiceRequestOut:
     """Each need becomes a referral. The request and every referral's `referral.submitted` event are stored
     in one write before the 201; a relay publishes the events afterwards."""
