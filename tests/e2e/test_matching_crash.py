@@ -14,7 +14,7 @@ from tests.support import Namespace, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 
-SEED = [{"id": "harbour-counsel", "name": "Harbour Counsel", "categories": ["legal"], "markets": ["AE", "SA"]}]
+SEED = [{"id": "harbour-counsel", "name": "Harbour Counsel", "categories": {"legal": []}, "markets": ["AE", "SA"]}]
 ONE_NEED = {"needs": [{"service_category": "legal", "target_markets": ["AE", "SA"]}]}
 
 
@@ -25,7 +25,7 @@ async def test_killed_matching_restarts_into_exactly_one_decision(namespace: Nam
     intake = ServiceProcess("intake", namespace, tmp_path).start()
     notifications = ServiceProcess("notifications", namespace, tmp_path).start()
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.infra.mongodb_uri)
-    plans = mongo[namespace.database("matching")]["matches"]
+    plans = mongo[namespace.database("matching")]["plans"]
     try:
         await intake.wait_ready()
         async with httpx.AsyncClient(base_url=intake.url, timeout=10) as http:

@@ -109,9 +109,9 @@ async def test_two_need_request_is_matched_offered_and_completed(
         assert [r["status"] for r in request["referrals"]] == ["submitted", "submitted"]
 
         offered = await wait_for_status(http, operator, legal, "offered")
-        assert offered["current_offer"] == "harbour-counsel"  # exact coverage of AE and SA beats the region
+        assert offered["open_offers"] == ["harbour-counsel"]  # exact coverage of AE and SA beats the region
         assert offered["candidates"][0]["reasons"][:2] == ["offers legal", "covers AE and SA"]
-        assert (await wait_for_status(http, operator, treasury, "offered"))["current_offer"] == "pearl-treasury"
+        assert (await wait_for_status(http, operator, treasury, "offered"))["open_offers"] == ["pearl-treasury"]
 
         # Before accepting, the partner sees the need but not who the enterprise is.
         seen = (await http.get(f"/v1/referrals/{legal}", headers=bearer(partner_key))).json()

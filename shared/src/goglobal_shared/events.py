@@ -4,6 +4,7 @@ Additive changes keep a type's `v1`; a breaking change gets a new `v2` type.
 """
 
 from datetime import datetime
+from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +33,9 @@ class NeedDetails(BaseModel):
     urgency: Urgency = Urgency.NORMAL
     budget_band: BudgetBand = BudgetBand.UNDISCLOSED
     languages: list[LanguageTag] = Field(default_factory=list, max_length=5)
+    offer_strategy: OfferStrategy | None = None
+    parallel_offers: int | None = Field(default=None, ge=2, le=10)
+    excluded_partners: list[str] = Field(default_factory=list, max_length=50)
 
 
 class ReferralSubmitted(EventPayload):
@@ -85,6 +89,34 @@ class ReferralOffered(EventPayload):
     offered_at: datetime
     respond_by: datetime
     round: int = Field(ge=1)
+
+
+class ReferralExpired(EventPayload):
+    """A partner let its offer's response window pass; matching offers the next candidate."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.expired.v1"
+
+    referral_id: str
+    partner_id: str
+    offered_at: datetime
+    expired_at: datetime
+
+
+class OfferWithdrawalReason(StrEnum):
+    ACCEPTED_ELSEWHERE = "accepted_elsewhere"
+    WITHDRAWN_BY_ENTERPRISE = "withdrawn_by_enterprise"
+    CLOSED_BY_OPERATOR = "closed_by_operator"
+
+
+class ReferralOfferWithdrawn(EventPayload):
+    """An open offer was taken back: another partner accepted first, or the referral ended."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "referral.offer_withdrawn.v1"
+
+    referral_id: str
+    partner_id: str
+    reason: OfferWithdrawalReason
+    withdrawn_at: datetime
 
 
 class ReferralAccepted(EventPayload):
@@ -194,7 +226,8 @@ class PartnerUpserted(EventPayload):
 PAYLOADS: dict[str, type[EventPayload]] = {
     cls.event_type: cls
     for cls in (
-        ReferralSubmitted, ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralAccepted, ReferralDeclined,
+        ReferralSubmitted, ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralExpired, ReferralOfferWithdrawn,
+        ReferralAccepted, ReferralDeclined,
         ReferralStarted, ReferralCompleted, ReferralRated, ReferralWithdrawn, ReferralClosed, ReferralAssigned,
         PartnerUpserted,
     )

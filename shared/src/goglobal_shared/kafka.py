@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -29,12 +30,22 @@ async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) ->
     await producer.send_and_wait(topic, value=record.value, key=record.key, headers=record.headers)
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int = 3) -> None:
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: list[str],
+    partitions: int = 3,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Creates the missing topics; `configs` gives a topic its settings (e.g. compaction)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="goglobal-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
+        missing = [
+            NewTopic(t, num_partitions=partitions, replication_factor=1, topic_configs=dict((configs or {}).get(t, {})))
+            for t in dict.fromkeys(topics)
+            if t not in existing
+        ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another replica was first
                 await admin.create_topics(missing)

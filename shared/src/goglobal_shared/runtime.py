@@ -7,14 +7,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import uvicorn
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pymongo import AsyncMongoClient
 
 from goglobal_shared.consumer import ConsumerStatus, EventConsumer, make_consumer
@@ -115,6 +115,7 @@ class ServiceRuntime:
     connections: Connections
     events: EventConsumer
     relay: OutboxRelay | None
+    extra_checks: Mapping[str, Check] = field(default_factory=dict)
     loops: BackgroundLoops = field(default_factory=BackgroundLoops)
 
     def start(self) -> None:
@@ -141,7 +142,7 @@ class ServiceRuntime:
                     raise RuntimeError("outbox relay is not running")
 
             named["outbox_relay"] = outbox_relay
-        return named
+        return {**named, **self.extra_checks}
 
     async def stop(self) -> None:
         """Graceful: loops finish the record in hand (its offset is committed), then clients close."""
@@ -157,8 +158,14 @@ class HasRuntime(Protocol):
     async def stop(self) -> None: ...
 
 
-def worker_app(title: str, settings: ServiceSettings, bootstrap: Callable[[], Awaitable[HasRuntime]]) -> FastAPI:
-    """The HTTP face of a worker: only health endpoints, with the service wired in the lifespan."""
+def worker_app(
+    title: str,
+    settings: ServiceSettings,
+    bootstrap: Callable[[], Awaitable[HasRuntime]],
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The HTTP face of a worker: health endpoints (and any internal `routers`); the service is wired in the
+    lifespan and reachable as `request.app.state.service`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -176,6 +183,8 @@ def worker_app(title: str, settings: ServiceSettings, bootstrap: Callable[[], Aw
         return service.runtime.checks()
 
     app.include_router(health_router(checks))
+    for router in routers:
+        app.include_router(router)
     return app
 
 
@@ -183,7 +192,8 @@ async def connect(settings: ServiceSettings, topics: list[str], produces: list[s
     """Creates the topics (consumed ones with their dead-letter topics) and starts the database, producer
     and consumer clients; the consumer subscribes to `topics` in the service's own group."""
     bootstrap = settings.kafka_bootstrap_servers
-    await ensure_topics(bootstrap, [*topics, *(dead_letter_topic(t) for t in topics), *(produces or [])])
+    all_topics = [*topics, *(dead_letter_topic(t) for t in topics), *(produces or [])]
+    await ensure_topics(bootstrap, all_topics, configs=settings.topic_configs)
     mongo = make_client(settings.mongodb_uri)
     producer = make_producer(bootstrap, client_id=settings.service_name)
     await producer.start()

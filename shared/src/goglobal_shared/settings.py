@@ -43,6 +43,11 @@ class ServiceSettings(BaseSettings):
         return self.topic("goglobal.enterprises")
 
     @property
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """The partners topic is the directory's source of truth for matching replicas: compacted, kept forever."""
+        return {self.partners_topic: {"cleanup.policy": "compact"}}
+
+    @property
     def consumer_group(self) -> str:
         return f"{self.topic_prefix}goglobal-{self.service_name}"
 

@@ -1,88 +1,89 @@
 """Wires matching's real adapters. Called from the app lifespan, never at import time."""
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from goglobal_shared.consumer import EventConsumer, Handler, ProcessedEvents
+from pydantic import TypeAdapter
+
+from goglobal_shared.consumer import EventConsumer, ProcessedEvents
 from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import (
-    PartnerUpserted,
-    ReferralAssigned,
-    ReferralClosed,
-    ReferralDeclined,
-    ReferralSubmitted,
-    ReferralWithdrawn,
-)
+from goglobal_shared.health import Check
 from goglobal_shared.kafka import publish
 from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.outbox import OutboxRelay
-from goglobal_shared.runtime import ServiceRuntime, connect
-from matching.adapters.match_repository import MatchRepository
-from matching.adapters.partner_directory import PartnerDirectory, load_partner_file
-from matching.consumers.partner_events import on_partner_upserted
-from matching.consumers.referral_events import on_assigned, on_declined, on_ended, on_submitted
+from goglobal_shared.runtime import STALE_POLL_S, ServiceRuntime, connect
+from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
+from matching.adapters.partner_stats import PartnerStatsRepository
+from matching.adapters.plan_repository import PlanRepository
+from matching.consumers.referral_events import Matcher, handlers
+from matching.engine import DirectoryIndex, Partner
+from matching.scheduler import ExpiryScheduler
 from matching.settings import MatchingSettings
 
 
 @dataclass
 class Matching:
     runtime: ServiceRuntime
+    matcher: Matcher
+    follower: DirectoryFollower
+    scheduler: ExpiryScheduler
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        await self.follower.consumer.stop()
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def handlers(directory: PartnerDirectory, plans: MatchRepository, relay: OutboxRelay) -> dict[str, Handler]:
-    async def submitted(envelope: Envelope) -> None:
-        await on_submitted(envelope, directory, plans, utcnow())
-        relay.wake()
-
-    async def declined(envelope: Envelope) -> None:
-        await on_declined(envelope, plans, utcnow())
-        relay.wake()
-
-    async def assigned(envelope: Envelope) -> None:
-        await on_assigned(envelope, directory, plans, utcnow())
-        relay.wake()
-
-    async def ended(envelope: Envelope) -> None:
-        await on_ended(envelope, plans, utcnow())
-
-    async def partner(envelope: Envelope) -> None:
-        await on_partner_upserted(envelope, directory)
-
-    return {
-        ReferralSubmitted.event_type: submitted,
-        ReferralDeclined.event_type: declined,
-        ReferralAssigned.event_type: assigned,
-        ReferralWithdrawn.event_type: ended,
-        ReferralClosed.event_type: ended,
-        PartnerUpserted.event_type: partner,
-    }
+def _seed(index: DirectoryIndex, settings: MatchingSettings) -> None:
+    if settings.seed_partners_file is not None:
+        for partner in TypeAdapter(list[Partner]).validate_json(settings.seed_partners_file.read_bytes()):
+            index.upsert(partner, 0)  # any directory event (version >= 1) replaces it
 
 
 async def bootstrap(settings: MatchingSettings) -> Matching:
     referrals_topic = settings.referrals_topic
-    conn = await connect(settings, [referrals_topic, settings.partners_topic])
+    conn = await connect(settings, [referrals_topic], produces=[settings.partners_topic])
     db = conn.mongo[settings.database]
     locks = DocumentLocks(db["locks"])
-    directory = PartnerDirectory(db["partners"])
-    plans = MatchRepository(db["matches"], locks)
-    await directory.ensure_indexes()
+    plans = PlanRepository(db["plans"], locks)
     await plans.ensure_indexes()
-    if settings.seed_partners_file is not None:
-        await directory.seed(load_partner_file(settings.seed_partners_file))
+    index = DirectoryIndex()
+    _seed(index, settings)
+    follower = DirectoryFollower(
+        make_follower_consumer(settings.kafka_bootstrap_servers, settings.partners_topic, settings.service_name),
+        conn.producer,
+        index,
+    )
+    await follower.consumer.start()
+    await follower.catch_up()
+    matcher = Matcher(settings, index, plans, PartnerStatsRepository(db["partner_stats"], locks), utcnow)
 
-    async def publish_outcome(envelope: Envelope) -> None:
+    async def publish_decision(envelope: Envelope) -> None:
         await publish(conn.producer, referrals_topic, envelope)
 
-    relay = OutboxRelay(plans.collection, publish_outcome, locks)
-    processed = ProcessedEvents(db["processed_events"])
-    events = EventConsumer(conn.consumer, conn.producer, handlers(directory, plans, relay), processed)
-    runtime = ServiceRuntime(settings, conn, events, relay)
+    relay = OutboxRelay(plans.collection, publish_decision, locks)
+    scheduler = ExpiryScheduler(matcher, settings.scheduler_interval_s, relay.wake)
+    events = EventConsumer(
+        conn.consumer, conn.producer, handlers(matcher, relay.wake), ProcessedEvents(db["processed_events"])
+    )
+    runtime = ServiceRuntime(settings, conn, events, relay, extra_checks=_checks(follower, scheduler))
     runtime.start()
-    return Matching(runtime)
+    runtime.loops.start(follower, follower.run(), "directory-follower")
+    runtime.loops.start(scheduler, scheduler.run(), "expiry-scheduler")
+    return Matching(runtime, matcher, follower, scheduler)
+
+
+def _checks(follower: DirectoryFollower, scheduler: ExpiryScheduler) -> dict[str, Check]:
+    async def directory() -> None:
+        if not follower.caught_up or time.monotonic() - follower.last_poll_monotonic > STALE_POLL_S:
+            raise RuntimeError("the partner directory is not loaded or not followed")
+
+    async def expiry_scheduler() -> None:
+        if not scheduler.running:
+            raise RuntimeError("the offer expiry scheduler is not running")
+
+    return {"directory": directory, "expiry_scheduler": expiry_scheduler}

@@ -3,9 +3,10 @@
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from goglobal_shared.domain.identifiers import LanguageTag, MarketCode, drop_duplicates
+from goglobal_shared.domain.partner import OfferStrategy, PartnerId
 from goglobal_shared.enums import ServiceCategory
 
 
@@ -34,6 +35,17 @@ class Need(BaseModel):
     urgency: Urgency = Urgency.NORMAL
     budget_band: BudgetBand = BudgetBand.UNDISCLOSED
     languages: Annotated[list[LanguageTag], Field(max_length=5), AfterValidator(drop_duplicates)] = []
+    offer_strategy: OfferStrategy | None = Field(
+        default=None, description="overrides the category's default: offer one partner at a time, or k at once"
+    )
+    parallel_offers: int | None = Field(default=None, ge=2, le=10, description="k, with `offer_strategy: parallel`")
+    excluded_partners: Annotated[list[PartnerId], Field(max_length=50), AfterValidator(drop_duplicates)] = []
+
+    @model_validator(mode="after")
+    def _width_goes_with_parallel(self) -> "Need":
+        if self.parallel_offers is not None and self.offer_strategy is not OfferStrategy.PARALLEL:
+            raise ValueError("parallel_offers needs offer_strategy 'parallel'")
+        return self
 
 
 _EXAMPLE_REQUEST: dict[str, Any] = {

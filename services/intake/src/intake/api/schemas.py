@@ -68,7 +68,9 @@ class ReferralView(BaseModel):
     need: Need
     enterprise: EnterpriseSummary
     partner_id: str | None = Field(None, description="the partner that accepted")
-    current_offer: str | None = Field(None, description="the partner the referral is offered to now")
+    open_offers: list[str] = Field(
+        default_factory=list, description="partners that may accept now (a partner sees only itself)"
+    )
     candidates: list[dict[str, Any]] | None = Field(None, description="operators only: matching's ranking")
     decline: dict[str, Any] | None = None
     completion: dict[str, Any] | None = None

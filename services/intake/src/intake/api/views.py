@@ -39,7 +39,6 @@ def referral_view(
     principal: Principal, request: ServiceRequest, referral: Referral, enterprise: Document | None
 ) -> ReferralView:
     is_partner = principal.role is Role.PARTNER
-    offer_is_callers = referral.current_offer == principal.subject_id
     return ReferralView(
         id=referral.id,
         request_id=request.id,
@@ -47,7 +46,7 @@ def referral_view(
         need=referral.need,
         enterprise=_enterprise(principal, request, referral, enterprise),
         partner_id=referral.partner_id if not is_partner or referral.partner_id == principal.subject_id else None,
-        current_offer=referral.current_offer if not is_partner or offer_is_callers else None,
+        open_offers=[p for p in referral.open_offers if not is_partner or p == principal.subject_id],
         candidates=referral.candidates if principal.role is Role.OPERATOR else None,
         decline=referral.decline if not is_partner else None,
         completion=referral.completion,

@@ -53,7 +53,7 @@ class Referral:
     need: Need
     status: S = S.SUBMITTED
     offered_to: list[str] = field(default_factory=list)  # every partner it was ever offered to
-    current_offer: str | None = None
+    open_offers: list[str] = field(default_factory=list)  # partners that may accept now (several: parallel)
     partner_id: str | None = None  # the partner that accepted
     candidates: list[dict[str, Any]] = field(default_factory=list)
     decline: dict[str, Any] | None = None
@@ -96,13 +96,14 @@ class ServiceRequest:
     def accept(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
         ref = self._offered_to(referral_id, partner_id)
         self._move(ref, S.ACCEPTED, actor, now, "accepted the offer")
-        ref.partner_id, ref.current_offer = partner_id, None
+        ref.partner_id, ref.open_offers = partner_id, []
         self._emit(ref, ReferralAccepted(referral_id=ref.id, partner_id=partner_id, accepted_at=now))
 
     def decline(self, referral_id: str, partner_id: str, decline: Decline, actor: Actor, now: datetime) -> None:
         ref = self._offered_to(referral_id, partner_id)
-        self._move(ref, S.DECLINED, actor, now, f"declined: {decline.reason.value} {decline.text}".strip())
-        ref.current_offer, ref.decline = None, decline.model_dump(mode="json")
+        why = f"{partner_id} declined: {decline.reason.value} {decline.text}".strip()
+        self._offer_ended(ref, partner_id, S.DECLINED, "declined", actor, now, why)
+        ref.decline = decline.model_dump(mode="json")
         self._emit(
             ref,
             ReferralDeclined(
@@ -148,16 +149,16 @@ class ServiceRequest:
 
     def withdraw(self, referral_id: str, actor: Actor, now: datetime) -> None:
         ref = self.referral(referral_id)
-        partner = ref.partner_id or ref.current_offer
+        partner = ref.partner_id or next(iter(ref.open_offers), None)
         self._move(ref, S.WITHDRAWN, actor, now, "withdrawn by the enterprise")
-        ref.current_offer = None
+        ref.open_offers = []
         self._emit(ref, ReferralWithdrawn(referral_id=ref.id, partner_id=partner, withdrawn_at=now))
 
     def close(self, referral_id: str, reason: str, actor: Actor, now: datetime) -> None:
         ref = self.referral(referral_id)
-        partner = ref.partner_id or ref.current_offer
+        partner = ref.partner_id or next(iter(ref.open_offers), None)
         self._move(ref, S.CLOSED, actor, now, reason)
-        ref.current_offer = None
+        ref.open_offers = []
         self._emit(ref, ReferralClosed(referral_id=ref.id, partner_id=partner, reason=reason, closed_at=now))
 
     def assign(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
@@ -170,22 +171,50 @@ class ServiceRequest:
 
     # -- what matching decided ------------------------------------------------------------------------
 
-    def matched(self, referral_id: str, candidates: list[dict[str, Any]], actor: Actor, now: datetime) -> None:
+    def matched(self, referral_id: str, candidates: list[dict[str, Any]], actor: Actor, now: datetime) -> bool:
         ref = self.referral(referral_id)
+        if not self._open_for_offers(ref):
+            return False
         self._move(ref, S.MATCHED, actor, now, f"{len(candidates)} candidate(s)")
         ref.candidates = candidates
+        return True
 
-    def unmatched(self, referral_id: str, reason: str, actor: Actor, now: datetime) -> None:
+    def unmatched(self, referral_id: str, reason: str, actor: Actor, now: datetime) -> bool:
         ref = self.referral(referral_id)
+        if not self._open_for_offers(ref):
+            return False
         self._move(ref, S.UNMATCHED, actor, now, reason)
-        ref.current_offer = None
+        ref.open_offers = []
+        return True
 
-    def offered(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
+    def offered(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> bool:
+        """False when the offer came too late to matter (the referral was taken or ended meanwhile)."""
         ref = self.referral(referral_id)
-        self._move(ref, S.OFFERED, actor, now, f"offered to {partner_id}")
-        ref.current_offer = partner_id
+        if not self._open_for_offers(ref):
+            return False
+        if ref.status is S.OFFERED:  # one more parallel offer
+            self._record(ref, actor, now, "offered", ref.status, ref.status, f"also offered to {partner_id}")
+        else:
+            self._move(ref, S.OFFERED, actor, now, f"offered to {partner_id}")
+        ref.open_offers.append(partner_id)
         if partner_id not in ref.offered_to:
             ref.offered_to.append(partner_id)
+        return True
+
+    def expired(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> bool:
+        ref = self.referral(referral_id)
+        if partner_id not in ref.open_offers:
+            return False  # it was accepted, declined or withdrawn first
+        self._offer_ended(ref, partner_id, S.EXPIRED, "expired", actor, now, f"{partner_id} did not answer in time")
+        return True
+
+    def offer_withdrawn(self, referral_id: str, partner_id: str, why: str, actor: Actor, now: datetime) -> bool:
+        ref = self.referral(referral_id)
+        if partner_id not in ref.open_offers:
+            return False
+        ref.open_offers.remove(partner_id)
+        self._record(ref, actor, now, "offer_withdrawn", ref.status, ref.status, f"{partner_id}: {why}")
+        return True
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -196,9 +225,23 @@ class ServiceRequest:
         ref = self.referral(referral_id)
         if partner_id not in ref.offered_to:
             raise NotAParty(referral_id)
-        if ref.status is not S.OFFERED or ref.current_offer != partner_id:
+        if ref.status is not S.OFFERED or partner_id not in ref.open_offers:
             raise DomainError(f"the offer to {partner_id} is not open (the referral is {ref.status.value})")
         return ref
+
+    def _offer_ended(
+        self, ref: Referral, partner_id: str, last: S, action: str, actor: Actor, now: datetime, why: str
+    ) -> None:
+        """One open offer ends; the referral leaves `offered` only when it was the last one."""
+        ref.open_offers.remove(partner_id)
+        if ref.open_offers:
+            self._record(ref, actor, now, action, ref.status, ref.status, why)
+        else:
+            self._move(ref, last, actor, now, why)
+
+    @staticmethod
+    def _open_for_offers(ref: Referral) -> bool:
+        return ref.status not in TERMINAL and ref.partner_id is None
 
     def _accepted_by(self, referral_id: str, partner_id: str) -> Referral:
         ref = self.referral(referral_id)

@@ -1,70 +1,204 @@
-"""Matching's reactions to referral lifecycle events; each handler is idempotent on its event."""
+"""Matching's reactions to referral lifecycle events. Each handler is idempotent on its event: plan changes
+check the plan's state, statistics remember the event ids they applied."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from goglobal_shared.consumer import Handler
+from goglobal_shared.domain.partner import OfferStrategy
+from goglobal_shared.enums import ServiceCategory
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.errors import PermanentEventError
-from goglobal_shared.events import ReferralAssigned, ReferralDeclined, ReferralSubmitted
-from matching.adapters.match_repository import MatchRepository
-from matching.adapters.partner_directory import PartnerDirectory
-from matching.engine import Request, rank
-from matching.offers import Decision, first_plan, next_offer, offer_to
+from goglobal_shared.events import (
+    EventPayload,
+    OfferWithdrawalReason,
+    ReferralAccepted,
+    ReferralAssigned,
+    ReferralClosed,
+    ReferralCompleted,
+    ReferralDeclined,
+    ReferralExpired,
+    ReferralOffered,
+    ReferralRated,
+    ReferralSubmitted,
+    ReferralWithdrawn,
+)
+from matching import stats
+from matching.adapters.partner_stats import PartnerStatsRepository
+from matching.adapters.plan_repository import PlanRepository
+from matching.engine import Candidate, DirectoryIndex, Request, rank
+from matching.plan import Plan
+from matching.settings import MatchingSettings
 
 
-async def on_submitted(envelope: Envelope, directory: PartnerDirectory, plans: MatchRepository, now: datetime) -> None:
-    submitted = envelope.data
-    assert isinstance(submitted, ReferralSubmitted)
+@dataclass
+class Matcher:
+    """What the handlers and the expiry scheduler share."""
+
+    settings: MatchingSettings
+    index: DirectoryIndex
+    plans: PlanRepository
+    partner_stats: PartnerStatsRepository
+    clock: Callable[[], datetime]
+
+    async def ranked(self, plan: Plan) -> list[Candidate]:
+        spec = plan.request
+        request = Request(
+            category=ServiceCategory(spec["category"]),
+            markets=spec["markets"],
+            languages=spec["languages"],
+            sector=spec["sector"],
+            description=spec["description"],
+            exclude=frozenset([*spec["excluded"], *plan.offered]),
+        )
+        partners = self.index.candidates(request.category, request.markets)
+        history = await self.partner_stats.get_many([p.id for p in partners])
+        return rank(partners, request, history, self.settings.weights, self.settings.fairness_margin)
+
+    async def refill(self, plan: Plan) -> None:
+        if plan.wants_offers:
+            plan.offer(await self.ranked(plan), self.clock(), self.settings.hour)
+
+    def strategy(self, submitted: ReferralSubmitted) -> tuple[OfferStrategy, int]:
+        need = submitted.need
+        chosen = need.offer_strategy or self.settings.category_offer_strategies.get(
+            need.service_category, self.settings.default_offer_strategy
+        )
+        if chosen is OfferStrategy.SEQUENTIAL:
+            return chosen, 1
+        return chosen, need.parallel_offers or self.settings.parallel_offers
+
+    async def change(self, referral_id: str, change: Callable[[Plan], Awaitable[bool]]) -> None:
+        if await self.plans.change(referral_id, change, self.clock) is None:
+            raise PermanentEventError(f"no offer plan for referral {referral_id}")
+
+
+async def on_submitted(m: Matcher, envelope: Envelope, submitted: ReferralSubmitted) -> None:
     need = submitted.need
-    candidates = await directory.offering(need.service_category)
-    languages = list(dict.fromkeys([*need.languages, *submitted.enterprise_languages]))
-    ranked = rank(candidates, Request(need.service_category, list(need.target_markets), languages))
-    reason = f"no active partner offers {need.service_category.value} in {', '.join(need.target_markets)}"
-    decision = first_plan(submitted.referral_id, ranked, reason, now)
-    await plans.create(
-        submitted.referral_id, {**decision.changes, "submitted_event_id": envelope.id}, decision.events, now
+    strategy, width = m.strategy(submitted)
+    plan = Plan(
+        referral_id=submitted.referral_id,
+        strategy=strategy,
+        width=width,
+        request={
+            "category": need.service_category.value,
+            "markets": list(need.target_markets),
+            "languages": list(dict.fromkeys([*need.languages, *submitted.enterprise_languages])),
+            "sector": submitted.enterprise_sector,
+            "description": need.description,
+            "excluded": list(need.excluded_partners),
+        },
     )
+    ranked = await m.ranked(plan)
+    now = m.clock()
+    plan.first_ranking(ranked, now)
+    plan.offer(ranked, now, m.settings.hour)
+    await m.plans.create(plan, now)  # False on a redelivery: the first decision stands
 
 
-async def on_declined(envelope: Envelope, plans: MatchRepository, now: datetime) -> None:
-    declined = envelope.data
-    assert isinstance(declined, ReferralDeclined)
+async def on_declined(m: Matcher, envelope: Envelope, declined: ReferralDeclined) -> None:
+    async def change(plan: Plan) -> bool:
+        if not plan.declined(declined.partner_id):
+            return False  # a redelivered decline, or the offer was already gone
+        await m.refill(plan)
+        return True
 
-    def decide(plan: dict[str, Any]) -> Decision | None:
-        if plan.get("current_offer") != declined.partner_id:
-            return None  # already moved on (a redelivered decline)
-        return next_offer(declined.referral_id, plan, now)
-
-    await _change(plans, declined.referral_id, decide, now)
+    await m.change(declined.referral_id, change)
+    await _answered(m, envelope, declined.referral_id, declined.partner_id, declined.declined_at, accepted=False)
 
 
-async def on_assigned(envelope: Envelope, directory: PartnerDirectory, plans: MatchRepository, now: datetime) -> None:
-    assigned = envelope.data
-    assert isinstance(assigned, ReferralAssigned)
-    partner = await directory.get(assigned.partner_id)
+async def on_accepted(m: Matcher, envelope: Envelope, accepted: ReferralAccepted) -> None:
+    async def change(plan: Plan) -> bool:
+        return plan.accepted(accepted.partner_id, m.clock())
+
+    await m.change(accepted.referral_id, change)
+    await _answered(m, envelope, accepted.referral_id, accepted.partner_id, accepted.accepted_at, accepted=True)
+
+
+async def on_assigned(m: Matcher, envelope: Envelope, assigned: ReferralAssigned) -> None:
+    partner = m.index.get(assigned.partner_id)
     if partner is None or not partner.active:
         raise PermanentEventError(f"partner {assigned.partner_id} is not an active partner in the directory")
 
-    def decide(plan: dict[str, Any]) -> Decision | None:
-        if plan.get("status") != "unmatched":
-            return None  # the assignment was already turned into an offer
-        return offer_to(assigned.referral_id, plan, partner.id, partner.name, partner.response_window_hours, now)
+    async def change(plan: Plan) -> bool:
+        return plan.assign(partner, m.clock(), m.settings.hour)
 
-    await _change(plans, assigned.referral_id, decide, now)
+    await m.change(assigned.referral_id, change)
 
 
-async def on_ended(envelope: Envelope, plans: MatchRepository, now: datetime) -> None:
-    """Withdrawn or closed: no further offers."""
+async def on_ended(m: Matcher, envelope: Envelope, ended: ReferralWithdrawn | ReferralClosed) -> None:
+    reason = (
+        OfferWithdrawalReason.WITHDRAWN_BY_ENTERPRISE
+        if isinstance(ended, ReferralWithdrawn)
+        else OfferWithdrawalReason.CLOSED_BY_OPERATOR
+    )
+    holder: list[str | None] = [None]
 
-    def decide(plan: dict[str, Any]) -> Decision | None:
-        return None if plan.get("status") == "ended" else Decision({"status": "ended", "current_offer": None}, [])
+    async def change(plan: Plan) -> bool:
+        holder[0] = plan.accepted_by
+        return plan.ended(reason, m.clock())
 
-    await _change(plans, envelope.subject, decide, now)
+    await m.change(ended.referral_id, change)
+    if holder[0] is not None:  # the accepted partner's slot frees up
+        await m.partner_stats.apply(holder[0], envelope.id, stats.released, m.clock())
 
 
-async def _change(
-    plans: MatchRepository, referral_id: str, decide: Callable[[dict[str, Any]], Decision | None], now: datetime
+async def on_completed(m: Matcher, envelope: Envelope, completed: ReferralCompleted) -> None:
+    async def change(plan: Plan) -> bool:
+        return plan.completed()
+
+    await m.change(completed.referral_id, change)
+    await m.partner_stats.apply(completed.partner_id, envelope.id, stats.completed, m.clock())
+
+
+async def on_rated(m: Matcher, envelope: Envelope, rated: ReferralRated) -> None:
+    await m.partner_stats.apply(rated.partner_id, envelope.id, lambda s: stats.rated(s, rated.score), m.clock())
+
+
+async def on_offered(m: Matcher, envelope: Envelope, offered: ReferralOffered) -> None:
+    """Matching's own offers, read back: the statistics count what was really published."""
+    await m.partner_stats.apply(
+        offered.partner_id, envelope.id, lambda s: stats.offered(s, offered.offered_at), m.clock()
+    )
+
+
+async def on_expired(m: Matcher, envelope: Envelope, expired: ReferralExpired) -> None:
+    await m.partner_stats.apply(expired.partner_id, envelope.id, stats.expired, m.clock())
+
+
+async def _answered(
+    m: Matcher, envelope: Envelope, referral_id: str, partner_id: str, at: datetime, accepted: bool
 ) -> None:
-    if not await plans.change(referral_id, decide, now):
-        raise PermanentEventError(f"no offer plan for referral {referral_id}")
+    plan = await m.plans.get(referral_id)
+    offered_at = plan.offered_at.get(partner_id) if plan else None
+    hours = (at - offered_at) / m.settings.hour if offered_at else 0.0
+    await m.partner_stats.apply(partner_id, envelope.id, lambda s: stats.answered(s, hours, accepted), m.clock())
+
+
+Step = Callable[[Matcher, Envelope, EventPayload], Awaitable[None]]
+STEPS: dict[type[EventPayload], Step] = {
+    ReferralSubmitted: on_submitted,  # type: ignore[dict-item]
+    ReferralDeclined: on_declined,  # type: ignore[dict-item]
+    ReferralAccepted: on_accepted,  # type: ignore[dict-item]
+    ReferralAssigned: on_assigned,  # type: ignore[dict-item]
+    ReferralWithdrawn: on_ended,  # type: ignore[dict-item]
+    ReferralClosed: on_ended,  # type: ignore[dict-item]
+    ReferralCompleted: on_completed,  # type: ignore[dict-item]
+    ReferralRated: on_rated,  # type: ignore[dict-item]
+    ReferralOffered: on_offered,  # type: ignore[dict-item]
+    ReferralExpired: on_expired,  # type: ignore[dict-item]
+}
+
+
+def handlers(matcher: Matcher, after: Callable[[], None]) -> dict[str, Handler]:
+    """One handler per event type; `after` runs when a handler may have queued events (wakes the relay)."""
+
+    def bind(step: Step) -> Handler:
+        async def handle(envelope: Envelope) -> None:
+            await step(matcher, envelope, envelope.data)
+            after()
+
+        return handle
+
+    return {payload.event_type: bind(step) for payload, step in STEPS.items()}

@@ -1,0 +1,87 @@
+"""Every matching replica follows the whole `goglobal.partners` topic (no consumer group: each replica needs
+every partner), from the beginning, into its in-memory index. The topic is compacted, so it holds the
+latest version of every partner for as long as the directory lives."""
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
+from goglobal_shared.envelope import InvalidEvent, from_kafka
+from goglobal_shared.events import PartnerUpserted
+from matching.engine import DirectoryIndex, partner_from_event
+
+log = logging.getLogger(__name__)
+
+
+class DirectoryFollower:
+    def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, index: DirectoryIndex) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.index = index
+        self.caught_up = False
+        self.last_poll_monotonic = 0.0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def catch_up(self, timeout_s: float = 60.0) -> None:
+        """Reads up to the end of the topic as it was at start, so the first match sees the whole directory."""
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.assignment():
+            await self._poll()
+            if time.monotonic() > deadline:
+                raise TimeoutError("no partition of the partners topic was assigned")
+        ends = await self.consumer.end_offsets(list(self.consumer.assignment()))
+        while await self._behind(ends):
+            await self._poll()
+            if time.monotonic() > deadline:
+                raise TimeoutError("the partner directory did not load in time")
+        self.caught_up = True
+        log.info("partner directory loaded: %d partners", len(self.index))
+
+    async def _behind(self, ends: dict[Any, int]) -> bool:
+        for tp, end in ends.items():
+            if await self.consumer.position(tp) < end:
+                return True
+        return False
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            await self._poll()
+
+    async def _poll(self) -> None:
+        batch = await self.consumer.getmany(timeout_ms=500, max_records=500)
+        self.last_poll_monotonic = time.monotonic()
+        for records in batch.values():
+            for record in records:
+                await self._apply(record)
+
+    async def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            envelope = from_kafka(record.key, record.value, list(record.headers))
+            if not isinstance(envelope.data, PartnerUpserted):
+                raise InvalidEvent(f"{envelope.type} does not belong on the partners topic")
+        except InvalidEvent as exc:
+            # Every replica sees the record; the original topic/partition/offset headers identify repeats.
+            failed = FailedRecord(
+                record.topic, record.partition, record.offset, record.key, record.value, list(record.headers)
+            )
+            await send_to_dead_letters(self.producer, failed, exc, attempts=1)
+            return
+        self.index.upsert(partner_from_event(envelope.data), envelope.data.version)
+
+
+def make_follower_consumer(bootstrap_servers: str, topic: str, client_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
