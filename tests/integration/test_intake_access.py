@@ -733,11 +733,6 @@ async def test_partner_sees_names_and_contact_only_after_accepting(
     assert_problem(await http.get(f"/v1/referrals/{referral_id}", headers=world.auth(other)), 404)
 
 
-@pytest.mark.xfail(
-    reason="services/intake/src/intake/api/routes/referrals.py get_history returns the raw history, whose "
-    "`actor` is `enterprise:<enterprise id>`, to a partner that never accepted; views._enterprise hides that id",
-    strict=True,
-)
 async def test_history_does_not_reveal_the_enterprise_to_a_partner_that_did_not_accept(
     http: httpx.AsyncClient, world: World
 ) -> None:

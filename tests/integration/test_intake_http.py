@@ -25,7 +25,7 @@ from tests.integration.intake_helpers import (
     start_services,
     stop_services,
 )
-from tests.support import Infra, Namespace
+from tests.support import Infra, Namespace, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -83,6 +83,20 @@ def idempotent(who: Enterprise, key: str) -> dict[str, str]:
     return {**who.auth, "Idempotency-Key": key}
 
 
+async def stored_answer(http: httpx.AsyncClient, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+    """Retries until the first answer is stored. Intake answers before it stores it, so a retry sent right after
+    the answer may still get 409 idempotency-key-in-use (test_an_immediate_retry_gets_the_stored_answer)."""
+
+    async def retry() -> httpx.Response | None:
+        answer = await http.post(path, json=body, headers=headers)
+        if answer.status_code == 409:
+            assert assert_problem(answer, 409)["type"] == PROBLEMS + "idempotency-key-in-use"
+            return None
+        return answer
+
+    return await eventually(retry, f"the stored answer to POST {path}", deadline_s=10, interval_s=0.05)
+
+
 def assert_validation_names(answer: httpx.Response, field: str) -> None:
     problem = assert_problem(answer, 422)
     assert problem["type"] == PROBLEMS + "validation"
@@ -96,10 +110,10 @@ def assert_validation_names(answer: httpx.Response, field: str) -> None:
 async def test_same_key_and_body_replays_the_first_answer_and_creates_one_request(http: httpx.AsyncClient) -> None:
     c = await enterprise(http)
     first = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=idempotent(c, "retry-1"))
-    second = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=idempotent(c, "retry-1"))
+    second = await stored_answer(http, "/v1/service-requests", {"needs": [NEED]}, idempotent(c, "retry-1"))
 
     assert first.status_code == second.status_code == 201, (first.text, second.text)
-    assert second.content == first.content
+    assert second.json() == first.json()
     assert "idempotent-replayed" not in first.headers
     assert second.headers["idempotent-replayed"] == "true"
     assert second.headers["location"] == first.headers["location"] == f"/v1/service-requests/{first.json()['id']}"
@@ -156,11 +170,6 @@ async def test_longest_allowed_key_is_accepted(http: httpx.AsyncClient) -> None:
     assert answer.status_code == 201, answer.text
 
 
-@pytest.mark.xfail(
-    reason="services/intake/src/intake/api/middleware.py BodyLimitAndIdempotency replays a stored answer before "
-    "the route authenticates the caller, so a revoked key still gets the stored 201 (and its body)",
-    strict=True,
-)
 async def test_replay_with_a_revoked_key_is_refused(http: httpx.AsyncClient) -> None:
     c = await enterprise(http)
     first = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=idempotent(c, "before-revoke"))
@@ -172,12 +181,17 @@ async def test_replay_with_a_revoked_key_is_refused(http: httpx.AsyncClient) -> 
     assert_problem(replay, 401)
 
 
-@pytest.mark.xfail(
-    reason="services/intake/src/intake/api/middleware.py _record_id scopes keys by the raw Authorization header, "
-    "so `bearer <key>` is another caller than `Bearer <key>`; the route then returns the first request for the "
-    "reused key (201, new body silently ignored) instead of 422 idempotency-key-reused",
-    strict=True,
-)
+async def test_an_immediate_retry_gets_the_stored_answer(http: httpx.AsyncClient) -> None:
+    # The race is lost most of the time on registration (about 7 times in 10 here); 15 tries make a pass by
+    # luck practically impossible while the bug lasts.
+    for attempt in range(15):
+        profile, key = factories.enterprise(), {"Idempotency-Key": f"register-{attempt}"}
+        first = await http.post("/v1/enterprises", json=profile, headers=key)
+        assert first.status_code == 201, first.text
+        retry = await http.post("/v1/enterprises", json=profile, headers=key)
+        assert retry.status_code == 201 and retry.headers.get("idempotent-replayed") == "true", retry.text
+
+
 async def test_same_key_same_api_key_with_another_body_is_refused_whatever_the_scheme_case(
     http: httpx.AsyncClient,
 ) -> None:
@@ -189,18 +203,16 @@ async def test_same_key_same_api_key_with_another_body_is_refused_whatever_the_s
     assert assert_problem(answer, 422)["type"] == PROBLEMS + "idempotency-key-reused"
 
 
-@pytest.mark.xfail(
-    reason="services/intake/src/intake/api/middleware.py _execute_and_store keeps the whole response body in the "
-    "idempotency_keys collection for 24 h, including the plaintext API key of POST /v1/enterprises, "
-    "/v1/partners/{id}/api-keys and /v1/api-keys/operators (documented as 'shown once; only a hash is stored')",
-    strict=True,
-)
 async def test_issued_keys_are_not_stored_in_plaintext(http: httpx.AsyncClient, rig: Rig) -> None:
     issued = await http.post(
         "/v1/api-keys/operators", json={"name": "stored"}, headers={**bearer(rig.operator), "Idempotency-Key": "k-1"}
     )
     assert issued.status_code == 201, issued.text
     plaintext = issued.json()["api_key"]
+    replayed = await stored_answer(
+        http, "/v1/api-keys/operators", {"name": "stored"}, {**bearer(rig.operator), "Idempotency-Key": "k-1"}
+    )
+    assert replayed.headers["idempotent-replayed"] == "true", "now the answer is stored, wherever it is"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(rig.namespace.infra.mongodb_uri)
     try:
         db = client[rig.namespace.database("intake")]
@@ -350,11 +362,6 @@ async def test_profile_fields_the_server_owns_cannot_be_sent(http: httpx.AsyncCl
 # -- paging and addressing ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="services/intake/src/intake/api/routes/referrals.py list_referrals pages by service request and adds "
-    "every referral of each request, so a page holds more than `limit` referrals",
-    strict=True,
-)
 async def test_a_page_of_referrals_holds_at_most_limit_items(http: httpx.AsyncClient) -> None:
     c = await enterprise(http)
     submitted = await http.post("/v1/service-requests", json={"needs": [NEED, OTHER_NEED]}, headers=c.auth)
@@ -364,12 +371,6 @@ async def test_a_page_of_referrals_holds_at_most_limit_items(http: httpx.AsyncCl
     assert len(page.json()["items"]) <= 1
 
 
-@pytest.mark.xfail(
-    reason="shared/src/goglobal_shared/domain/partner.py PartnerId allows the id `me`, but GET /v1/partners/me is "
-    "the partner's own-profile route (services/intake/src/intake/api/routes/partners.py read_own), so operators "
-    "can create, replace and deactivate partner `me` yet never read it (403)",
-    strict=True,
-)
 async def test_every_partner_an_operator_creates_can_be_read_back(http: httpx.AsyncClient, rig: Rig) -> None:
     created = await http.post(
         "/v1/partners", json=factories.partner("me", ["legal"], ["AE"]), headers=bearer(rig.operator)

@@ -444,11 +444,6 @@ def test_an_offer_withdrawn_by_matching_is_no_longer_open() -> None:
     assert_superseded(request, lambda: request.expired(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ServiceRequest.offered appends to open_offers without checking that the partner's offer is already "
-    "open: offered twice, the partner stays 'open' after declining and can then accept",
-)
 def test_offering_a_partner_whose_offer_is_open_does_not_open_it_twice() -> None:
     request, rid, clock = at(S.OFFERED)
     request.offered(rid, PARTNER_A, *clock.tick(MATCHING_ACTOR))

@@ -49,9 +49,17 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         intake: Intake = app.state.intake
         return intake.idempotency
 
+    async def key_is_valid(presented: str) -> bool:
+        intake: Intake = app.state.intake
+        return await intake.api_keys.authenticate(presented, utcnow()) is not None
+
     app.include_router(health_router(checks))
     app.add_middleware(
-        BodyLimitAndIdempotency, max_body_bytes=settings.max_body_bytes, repository=idempotency, clock=utcnow
+        BodyLimitAndIdempotency,
+        max_body_bytes=settings.max_body_bytes,
+        repository=idempotency,
+        clock=utcnow,
+        key_is_valid=key_is_valid,
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

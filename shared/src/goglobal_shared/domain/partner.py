@@ -111,7 +111,18 @@ class PartnerProfile(BaseModel):
         return parallel_offers
 
 
-PartnerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["harbour-legal"])]
+RESERVED_PARTNER_IDS = frozenset({"me", "import"})  # path segments of the partners API
+
+
+def not_reserved(partner_id: str) -> str:
+    if partner_id in RESERVED_PARTNER_IDS:
+        raise ValueError(f"{partner_id!r} is reserved; choose another partner id")
+    return partner_id
+
+
+PartnerId = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["harbour-legal"]), AfterValidator(not_reserved)
+]
 
 
 class PartnerRecord(PartnerProfile):

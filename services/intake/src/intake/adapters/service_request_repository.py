@@ -100,9 +100,12 @@ class ServiceRequestRepository:
                     continue
         raise ConcurrentUpdate(referral_id)
 
-    async def page(self, query: Document, limit: int, after: str | None) -> list[ServiceRequest]:
+    async def page(
+        self, query: Document, limit: int, after: str | None, include_after: bool = False
+    ) -> list[ServiceRequest]:
+        """Newest first, starting below `after` (or at it, with `include_after`)."""
         if after is not None:
-            query = {**query, "_id": {"$lt": after}}
+            query = {**query, "_id": {"$lte" if include_after else "$lt": after}}
         docs = self.collection.find(query, projection={"outbox": 0}).sort("_id", -1).limit(limit)
         return [_from_document(doc) async for doc in docs]
 

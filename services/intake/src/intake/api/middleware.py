@@ -1,8 +1,9 @@
 """ASGI middleware: request body size limit (413) and `Idempotency-Key` on POST."""
 
 import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -56,11 +57,13 @@ class BodyLimitAndIdempotency:
         max_body_bytes: int,
         repository: Callable[[], IdempotencyRepository],
         clock: Callable[[], datetime],
+        key_is_valid: Callable[[str], Awaitable[bool]],
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.repository = repository
         self.clock = clock
+        self.key_is_valid = key_is_valid
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"}:
@@ -87,6 +90,11 @@ class BodyLimitAndIdempotency:
             detail = "Idempotency-Key must be 1-255 visible ASCII characters"
             await problem_response(request, 400, detail, "bad-idempotency-key")(scope, replay_receive(b""), send)
             return
+        caller = _caller(request.headers)
+        if caller is not None and not await self.key_is_valid(caller):
+            # A revoked or unknown key gets the route's 401, never a stored answer.
+            await self.app(scope, replay_receive(body), send)
+            return
         repo = self.repository()
         record_id, fingerprint = _record_id(request.headers, key), _fingerprint(scope, body)
         claim, stored = await repo.claim(record_id, fingerprint, self.clock())
@@ -106,37 +114,68 @@ class BodyLimitAndIdempotency:
     async def _execute_and_store(
         self, scope: Scope, body: bytes, send: Send, repo: IdempotencyRepository, record_id: str
     ) -> None:
-        captured: dict[str, Any] = {"body": b""}
+        """Runs the request and stores its answer before sending it, so an immediate retry finds it stored."""
+        messages: list[Message] = []
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["headers"] = Headers(raw=message["headers"])
-            elif message["type"] == "http.response.body":
-                captured["body"] += message.get("body", b"")
-            await send(message)
+        async def hold(message: Message) -> None:
+            messages.append(message)
 
         try:
-            await self.app(scope, replay_receive(body), capture)
+            await self.app(scope, replay_receive(body), hold)
         except BaseException:
             await repo.release(record_id)
             raise
-        if captured.get("status", 500) >= 500:
+        start = next(m for m in messages if m["type"] == "http.response.start")
+        if start["status"] >= 500:
             await repo.release(record_id)
-            return
-        headers: Headers = captured["headers"]
-        await repo.complete(
-            record_id,
-            StoredResponse(
-                captured["status"], headers.get("content-type", ""), captured["body"], headers.get("location")
-            ),
-        )
+        else:
+            headers = Headers(raw=start["headers"])
+            content_type = headers.get("content-type", "")
+            answer = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+            stored = StoredResponse(
+                start["status"], content_type, _without_secrets(content_type, answer), headers.get("location")
+            )
+            await repo.complete(record_id, stored)
+        for message in messages:
+            await send(message)
+
+
+def _caller(headers: Headers) -> str | None:
+    """The API key presented, whatever the case of the scheme; None when anonymous."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def _record_id(headers: Headers, key: str) -> str:
     # Keys are per caller: the same key from two API keys never collides.
-    caller = headers.get("authorization", "anonymous")
+    caller = _caller(headers) or "anonymous"
     return hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()
+
+
+SECRET_FIELDS = frozenset({"api_key"})
+NOT_STORED = "(shown once in the first answer; not stored)"
+
+
+def _without_secrets(content_type: str, body: bytes) -> bytes:
+    """Stored answers never keep a secret: a replay says it was shown once instead."""
+    if "json" not in content_type:
+        return body
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    redacted = _redact(document)
+    if redacted == document:
+        return body
+    return json.dumps(redacted, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: NOT_STORED if k in SECRET_FIELDS and isinstance(v, str) else _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:

@@ -64,3 +64,25 @@ def request_view(principal: Principal, request: ServiceRequest, enterprise: Docu
         referrals=[referral_view(principal, request, r, enterprise) for r in request.referrals],
         created_at=request.created_at,
     )
+
+
+def history_view(principal: Principal, referral: Referral) -> list[dict[str, Any]]:
+    """The audit trail as the caller may read it: a partner does not learn who else was offered the referral,
+    nor (before it accepted) which enterprise is behind it."""
+    if principal.role is not Role.PARTNER:
+        return referral.history
+    accepted = referral.partner_id == principal.subject_id
+    others = [p for p in referral.offered_to if p != principal.subject_id]
+    return [_redacted(step, principal.subject_id, accepted, others) for step in referral.history]
+
+
+def _redacted(step: dict[str, Any], partner_id: str, accepted: bool, others: list[str]) -> dict[str, Any]:
+    actor: str = step["actor"]
+    if actor.startswith("partner:") and actor != f"partner:{partner_id}":
+        actor = "partner"
+    elif actor.startswith("enterprise:") and not accepted:
+        actor = "enterprise"
+    why: str = step["why"]
+    for other in others:
+        why = why.replace(other, "another partner")
+    return {**step, "actor": actor, "why": why}

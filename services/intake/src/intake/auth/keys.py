@@ -52,7 +52,7 @@ def hash_secret(secret: str) -> str:
 
 def parse_key(presented: str) -> tuple[str, str] | None:
     """(key id, secret) of a well-formed key, else None."""
-    match = _KEY.match(presented)
+    match = _KEY.fullmatch(presented)
     return (match["key_id"], match["secret"]) if match else None
 
 

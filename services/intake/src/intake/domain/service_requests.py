@@ -190,7 +190,7 @@ class ServiceRequest:
     def offered(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> bool:
         """False when the offer came too late to matter (the referral was taken or ended meanwhile)."""
         ref = self.referral(referral_id)
-        if not self._open_for_offers(ref):
+        if not self._open_for_offers(ref) or partner_id in ref.open_offers:
             return False
         if ref.status is S.OFFERED:  # one more parallel offer
             self._record(ref, actor, now, "offered", ref.status, ref.status, f"also offered to {partner_id}")

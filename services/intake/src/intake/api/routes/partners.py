@@ -3,8 +3,9 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AfterValidator
 
-from goglobal_shared.domain.partner import PartnerProfile, PartnerRecord
+from goglobal_shared.domain.partner import PartnerProfile, PartnerRecord, not_reserved
 from goglobal_shared.domain.partner_import import detect_format, parse_partners
 from goglobal_shared.mongo import Document
 from goglobal_shared.problems import Problem, ProblemError
@@ -14,7 +15,9 @@ from intake.api.schemas import ImportError_, ImportReport, IssuedKeyOut, NewKeyB
 from intake.auth.keys import Role
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
-PartnerPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="partner id")]
+PartnerPath = Annotated[
+    str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="partner id"), AfterValidator(not_reserved)
+]
 IMPORT_CSV_EXAMPLE = (
     "id,name,categories,markets,languages,capacity,contact_name,contact_email,contact_phone\n"
     "harbour-legal,Harbour Legal LLP,legal:company formation;regulatory_compliance,AE;SA,en;zh-Hant,25,"

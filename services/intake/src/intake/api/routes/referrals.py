@@ -20,14 +20,16 @@ from intake.api.deps import (
 )
 from intake.api.errors import conflict, not_found
 from intake.api.schemas import AssignBody, CloseBody, HistoryEntry, Page, ReferralView
-from intake.api.views import referral_view, visible
+from intake.api.views import history_view, referral_view, visible
 from intake.auth.keys import Principal, Role
 from intake.bootstrap import Intake
 from intake.domain.service_requests import Actor, DomainError, NotAParty, ServiceRequest
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 ReferralId = Annotated[str, Path(pattern=ID_PATTERN, description="referral id")]
-Cursor = Annotated[str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page")]
+Cursor = Annotated[
+    str | None, Query(pattern=r"^[0-9a-f]{32}(\.[0-9]{1,2})?$", description="`next_cursor` of the previous page")
+]
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": Problem, "description": "No such referral that you can see"},
     409: {"model": Problem, "description": "The referral's state does not allow this"},
@@ -81,22 +83,33 @@ async def list_referrals(
         query["enterprise_id"] = principal.subject_id
     if status is not None:
         query["referrals.status"] = status.value
+    after, skip = _parse_cursor(cursor)
     items: list[ReferralView] = []
-    after = cursor
-    # Pages of requests hold several referrals; keep reading until the page of referrals is full.
-    while len(items) < limit:
-        requests = await intake.requests.page(query, limit, after)
+    while True:
+        requests = await intake.requests.page(query, limit, after, include_after=skip > 0)
         for request in requests:
             enterprise = await intake.enterprises.get(request.enterprise_id)
-            items.extend(
-                referral_view(principal, request, r, enterprise)
+            shown = [
+                r
                 for r in request.referrals
                 if visible(principal, request, r) and (status is None or r.status is status)
-            )
+            ]
+            start = skip if request.id == after else 0
+            for position in range(start, len(shown)):
+                if len(items) == limit:  # full: the next page starts inside this request
+                    return Page(items=items, next_cursor=f"{request.id}.{position}")
+                items.append(referral_view(principal, request, shown[position], enterprise))
         if len(requests) < limit:
             return Page(items=items, next_cursor=None)
-        after = requests[-1].id
-    return Page(items=items, next_cursor=after)
+        after, skip = requests[-1].id, 0
+
+
+def _parse_cursor(cursor: str | None) -> tuple[str | None, int]:
+    """`<request id>` continues after that request; `<request id>.<n>` at its n-th listed referral."""
+    if cursor is None:
+        return None, 0
+    request_id, _, position = cursor.partition(".")
+    return request_id, int(position or 0)
 
 
 @router.get("/{referral_id}", response_model=ReferralView, responses=ERRORS)
@@ -110,7 +123,7 @@ async def get_referral(referral_id: ReferralId, principal: PrincipalDep, intake:
 async def get_history(referral_id: ReferralId, principal: PrincipalDep, intake: IntakeDep) -> list[HistoryEntry]:
     """Every change: who, when, what, why, and the request or event that caused it. Append-only."""
     request = await _load(intake, principal, referral_id)
-    return [HistoryEntry.model_validate(step) for step in request.referral(referral_id).history]
+    return [HistoryEntry.model_validate(step) for step in history_view(principal, request.referral(referral_id))]
 
 
 @router.post("/{referral_id}/accept", response_model=ReferralView, responses=ERRORS)
