@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test test-unit lint format bench infra-up infra-down infra-status clean
+.PHONY: help install run test test-unit lint format bench docs infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test: install infra-up  ## install everything and run the whole suite against re
 
 test-unit: install  ## only the fast tests that need no infrastructure
 	$(PY) -m pytest -q tests/unit
+
+docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event contract (a test checks drift)
+	$(PY) -m goglobal_shared.asyncapi --out docs
 
 bench: install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks/
 	$(PY) -m bench.matching_bench

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Infra, Namespace, native_infra
+from tests.support import TEST_WEBHOOK_MASTER_KEY, Infra, Namespace, native_infra
+
+# Settings objects built inside the test process (OpenAPI, settings tests) need the one secret without a default.
+os.environ.setdefault("GOGLOBAL_WEBHOOK_MASTER_KEY", TEST_WEBHOOK_MASTER_KEY)
 
 
 def _docker_infra() -> Iterator[Infra]:

@@ -38,6 +38,8 @@ class Namespace:
             "GOGLOBAL_TOPIC_PREFIX": self.topic_prefix,
             "GOGLOBAL_HTTP_PORT": str(http_port),
             "GOGLOBAL_LOG_LEVEL": "INFO",
+            "GOGLOBAL_WEBHOOK_MASTER_KEY": TEST_WEBHOOK_MASTER_KEY,
+            "GOGLOBAL_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",  # test receivers listen on loopback
         }
 
     def database(self, service: str) -> str:
@@ -48,6 +50,7 @@ class Namespace:
 
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_WEBHOOK_MASTER_KEY = "test-only-master-key-0123456789abcdef"
 T = TypeVar("T")
 DEFAULT_DEADLINE_S = 30.0
 

@@ -6,6 +6,7 @@ Ctrl-C (or SIGTERM) stops the services gracefully; the infrastructure keeps runn
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,8 +29,20 @@ def ready(port: int) -> bool:
         return False
 
 
+def master_key() -> str:
+    """The webhook master key: from the environment, or generated once into the state directory."""
+    if key := os.environ.get("GOGLOBAL_WEBHOOK_MASTER_KEY"):
+        return key
+    path = Path(os.environ.get("GOGLOBAL_STATE_DIR", REPO / ".state")) / "webhook-master-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def start(name: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GOGLOBAL_HTTP_PORT": str(port)}
+    env = {**os.environ, "GOGLOBAL_HTTP_PORT": str(port), "GOGLOBAL_WEBHOOK_MASTER_KEY": master_key()}
     return subprocess.Popen([sys.executable, "-m", name], env=env)
 
 

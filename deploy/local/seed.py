@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from goglobal_shared.mongo import make_client
+from goglobal_shared.settings import ServiceSettings
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.keys import Role
-from intake.settings import IntakeSettings
 
 DEMO = Path(__file__).resolve().parent / "demo"
 DEMO_PARTNER = "lexbridge-legal"
@@ -32,7 +32,7 @@ class DemoKeys:
     partner: str
 
 
-async def _direct_key(settings: IntakeSettings, role: Role, subject_id: str, name: str) -> str:
+async def _direct_key(settings: ServiceSettings, role: Role, subject_id: str, name: str) -> str:
     client = make_client(settings.mongodb_uri)
     try:
         keys = ApiKeyRepository(client[settings.database]["api_keys"])
@@ -41,7 +41,7 @@ async def _direct_key(settings: IntakeSettings, role: Role, subject_id: str, nam
         await client.close()
 
 
-async def _enterprise_key(http: httpx.AsyncClient, settings: IntakeSettings) -> str:
+async def _enterprise_key(http: httpx.AsyncClient, settings: ServiceSettings) -> str:
     profile: dict[str, Any] = json.loads((DEMO / "enterprise.json").read_text())
     answer = await http.post("/v1/enterprises", json=profile)
     if answer.status_code == 201:
@@ -58,7 +58,7 @@ async def _enterprise_key(http: httpx.AsyncClient, settings: IntakeSettings) -> 
 
 
 async def seed(api_url: str) -> DemoKeys:
-    settings = IntakeSettings()
+    settings = ServiceSettings(service_name="intake")
     operator = await _direct_key(settings, Role.OPERATOR, "demo-operator", "make run")
     headers = {"Authorization": f"Bearer {operator}"}
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:

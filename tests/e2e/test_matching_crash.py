@@ -60,13 +60,13 @@ async def test_killed_matching_restarts_into_exactly_one_decision(namespace: Nam
             events = await read_events(namespace, rid, count=3)
             decided = {e.get_id() for e in events if e.get_type() != "hk.goglobal.referral.submitted.v1"}
             assert len(decided) == 2, f"{rid} got more than one decision: {decided}"
-        notes = mongo[namespace.database("notifications")]["notifications"]
+        inbox = mongo[namespace.database("intake")]["inbox"]  # the partner's inbox, projected by intake
         for rid in referral_ids:
 
             async def noted(rid: str = rid) -> bool:
-                return await notes.count_documents({"referral_id": rid}) == 1
+                return await inbox.count_documents({"referral_id": rid, "kind": "referral_offered"}) == 1
 
-            await eventually(noted, f"one notification for {rid}")
+            await eventually(noted, f"one offer notification for {rid}")
     finally:
         for proc in (intake, notifications):
             proc.kill()

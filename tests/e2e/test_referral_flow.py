@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaConsumer
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from pymongo import AsyncMongoClient
 
 from tests import factories
 from tests.support import Namespace, ServiceProcess, eventually
+from tests.webhook_receiver import Receiver, running
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +68,19 @@ async def read_events(
     return found
 
 
-async def setup_directory(http: httpx.AsyncClient, operator: str) -> str:
-    """Creates the partners and returns a key for `harbour-counsel`."""
+async def setup_directory(http: httpx.AsyncClient, operator: str, receiver: Receiver) -> str:
+    """Creates the partners (`harbour-counsel` with a webhook to `receiver`) and returns its key."""
     for body in PARTNERS:
+        if body["id"] == "harbour-counsel":
+            body = {**body, "delivery": {"webhook_url": receiver.url}}
         answer = await http.post("/v1/partners", json=body, headers=bearer(operator))
         assert answer.status_code == 201, answer.text
     key = await http.post("/v1/partners/harbour-counsel/api-keys", json={"name": "crm"}, headers=bearer(operator))
     assert key.status_code == 201, key.text
-    return str(key.json()["api_key"])
+    partner_key = str(key.json()["api_key"])
+    secret = (await http.get("/v1/partners/me/webhook-secret", headers=bearer(partner_key))).json()["secret"]
+    receiver.secrets.append(secret)
+    return partner_key
 
 
 async def wait_for_status(http: httpx.AsyncClient, key: str, referral_id: str, status: str) -> dict[str, Any]:
@@ -90,8 +95,9 @@ async def test_two_need_request_is_matched_offered_and_completed(
     system: dict[str, ServiceProcess], namespace: Namespace
 ) -> None:
     operator = await factories.operator_key(namespace)
-    async with httpx.AsyncClient(base_url=system["intake"].url, timeout=10) as http:
-        partner_key = await setup_directory(http, operator)
+    receiver = Receiver()
+    async with running(receiver), httpx.AsyncClient(base_url=system["intake"].url, timeout=10) as http:
+        partner_key = await setup_directory(http, operator, receiver)
         registered = await http.post("/v1/enterprises", json=factories.enterprise())
         assert registered.status_code == 201, registered.text
         enterprise_key = registered.json()["api_key"]["api_key"]
@@ -147,14 +153,26 @@ async def test_two_need_request_is_matched_offered_and_completed(
         summary = (await http.get(f"/v1/service-requests/{request['id']}", headers=bearer(enterprise_key))).json()
         assert summary["progress"] == {"completed": 1, "offered": 1}
 
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.infra.mongodb_uri)
-    notes = mongo[namespace.database("notifications")]["notifications"]
+        # The partner's own webhook endpoint got the signed offer (verified with its secret) ...
+        async def signed_offer() -> dict[str, Any] | None:
+            return next(
+                (
+                    e
+                    for e in receiver.handled.values()
+                    if e["subject"] == legal and e["type"] == "hk.goglobal.partner.referral_offered.v1"
+                ),
+                None,
+            )
 
-    async def notified() -> bool:
-        return await notes.count_documents({"referral_id": legal, "recipient_id": "harbour-counsel"}) == 1
+        offer = await eventually(signed_offer, "the signed offer at the partner's webhook")
+        assert offer["data"]["need"]["target_markets"] == ["AE", "SA"] and receiver.rejected == 0
 
-    await eventually(notified, "the partner's notification")
-    await mongo.close()
+        # ... and its inbox lists it, for partners without any integration.
+        async def in_inbox() -> bool:
+            items = (await http.get("/v1/inbox", headers=bearer(partner_key))).json()
+            return any(i["referral_id"] == legal and i["kind"] == "referral_offered" for i in items)
+
+        await eventually(in_inbox, "the offer in the partner's inbox")
 
     events = await read_events(namespace, legal, count=7)
     types = [e.get_type().removeprefix("hk.goglobal.referral.") for e in events]

@@ -10,6 +10,7 @@ The world (built once for the module):
 * A's request holds W_A (offered to P1, then withdrawn by A) and L_A (offered to P1, left open);
   B's request holds W_B (offered to P2, then withdrawn by B) and L_B (offered to P2, left open);
 * a revoked spare API key for A, B, P1, P2 and the operator;
+* the oldest item of P1's and of P2's inbox (an offer), looked up when a row first needs it;
 * a third, probe enterprise whose referrals show that matching knows P1 and P2 before A and B submit.
 
 Rows that change state target W_A / W_B. Being withdrawn, they are terminal: a party allowed to act gets 409
@@ -102,6 +103,8 @@ PARTIES: dict[str, set[str]] = {
     "P1.key": {"P1"},
     "P2.key": {"P2"},
     "operator.key": {"operator"},
+    "P1.notification": {"P1"},  # the first item of P1's inbox (its offer of W_A or L_A)
+    "P2.notification": {"P2"},
 }
 
 
@@ -115,6 +118,7 @@ ENTERPRISE_ONLY = "enterprise keys only"
 PARTNER_ONLY = "partner keys only"
 OPERATOR_ONLY = "operator keys only"
 ENT_OR_OP = "enterprise or operator keys only"
+PARTNER_OR_OP = "partner or operator keys only"
 FOREIGN_404 = "another tenant's: 404, never the object"
 TERMINAL_409 = "may act, but W is withdrawn (terminal): 409"
 
@@ -365,6 +369,87 @@ TABLE: list[Row] = [
         ("P1", "P1.partner", 403, OPERATOR_ONLY + ", even for itself"),
         ("operator", "none.partner", 404, "no such partner"),
     ),
+    # -- a partner's webhook secret, delivery logs, inboxes --------------------------------------------------------
+    *rows(
+        "GET",
+        "/v1/partners/me/webhook-secret",
+        None,
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 403, PARTNER_ONLY),
+        ("B", None, 403, PARTNER_ONLY),
+        ("P1", None, 200, "its own secret"),
+        ("P2", None, 200, "its own secret"),
+        ("operator", None, 403, PARTNER_ONLY),
+    ),
+    *rows(
+        "POST",
+        "/v1/partners/me/webhook-secret/rotate",
+        None,  # P1 and P2 have no webhook: a new secret changes nothing else, whenever it happens
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 403, PARTNER_ONLY),
+        ("B", None, 403, PARTNER_ONLY),
+        ("P1", None, 200, "its own secret"),
+        ("P2", None, 200, "its own secret"),
+        ("operator", None, 403, PARTNER_ONLY),
+    ),
+    *rows(
+        "GET",
+        "/v1/deliveries",
+        None,
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 403, PARTNER_OR_OP),
+        ("B", None, 403, PARTNER_OR_OP),
+        ("P1", None, 200, "its own"),
+        ("P2", None, 200, "its own"),
+        ("operator", None, 200, "all"),
+    ),
+    *rows(
+        "POST",
+        "/v1/deliveries/redeliver",
+        "redeliver_since",  # nothing has failed: the command is accepted and finds nothing to send
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 403, PARTNER_OR_OP),
+        ("B", None, 403, PARTNER_OR_OP),
+        ("P1", None, 202, "its own failed deliveries"),
+        ("P2", None, 202, "its own failed deliveries"),
+        ("operator", None, 202, "anyone's failed deliveries"),
+    ),
+    *rows(
+        "POST",
+        "/v1/deliveries/{delivery_id}/redeliver",
+        None,
+        ("anonymous", "none.delivery", 401, NO_KEY),
+        ("A", "none.delivery", 403, PARTNER_OR_OP + ": the role check comes before the lookup"),
+        ("B", "none.delivery", 403, PARTNER_OR_OP),
+        ("P1", "none.delivery", 404, "no such delivery"),
+        ("P2", "none.delivery", 404, "no such delivery"),
+        ("operator", "none.delivery", 404, "no such delivery"),
+    ),
+    *rows(
+        "GET",
+        "/v1/inbox",
+        None,
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 200, "its own inbox"),
+        ("B", None, 200, "its own inbox"),
+        ("P1", None, 200, "its own inbox"),
+        ("P2", None, 200, "its own inbox"),
+        ("operator", None, 200, "the operators' shared inbox"),
+    ),
+    *rows(
+        "POST",
+        "/v1/inbox/{notification_id}/read",
+        None,  # marking a read notification read again changes nothing
+        ("anonymous", "P1.notification", 401, NO_KEY),
+        ("A", "P1.notification", 404, "a partner's notification: " + FOREIGN_404),
+        ("B", "P2.notification", 404, "a partner's notification: " + FOREIGN_404),
+        ("P1", "P1.notification", 200, "its own"),
+        ("P1", "P2.notification", 404, FOREIGN_404),
+        ("P2", "P2.notification", 200, "its own"),
+        ("P2", "P1.notification", 404, FOREIGN_404),
+        ("operator", "P1.notification", 404, "operators have their own inbox; a partner's item is not in it"),
+        ("operator", "none.notification", 404, "no such notification"),
+    ),
     # -- API keys -----------------------------------------------------------------------------------------------
     *rows(
         "GET",
@@ -418,7 +503,7 @@ class World:
     def auth(self, role: Who) -> dict[str, str]:
         return {} if role == "anonymous" else bearer(self.keys[role])
 
-    def resolve(self, target: str) -> str:
+    async def resolve(self, http: httpx.AsyncClient, target: str) -> str:
         kind = target.removeprefix("none.")
         if kind == "partner":
             return f"nobody-{uuid.uuid4().hex[:12]}"
@@ -426,6 +511,8 @@ class World:
             return uuid.uuid4().hex[:16]
         if kind != target:
             return uuid.uuid4().hex  # an id of the right shape that nothing has
+        if kind.endswith(".notification") and target not in self.objects:
+            self.objects[target] = await _first_notification(http, self.keys[PARTNER_OF[target]])
         return self.objects[target]
 
 
@@ -442,7 +529,23 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "spare_profile": lambda w: {k: v for k, v in SPARE_RECORD.items() if k != "id"},
     "empty_import": lambda w: [],
     "key_name": lambda w: {"name": "crm"},
+    "redeliver_since": lambda w: {"failed_since": "2026-01-01T00:00:00Z"},
 }
+
+
+PARTNER_OF: dict[str, Who] = {"P1.notification": "P1", "P2.notification": "P2"}
+
+
+async def _first_notification(http: httpx.AsyncClient, partner_key: str) -> str:
+    """Notifications fills a partner's inbox from the offers, asynchronously; the first rows to need an item wait."""
+
+    async def first() -> str | None:
+        answer = await http.get("/v1/inbox", headers=bearer(partner_key))
+        assert answer.status_code == 200, answer.text
+        items: list[dict[str, Any]] = answer.json()
+        return str(items[-1]["notification_id"]) if items else None
+
+    return await eventually(first, "a notification in the partner's inbox")
 
 
 async def _enterprise_spare_key(namespace: Namespace, enterprise_id: str) -> tuple[str, str]:
@@ -588,7 +691,7 @@ async def http(world: World) -> AsyncIterator[httpx.AsyncClient]:
 async def call(http: httpx.AsyncClient, world: World, row: Row, headers: dict[str, str]) -> httpx.Response:
     path = row.path
     if row.target is not None:
-        path, filled = re.subn(r"\{[a-z_]+\}", world.resolve(row.target), path)
+        path, filled = re.subn(r"\{[a-z_]+\}", await world.resolve(http, row.target), path)
         assert filled == 1, f"{row.path} must have exactly one parameter for target {row.target}"
     body = BODIES[row.body](world) if row.body else None
     return await http.request(row.method, path, json=body, headers=headers)

@@ -20,8 +20,8 @@ from goglobal_shared.domain.service_request import Completion, Decline, DeclineR
 from goglobal_shared.enums import ReferralStatus as S
 from goglobal_shared.enums import ServiceCategory
 from goglobal_shared.envelope import Envelope
+from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
-    EventPayload,
     NeedDetails,
     ReferralAccepted,
     ReferralAssigned,

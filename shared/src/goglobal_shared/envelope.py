@@ -11,7 +11,8 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
-from goglobal_shared.events import PAYLOADS, EventPayload
+from goglobal_shared.contract import PAYLOADS
+from goglobal_shared.event_base import EventPayload
 
 _FORMAT = JSONFormat()
 CONTENT_TYPE = "application/json"
@@ -73,8 +74,8 @@ class KafkaRecord:
     headers: list[tuple[str, bytes]]
 
 
-def to_kafka(envelope: Envelope) -> KafkaRecord:
-    event = CloudEvent(
+def _cloud_event(envelope: Envelope) -> CloudEvent:
+    return CloudEvent(
         attributes={
             "id": envelope.id,
             "type": envelope.type,
@@ -85,8 +86,20 @@ def to_kafka(envelope: Envelope) -> KafkaRecord:
         },
         data=envelope.data.model_dump(mode="json"),
     )
+
+
+def to_kafka(envelope: Envelope) -> KafkaRecord:
+    event = _cloud_event(envelope)
     message = ce_kafka.to_binary(event, _FORMAT, key_mapper=lambda e: e.get_subject())
     return KafkaRecord(key=envelope.subject.encode(), value=message.value, headers=list(message.headers.items()))
+
+
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+
+
+def to_structured_json(envelope: Envelope) -> bytes:
+    """The event in CloudEvents JSON structured mode: the body of a webhook."""
+    return _FORMAT.write(_cloud_event(envelope))
 
 
 def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Envelope:

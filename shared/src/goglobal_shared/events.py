@@ -13,19 +13,13 @@ from goglobal_shared.domain.identifiers import LanguageTag, MarketCode
 from goglobal_shared.domain.partner import OfferStrategy
 from goglobal_shared.domain.service_request import BudgetBand, DeclineReason, Outcome, Urgency
 from goglobal_shared.enums import ServiceCategory
-
-TYPE_PREFIX = "hk.goglobal."
-
-
-class EventPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    event_type: ClassVar[str]
+from goglobal_shared.event_base import TYPE_PREFIX, EventPayload
 
 
 class NeedDetails(BaseModel):
     """One need of a service request: what the referral is about."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     service_category: ServiceCategory
     target_markets: list[MarketCode] = Field(min_length=1, max_length=50)
@@ -54,7 +48,7 @@ class ReferralSubmitted(EventPayload):
 
 
 class Candidate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     partner_id: str
     partner_name: str
@@ -197,16 +191,17 @@ class ReferralAssigned(EventPayload):
 
 
 class PartnerCategoryDetails(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     category: ServiceCategory
     specialties: list[str] = Field(default_factory=list)
 
 
 class PartnerUpserted(EventPayload):
-    """The directory's current view of a partner (created, changed or deactivated). No contact details."""
+    """The directory's current view of a partner (created, changed or deactivated), with where to reach it.
+    Webhook secrets never travel: both intake and notifications derive them from `webhook_secret_generation`."""
 
-    event_type: ClassVar[str] = TYPE_PREFIX + "partner.upserted.v1"
+    event_type: ClassVar[str] = TYPE_PREFIX + "directory.partner_upserted.v1"
 
     partner_id: str
     name: str
@@ -219,16 +214,40 @@ class PartnerUpserted(EventPayload):
     offer_strategy: OfferStrategy
     parallel_offers: int = Field(ge=1)
     active: bool
+    contact_email: str | None = None
+    delivery_email: str | None = None
+    webhook_url: str | None = None
+    webhook_secret_generation: int = Field(default=1, ge=1)
+    previous_secret_valid_until: datetime | None = Field(
+        default=None, description="until then, webhooks are signed with the previous secret as well"
+    )
     version: int = Field(ge=1, description="increases with every change; consumers keep the highest")
     updated_at: datetime
 
 
-PAYLOADS: dict[str, type[EventPayload]] = {
-    cls.event_type: cls
-    for cls in (
-        ReferralSubmitted, ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralExpired, ReferralOfferWithdrawn,
-        ReferralAccepted, ReferralDeclined,
-        ReferralStarted, ReferralCompleted, ReferralRated, ReferralWithdrawn, ReferralClosed, ReferralAssigned,
-        PartnerUpserted,
-    )
-}  # fmt: skip
+class ContactDetails(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str
+    email: str
+    phone: str
+
+
+class EnterpriseUpserted(EventPayload):
+    """The enterprise's profile after registration or a change (topic `goglobal.enterprises`, key its id)."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "directory.enterprise_upserted.v1"
+
+    enterprise_id: str
+    legal_name_zh: str
+    legal_name_en: str
+    sector: str
+    size_band: str
+    hq_province: str
+    hq_city: str
+    contact: ContactDetails
+    share_contact_with_accepted_partners: bool
+    receive_email: bool
+    preferred_languages: list[LanguageTag]
+    version: int = Field(ge=1)
+    updated_at: datetime

@@ -15,9 +15,11 @@ from goglobal_shared.runtime import ServiceRuntime, connect
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.adapters.enterprise_repository import EnterpriseRepository
 from intake.adapters.idempotency_repository import IdempotencyRepository
+from intake.adapters.notification_views import NotificationViews
 from intake.adapters.partner_repository import PartnerRepository
 from intake.adapters.service_request_repository import ServiceRequestRepository
-from intake.consumers.matching_events import handlers
+from intake.consumers.matching_events import handlers as matching_handlers
+from intake.consumers.notification_events import handlers as notification_handlers
 from intake.settings import IntakeSettings
 
 
@@ -34,6 +36,7 @@ class Intake:
     partners: PartnerRepository
     api_keys: ApiKeyRepository
     idempotency: IdempotencyRepository
+    notifications: NotificationViews
     relays: list[OutboxRelay]
     clock: Callable[[], datetime] = utcnow
 
@@ -53,31 +56,32 @@ def _publisher(producer: AIOKafkaProducer, topic: str) -> Publish:
 
 
 async def bootstrap(settings: IntakeSettings) -> Intake:
-    conn = await connect(settings, [settings.referrals_topic], produces=[settings.partners_topic])
+    notifications_topic = settings.topic("goglobal.notifications")
+    conn = await connect(
+        settings,
+        [settings.referrals_topic, notifications_topic],
+        produces=[settings.partners_topic, settings.enterprises_topic],
+    )
     db = conn.mongo[settings.database]
     locks = DocumentLocks(db["locks"])
     requests = ServiceRequestRepository(db["service_requests"], locks)
     enterprises = EnterpriseRepository(db["enterprises"], locks)
     partners = PartnerRepository(db["partners"], locks)
     api_keys = ApiKeyRepository(db["api_keys"])
-    for repo in (requests, enterprises, partners, api_keys):
+    views = NotificationViews(db["inbox"], db["deliveries"], db["endpoints"], db["commands"])
+    for repo in (requests, enterprises, partners, api_keys, views):
         await repo.ensure_indexes()
     relays = [
         OutboxRelay(requests.collection, _publisher(conn.producer, settings.referrals_topic), locks),
         OutboxRelay(partners.collection, _publisher(conn.producer, settings.partners_topic), locks),
+        OutboxRelay(enterprises.collection, _publisher(conn.producer, settings.enterprises_topic), locks),
+        OutboxRelay(views.commands, _publisher(conn.producer, notifications_topic), locks),
     ]
-    processed = ProcessedEvents(db["processed_events"])
-    events = EventConsumer(conn.consumer, conn.producer, handlers(requests, utcnow), processed)
+    routes = {**matching_handlers(requests, utcnow), **notification_handlers(views)}
+    events = EventConsumer(conn.consumer, conn.producer, routes, ProcessedEvents(db["processed_events"]))
     runtime = ServiceRuntime(settings, conn, events, relays[0])
     runtime.start()
-    runtime.loops.start(relays[1], relays[1].run(), "partner-outbox-relay")
-    return Intake(
-        settings,
-        runtime,
-        requests,
-        enterprises,
-        partners,
-        api_keys,
-        IdempotencyRepository(db["idempotency_keys"]),
-        relays,
-    )
+    for number, relay in enumerate(relays[1:], start=2):
+        runtime.loops.start(relay, relay.run(), f"outbox-relay-{number}")
+    idempotency = IdempotencyRepository(db["idempotency_keys"])
+    return Intake(settings, runtime, requests, enterprises, partners, api_keys, idempotency, views, relays)

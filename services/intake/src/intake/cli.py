@@ -18,9 +18,9 @@ from rich.table import Table
 
 from goglobal_shared.domain.partner_import import ImportRow, detect_format, parse_partners
 from goglobal_shared.mongo import make_client
+from goglobal_shared.settings import ServiceSettings
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.keys import Role
-from intake.settings import IntakeSettings
 
 app = typer.Typer(help="GoGlobal Referral Network operations", no_args_is_help=True)
 operators = typer.Typer(help="operator keys", no_args_is_help=True)
@@ -35,7 +35,7 @@ def create_operator_key(name: Annotated[str, typer.Argument(help="who the key is
     """Creates an operator key in the intake database (GOGLOBAL_MONGODB_URI) and prints it once."""
 
     async def create() -> str:
-        settings = IntakeSettings()
+        settings = ServiceSettings(service_name="intake")  # only the database is needed here
         client = make_client(settings.mongodb_uri)
         try:
             keys = ApiKeyRepository(client[settings.database]["api_keys"])

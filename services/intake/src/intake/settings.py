@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from goglobal_shared.settings import ServiceSettings
 
@@ -8,3 +8,7 @@ class IntakeSettings(ServiceSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    webhook_master_key: SecretStr = Field(min_length=32, description="derives every partner's signing secret")
+    webhook_secret_overlap_s: float = Field(
+        default=86400.0, ge=0, le=30 * 86400.0, description="how long the previous secret signs after a rotation"
+    )

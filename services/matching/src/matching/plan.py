@@ -13,11 +13,11 @@ from typing import Any
 
 from goglobal_shared.domain.partner import OfferStrategy
 from goglobal_shared.envelope import Envelope
+from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
     Candidate as CandidateEvent,
 )
 from goglobal_shared.events import (
-    EventPayload,
     OfferWithdrawalReason,
     ReferralExpired,
     ReferralMatched,

@@ -1,37 +1,162 @@
 """Wires the notifications service's real adapters. Called from the app lifespan, never at import time."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
 
 from goglobal_shared.consumer import EventConsumer, ProcessedEvents
 from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import ReferralOffered
+from goglobal_shared.health import Check
+from goglobal_shared.kafka import ensure_topics, publish
+from goglobal_shared.locks import DocumentLocks
+from goglobal_shared.notification_events import (
+    EndpointDisabled,
+    NotificationDelivered,
+    NotificationFailed,
+    RecipientType,
+)
+from goglobal_shared.partner_events import partner_topic
 from goglobal_shared.runtime import ServiceRuntime, connect
-from notifications.adapters.notification_repository import NotificationRepository
-from notifications.consumers.referral_offered import on_offered
+from notifications.adapters.deliveries import DeliveryRepository
+from notifications.adapters.directory import Directory
+from notifications.adapters.referrals import ReferralProjection
+from notifications.consumers.lifecycle import Lifecycle, handlers
+from notifications.dispatcher import Dispatcher
+from notifications.email.smtp import SmtpConfig
+from notifications.endpoints import EndpointHealth
+from notifications.fanout import SOURCE
+from notifications.notifier import Notifier
 from notifications.settings import NotificationsSettings
+from notifications.webhooks.policy import Schedule
+from notifications.webhooks.sender import make_client
 
 
 @dataclass
 class Notifications:
     runtime: ServiceRuntime
-    notifications: NotificationRepository
+    dispatcher: Dispatcher
+    lifecycle: Lifecycle
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        await self.dispatcher.http.aclose()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PartnerTopics:
+    """Creates each partner's topic on first use (partners are added while the system runs)."""
+
+    def __init__(self, producer: AIOKafkaProducer, settings: NotificationsSettings) -> None:
+        self.producer = producer
+        self.settings = settings
+        self.known: set[str] = set()
+
+    async def publish(self, partner_id: str, envelope: Envelope) -> None:
+        topic = partner_topic(self.settings.topic_prefix, partner_id)
+        if topic not in self.known:
+            await ensure_topics(self.settings.kafka_bootstrap_servers, [topic])
+            self.known.add(topic)
+        await publish(self.producer, topic, envelope)
+
+
+def smtp_config(settings: NotificationsSettings) -> SmtpConfig | None:
+    if settings.smtp_host is None:
+        return None
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_sender,
+        username=settings.smtp_username,
+        password=password,
+        start_tls=settings.smtp_start_tls,
+    )
 
 
 async def bootstrap(settings: NotificationsSettings) -> Notifications:
-    conn = await connect(settings, [settings.referrals_topic])
+    notifications_topic = settings.topic("goglobal.notifications")
+    consumed = [settings.referrals_topic, settings.partners_topic, settings.enterprises_topic, notifications_topic]
+    conn = await connect(settings, consumed)
     db = conn.mongo[settings.database]
-    notifications = NotificationRepository(db["notifications"])
-    await notifications.ensure_indexes()
+    locks = DocumentLocks(db["locks"])
+    directory = Directory(db["partners"], db["enterprises"], db["endpoints"])
+    deliveries = DeliveryRepository(db["deliveries"], locks)
+    await deliveries.ensure_indexes()
+    topics = PartnerTopics(conn.producer, settings)
 
-    async def offered(envelope: Envelope) -> None:
-        await on_offered(envelope, notifications, datetime.now(UTC))
+    async def to_notifications(envelope: Envelope) -> None:
+        await publish(conn.producer, notifications_topic, envelope)
 
-    handlers = {ReferralOffered.event_type: offered}
-    events = EventConsumer(conn.consumer, conn.producer, handlers, ProcessedEvents(db["processed_events"]))
-    runtime = ServiceRuntime(settings, conn, events, relay=None)
+    async def emit(payload: NotificationDelivered | NotificationFailed | EndpointDisabled) -> None:
+        subject = payload.partner_id if isinstance(payload, EndpointDisabled) else payload.recipient_id
+        await to_notifications(Envelope.wrap(payload, source=SOURCE, subject=subject))
+
+    dispatcher_ref: list[Dispatcher] = []
+    notifier = Notifier(
+        directory,
+        deliveries,
+        topics.publish,
+        to_notifications,
+        settings.portal_url,
+        utcnow,
+        lambda: dispatcher_ref[0].wake(),
+    )
+
+    async def on_disabled(partner_id: str, url: str, reason: str, when: datetime) -> None:
+        disabled = EndpointDisabled(partner_id=partner_id, url=url, reason=reason, disabled_at=when)
+        await emit(disabled)
+        cause_event = Envelope.wrap(disabled, source=SOURCE, subject=partner_id)
+        await notifier.email_partner(partner_id, "endpoint_disabled", disabled.model_dump(mode="json"), cause_event)
+        body = f"Webhook deliveries to {url} are paused: {reason}. Fix the endpoint, then ask for a redelivery."
+        cause = f"endpoint-disabled:{partner_id}:{when.isoformat()}"
+        await notifier.notice(
+            RecipientType.PARTNER, partner_id, "endpoint_disabled", "Webhook endpoint disabled", body, cause
+        )
+        await notifier.notice(
+            RecipientType.OPERATORS,
+            "operators",
+            "endpoint_disabled_operators",
+            f"Webhook endpoint of {partner_id} disabled",
+            body,
+            cause,
+        )
+
+    endpoints = EndpointHealth(
+        db["endpoints"], deliveries, locks, timedelta(seconds=settings.endpoint_disable_after_s), on_disabled
+    )
+    schedule = Schedule(settings.retry_schedule_s, settings.retry_time_scale, settings.retry_jitter)
+    dispatcher = Dispatcher(
+        deliveries,
+        directory,
+        endpoints,
+        locks,
+        make_client(settings.webhook_timeout_s),
+        schedule,
+        settings.webhook_master_key.get_secret_value(),
+        smtp_config(settings),
+        emit,
+        utcnow,
+        settings.dispatcher_interval_s,
+        settings.allow_private_webhook_targets,
+    )
+    dispatcher_ref.append(dispatcher)
+    lifecycle = Lifecycle(
+        directory, ReferralProjection(db["referrals"]), deliveries, endpoints, notifier, utcnow, dispatcher.wake
+    )
+    events = EventConsumer(conn.consumer, conn.producer, handlers(lifecycle), ProcessedEvents(db["processed_events"]))
+    runtime = ServiceRuntime(settings, conn, events, relay=None, extra_checks={"dispatcher": _running(dispatcher)})
     runtime.start()
-    return Notifications(runtime, notifications)
+    runtime.loops.start(dispatcher, dispatcher.run(), "dispatcher")
+    return Notifications(runtime, dispatcher, lifecycle)
+
+
+def _running(dispatcher: Dispatcher) -> Check:
+    async def check() -> None:
+        if not dispatcher.running:
+            raise RuntimeError("the delivery dispatcher is not running")
+
+    return check

@@ -1,8 +1,9 @@
 """The partner directory. Every change bumps the version and queues a `partner.upserted` event in the
-same document write, so matching's copy of the directory follows every change exactly."""
+same document write, so the other services' copies of the directory follow every change exactly."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -10,18 +11,23 @@ from pymongo.errors import DuplicateKeyError
 from goglobal_shared.domain.partner import PartnerProfile
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.events import PartnerCategoryDetails, PartnerUpserted
-from goglobal_shared.locks import DocumentLocks
+from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
 from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox, outbox_fields
 
 SOURCE = "/goglobal/intake/partners"
-MAX_CONFLICT_RETRIES = 20
 
 
 @dataclass(frozen=True)
 class Saved:
     doc: Document
     created: bool
+
+
+@dataclass(frozen=True)
+class SecretState:
+    generation: int = 1
+    previous_valid_until: datetime | None = None
 
 
 class PartnerRepository:
@@ -37,51 +43,63 @@ class PartnerRepository:
         return await self.collection.find_one({"_id": partner_id}, projection={"outbox": 0})
 
     async def upsert(self, partner_id: str, profile: PartnerProfile, actor: str, now: datetime) -> Saved:
-        for _ in range(MAX_CONFLICT_RETRIES):
+        async with self.locks.hold(document_key(self.collection, partner_id)):
             current = await self.get(partner_id)
-            saved = await (
-                self._update(current, profile, actor, now) if current else self._insert(partner_id, profile, actor, now)
-            )
-            if saved is not None:
-                return saved
-        raise RuntimeError(f"partner {partner_id} keeps changing under us")
+            if current is None:
+                return await self._insert(partner_id, profile, actor, now)
+            was_active = current["profile"]["active"]
+            action = "deactivated" if was_active and not profile.active else "updated"
+            return await self._update(current, profile, _secret(current), actor, action, now)
 
-    async def _insert(self, partner_id: str, profile: PartnerProfile, actor: str, now: datetime) -> Saved | None:
-        event = _event(partner_id, profile, 1, now)
+    async def rotate_secret(
+        self, partner_id: str, previous_valid_until: datetime, actor: str, now: datetime
+    ) -> Saved | None:
+        """A new signing secret; the previous one keeps signing until `previous_valid_until`."""
+        async with self.locks.hold(document_key(self.collection, partner_id)):
+            current = await self.get(partner_id)
+            if current is None:
+                return None
+            state = SecretState(_secret(current).generation + 1, previous_valid_until)
+            profile = PartnerProfile.model_validate(current["profile"])
+            return await self._update(current, profile, state, actor, "rotated the webhook secret", now)
+
+    async def _insert(self, partner_id: str, profile: PartnerProfile, actor: str, now: datetime) -> Saved:
+        state = SecretState()
         doc = {
             "_id": partner_id,
             "profile": profile.model_dump(mode="json"),
             "version": 1,
             "created_at": now,
             "updated_at": now,
+            "webhook_secret": _secret_doc(state),
             "audit": [_audit(actor, now, "created")],
-            **new_document_outbox([event]),
+            **new_document_outbox([_event(partner_id, profile, state, 1, now)]),
         }
         try:
             await self.collection.insert_one(doc)
-        except DuplicateKeyError:
-            return None
+        except DuplicateKeyError as exc:  # cannot happen under the lock, unless the lock expired
+            raise RuntimeError(f"partner {partner_id} was created concurrently") from exc
         return Saved(doc, created=True)
 
-    async def _update(self, current: Document, profile: PartnerProfile, actor: str, now: datetime) -> Saved | None:
+    async def _update(
+        self, current: Document, profile: PartnerProfile, state: SecretState, actor: str, action: str, now: datetime
+    ) -> Saved:
         version = current["version"] + 1
-        event = _event(current["_id"], profile, version, now)
-        action = "updated" if profile.active or current["profile"]["active"] == profile.active else "deactivated"
-        result = await self.collection.update_one(
+        event = _event(current["_id"], profile, state, version, now)
+        await self.collection.update_one(
             {"_id": current["_id"], "version": current["version"]},
             {
                 "$set": {
                     "profile": profile.model_dump(mode="json"),
                     "version": version,
                     "updated_at": now,
+                    "webhook_secret": _secret_doc(state),
                     **outbox_fields([event], start_seq=version * 1000),
                 },
                 "$push": {"audit": _audit(actor, now, action)},
                 "$inc": {"outbox_count": 1},
             },
         )
-        if result.matched_count == 0:
-            return None
         return Saved(await self.get(current["_id"]) or {}, created=False)
 
     async def page(self, limit: int, after: str | None, active: bool | None) -> list[Document]:
@@ -92,11 +110,20 @@ class PartnerRepository:
         return [doc async for doc in docs]
 
 
+def _secret(doc: Document) -> SecretState:
+    raw: dict[str, Any] = doc.get("webhook_secret") or {}
+    return SecretState(raw.get("generation", 1), raw.get("previous_valid_until"))
+
+
+def _secret_doc(state: SecretState) -> Document:
+    return {"generation": state.generation, "previous_valid_until": state.previous_valid_until}
+
+
 def _audit(actor: str, now: datetime, action: str) -> Document:
     return {"at": now, "actor": actor, "action": action}
 
 
-def _event(partner_id: str, profile: PartnerProfile, version: int, now: datetime) -> Envelope:
+def _event(partner_id: str, profile: PartnerProfile, state: SecretState, version: int, now: datetime) -> Envelope:
     payload = PartnerUpserted(
         partner_id=partner_id,
         name=profile.name,
@@ -109,6 +136,11 @@ def _event(partner_id: str, profile: PartnerProfile, version: int, now: datetime
         offer_strategy=profile.offer_strategy,
         parallel_offers=profile.parallel_offers,
         active=profile.active,
+        contact_email=str(profile.contact.email),
+        delivery_email=str(profile.delivery.email) if profile.delivery.email else None,
+        webhook_url=str(profile.delivery.webhook_url) if profile.delivery.webhook_url else None,
+        webhook_secret_generation=state.generation,
+        previous_secret_valid_until=state.previous_valid_until,
         version=version,
         updated_at=now,
     )

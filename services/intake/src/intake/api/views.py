@@ -49,7 +49,7 @@ def referral_view(
         open_offers=[p for p in referral.open_offers if not is_partner or p == principal.subject_id],
         candidates=referral.candidates if principal.role is Role.OPERATOR else None,
         decline=referral.decline if not is_partner else None,
-        completion=referral.completion,
+        completion=referral.completion if not is_partner or referral.partner_id == principal.subject_id else None,
         rating=referral.rating if not is_partner or referral.partner_id == principal.subject_id else None,
         submitted_at=request.created_at,
     )

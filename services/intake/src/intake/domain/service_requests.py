@@ -12,8 +12,8 @@ from typing import Any
 from goglobal_shared.domain.service_request import Completion, Decline, Need, Rating
 from goglobal_shared.enums import ReferralStatus as S
 from goglobal_shared.envelope import Envelope
+from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
-    EventPayload,
     NeedDetails,
     ReferralAccepted,
     ReferralAssigned,

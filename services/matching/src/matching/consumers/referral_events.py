@@ -10,8 +10,8 @@ from goglobal_shared.domain.partner import OfferStrategy
 from goglobal_shared.enums import ServiceCategory
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.errors import PermanentEventError
+from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
-    EventPayload,
     OfferWithdrawalReason,
     ReferralAccepted,
     ReferralAssigned,

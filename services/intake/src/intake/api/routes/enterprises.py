@@ -1,6 +1,8 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from goglobal_shared.domain.enterprise import EnterpriseProfile, EnterpriseUpdate
 from goglobal_shared.ids import ID_PATTERN
@@ -53,13 +55,13 @@ async def read_own(principal: EnterpriseDep, intake: IntakeDep) -> EnterpriseOut
 @router.patch("/me", response_model=EnterpriseOut, responses={422: {"model": Problem, "description": "Invalid"}})
 async def update_own(body: EnterpriseUpdate, principal: EnterpriseDep, intake: IntakeDep) -> EnterpriseOut:
     """Changes the given fields; the credit code cannot change."""
-    doc = await intake.enterprises.get(principal.subject_id)
-    if doc is None:
-        raise not_found("enterprise", principal.subject_id)
     changes: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
-    EnterpriseProfile.model_validate({**doc["profile"], **changes})  # the merged profile must still be valid
-    updated = await intake.enterprises.update(principal.subject_id, changes, intake.clock())
-    assert updated is not None
+    try:
+        updated = await intake.enterprises.update(principal.subject_id, changes, intake.clock())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+    if updated is None:
+        raise not_found("enterprise", principal.subject_id)
     return enterprise_out(updated)
 
 

@@ -1,14 +1,16 @@
 """The partner directory: operators manage it; a partner reads its own profile."""
 
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, Field
 
 from goglobal_shared.domain.partner import PartnerProfile, PartnerRecord, not_reserved
 from goglobal_shared.domain.partner_import import detect_format, parse_partners
 from goglobal_shared.mongo import Document
 from goglobal_shared.problems import Problem, ProblemError
+from goglobal_shared.webhook_secrets import partner_secret
 from intake.api.deps import IntakeDep, OperatorDep, PartnerDep
 from intake.api.errors import not_found
 from intake.api.schemas import ImportError_, ImportReport, IssuedKeyOut, NewKeyBody, Page, PartnerOut
@@ -42,6 +44,47 @@ async def read_own(principal: PartnerDep, intake: IntakeDep) -> PartnerOut:
     if doc is None:
         raise not_found("partner", principal.subject_id)
     return partner_out(doc)
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(description="Standard Webhooks secret (`whsec_...`); verify `webhook-signature` with it")
+    generation: int
+    previous_valid_until: datetime | None = Field(
+        description="after a rotation, deliveries are also signed with the previous secret until then"
+    )
+
+
+def _secret_out(intake: IntakeDep, doc: Document) -> WebhookSecret:
+    state = doc.get("webhook_secret") or {}
+    generation = state.get("generation", 1)
+    key = intake.settings.webhook_master_key.get_secret_value()
+    return WebhookSecret(
+        secret=partner_secret(key, doc["_id"], generation),
+        generation=generation,
+        previous_valid_until=state.get("previous_valid_until"),
+    )
+
+
+@router.get("/me/webhook-secret", response_model=WebhookSecret)
+async def read_webhook_secret(principal: PartnerDep, intake: IntakeDep) -> WebhookSecret:
+    """The secret your webhook receiver verifies signatures with."""
+    doc = await intake.partners.get(principal.subject_id)
+    if doc is None:
+        raise not_found("partner", principal.subject_id)
+    return _secret_out(intake, doc)
+
+
+@router.post("/me/webhook-secret/rotate", response_model=WebhookSecret)
+async def rotate_webhook_secret(principal: PartnerDep, intake: IntakeDep) -> WebhookSecret:
+    """A new secret; the previous one keeps signing for the configured overlap (deliveries carry both
+    signatures), so the receiver can switch without losing a delivery."""
+    now = intake.clock()
+    overlap_until = now + timedelta(seconds=intake.settings.webhook_secret_overlap_s)
+    saved = await intake.partners.rotate_secret(principal.subject_id, overlap_until, principal.label, now)
+    if saved is None:
+        raise not_found("partner", principal.subject_id)
+    intake.wake_relays()
+    return _secret_out(intake, saved.doc)
 
 
 @router.post(

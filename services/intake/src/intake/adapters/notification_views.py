@@ -1,0 +1,99 @@
+"""Intake's read models of what the notifications service did: inbox items and deliveries (with every
+attempt), projected from `goglobal.notifications` so the API can list them; and the redelivery commands
+intake sends back, each stored with its event (outbox) before the API answers."""
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from goglobal_shared.envelope import Envelope
+from goglobal_shared.mongo import Document
+from goglobal_shared.notification_events import (
+    DeliveryOutcome,
+    EndpointDisabled,
+    NotificationCreated,
+    NotificationDelivered,
+    NotificationFailed,
+)
+from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox
+
+
+class NotificationViews:
+    def __init__(
+        self,
+        inbox: AsyncCollection[Document],
+        deliveries: AsyncCollection[Document],
+        endpoints: AsyncCollection[Document],
+        commands: AsyncCollection[Document],
+    ) -> None:
+        self.inbox = inbox
+        self.deliveries = deliveries
+        self.endpoints = endpoints
+        self.commands = commands
+
+    async def ensure_indexes(self) -> None:
+        await self.inbox.create_index([("recipient_id", 1), ("created_at", -1)])
+        await self.deliveries.create_index([("recipient_id", 1), ("updated_at", -1)])
+        await ensure_outbox_index(self.commands)
+
+    async def created(self, event: NotificationCreated) -> None:
+        doc = {"_id": event.notification_id, **event.model_dump(mode="python"), "read_at": None}
+        with contextlib.suppress(DuplicateKeyError):  # redelivered: the item exists (and may have been read)
+            await self.inbox.insert_one(doc)
+
+    async def outcome(self, event: DeliveryOutcome) -> None:
+        """Keeps the latest state of each delivery: the one with the most attempts wins, so replays are harmless."""
+        status = (
+            "delivered"
+            if isinstance(event, NotificationDelivered)
+            else ("failed" if isinstance(event, NotificationFailed) and event.final else "retrying")
+        )
+        doc = {
+            **event.model_dump(mode="python"),
+            "status": status,
+            "attempt_count": len(event.attempts),
+            "updated_at": event.at,
+        }
+        if isinstance(event, NotificationFailed):
+            doc["next_attempt_at"] = event.next_attempt_at
+        with contextlib.suppress(DuplicateKeyError):  # we hold a later state already
+            await self.deliveries.replace_one(
+                {"_id": event.delivery_id, "attempt_count": {"$lte": len(event.attempts)}}, doc, upsert=True
+            )
+
+    async def endpoint_disabled(self, event: EndpointDisabled) -> None:
+        await self.endpoints.replace_one({"_id": event.partner_id}, event.model_dump(mode="python"), upsert=True)
+
+    async def endpoint(self, partner_id: str) -> Document | None:
+        return await self.endpoints.find_one({"_id": partner_id})
+
+    async def inbox_page(
+        self, recipient_id: str, unread_only: bool, limit: int, before: datetime | None
+    ) -> list[Document]:
+        query: dict[str, Any] = {"recipient_id": recipient_id}
+        if unread_only:
+            query["read_at"] = None
+        if before is not None:
+            query["created_at"] = {"$lt": before}
+        return [d async for d in self.inbox.find(query).sort("created_at", -1).limit(limit)]
+
+    async def mark_read(self, recipient_id: str, notification_id: str, now: datetime) -> Document | None:
+        await self.inbox.update_one(
+            {"_id": notification_id, "recipient_id": recipient_id, "read_at": None}, {"$set": {"read_at": now}}
+        )
+        return await self.inbox.find_one({"_id": notification_id, "recipient_id": recipient_id})
+
+    async def delivery_page(self, query: Document, limit: int, before: datetime | None) -> list[Document]:
+        if before is not None:
+            query = {**query, "updated_at": {"$lt": before}}
+        return [d async for d in self.deliveries.find(query).sort("updated_at", -1).limit(limit)]
+
+    async def delivery(self, delivery_id: str) -> Document | None:
+        return await self.deliveries.find_one({"_id": delivery_id})
+
+    async def command(self, command_id: str, event: Envelope, now: datetime) -> None:
+        """Stores the command with its event; the relay sends it to notifications."""
+        await self.commands.insert_one({"_id": command_id, "created_at": now, **new_document_outbox([event])})

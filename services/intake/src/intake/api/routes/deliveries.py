@@ -1,0 +1,110 @@
+"""Delivery logs (every webhook and e-mail attempt) and redelivery, for partners (their own) and operators."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from goglobal_shared.envelope import Envelope
+from goglobal_shared.ids import new_id
+from goglobal_shared.notification_events import Attempt, RedeliveryRequested
+from goglobal_shared.problems import Problem, ProblemError
+from intake.api.deps import IntakeDep, PrincipalDep
+from intake.api.errors import not_found
+from intake.auth.keys import Principal, Role
+
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: str
+    channel: str
+    recipient_type: str
+    recipient_id: str
+    event_id: str
+    delivered_type: str
+    referral_id: str | None
+    target: str
+    status: str = Field(description="delivered, retrying or failed")
+    attempts: list[Attempt]
+    next_attempt_at: datetime | None = None
+    updated_at: datetime
+
+
+class RedeliverBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"failed_since": "2026-11-25T00:00:00Z"}]}
+    )
+
+    failed_since: datetime
+    partner_id: str | None = Field(default=None, description="operators: one partner's deliveries only")
+
+
+class RedeliveryAccepted(BaseModel):
+    request_id: str
+    status: Literal["accepted"] = "accepted"
+
+
+def _out(doc: dict[str, Any]) -> DeliveryOut:
+    return DeliveryOut.model_validate(doc)
+
+
+def _scope(principal: Principal) -> dict[str, Any]:
+    return {} if principal.role is Role.OPERATOR else {"recipient_id": principal.subject_id}
+
+
+@router.get("", response_model=list[DeliveryOut])
+async def list_deliveries(
+    principal: PrincipalDep,
+    intake: IntakeDep,
+    status: Literal["delivered", "retrying", "failed"] | None = None,
+    partner_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: datetime | None = None,
+) -> list[DeliveryOut]:
+    """Newest first. Partners see their own; operators everything (or one partner's with `partner_id`)."""
+    _partner_or_operator(principal)
+    query = _scope(principal)
+    if status is not None:
+        query["status"] = status
+    if partner_id is not None and principal.role is Role.OPERATOR:
+        query["recipient_id"] = partner_id
+    return [_out(d) for d in await intake.notifications.delivery_page(query, limit, before)]
+
+
+@router.post(
+    "/{delivery_id}/redeliver", status_code=202, response_model=RedeliveryAccepted, responses={404: {"model": Problem}}
+)
+async def redeliver_one(
+    delivery_id: Annotated[str, Path(max_length=200)], principal: PrincipalDep, intake: IntakeDep
+) -> RedeliveryAccepted:
+    _partner_or_operator(principal)
+    doc = await intake.notifications.delivery(delivery_id)
+    if doc is None or (principal.role is Role.PARTNER and doc["recipient_id"] != principal.subject_id):
+        raise not_found("delivery", delivery_id)
+    return await _send(intake, principal, delivery_ids=[delivery_id], partner_id=doc["recipient_id"])
+
+
+@router.post("/redeliver", status_code=202, response_model=RedeliveryAccepted)
+async def redeliver_failed(body: RedeliverBody, principal: PrincipalDep, intake: IntakeDep) -> RedeliveryAccepted:
+    """Every failed (or held) delivery since `failed_since` goes out again; a disabled endpoint is re-enabled."""
+    _partner_or_operator(principal)
+    partner = principal.subject_id if principal.role is Role.PARTNER else body.partner_id
+    return await _send(intake, principal, partner_id=partner, failed_since=body.failed_since)
+
+
+def _partner_or_operator(principal: Principal) -> None:
+    if principal.role not in (Role.PARTNER, Role.OPERATOR):
+        raise ProblemError(403, "forbidden", "this operation is for partner or operator keys")
+
+
+async def _send(intake: IntakeDep, principal: Principal, **scope: Any) -> RedeliveryAccepted:
+    request_id, now = new_id(), intake.clock()
+    asked = RedeliveryRequested(request_id=request_id, requested_by=principal.label, requested_at=now, **scope)
+    subject = scope.get("partner_id") or "operators"
+    await intake.notifications.command(
+        request_id, Envelope.wrap(asked, source="/goglobal/intake", subject=subject), now
+    )
+    intake.wake_relays()
+    return RedeliveryAccepted(request_id=request_id)

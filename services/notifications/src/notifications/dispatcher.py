@@ -1,0 +1,187 @@
+"""Delivers what is due: webhooks and e-mails, with retries on the stored schedule, endpoint health, and an
+outcome event for every attempt (intake shows them in the delivery lists)."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from goglobal_shared.locks import DocumentLocks
+from goglobal_shared.notification_events import Attempt, EndpointDisabled, NotificationDelivered, NotificationFailed
+from goglobal_shared.webhook_secrets import signing_secrets
+from notifications.adapters.deliveries import DELIVERED, DISABLED, FAILED, PENDING, DeliveryRepository
+from notifications.adapters.directory import Directory
+from notifications.email.render import render
+from notifications.email.smtp import PermanentEmailError, SmtpConfig, TransientEmailError, build_message, send
+from notifications.endpoints import EndpointHealth
+from notifications.webhooks.policy import Schedule, Verdict, classify, retry_after
+from notifications.webhooks.sender import AttemptResult, TargetRefused, attempt, check_target
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[NotificationDelivered | NotificationFailed | EndpointDisabled], Awaitable[None]]
+
+
+@dataclass
+class Dispatcher:
+    deliveries: DeliveryRepository
+    directory: Directory
+    endpoints: EndpointHealth
+    locks: DocumentLocks
+    http: httpx.AsyncClient
+    schedule: Schedule
+    master_key: str
+    smtp: SmtpConfig | None
+    emit: Emit
+    clock: Callable[[], datetime]
+    interval_s: float = 0.5
+    allow_private_targets: bool = False
+    running: bool = False
+    attempts: int = 0
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        self.running = True
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.deliver_due()
+                except Exception:
+                    log.exception("delivery pass failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
+                self._wake.clear()
+        finally:
+            self.running = False
+
+    async def deliver_due(self) -> int:
+        due = await self.deliveries.due(self.clock())
+        done = await asyncio.gather(*(self._claimed(delivery_id) for delivery_id in due), return_exceptions=True)
+        for delivery_id, result in zip(due, done, strict=True):
+            if isinstance(result, BaseException):
+                log.error("delivery %s attempt crashed; it stays due", delivery_id, exc_info=result)
+        return sum(r for r in done if isinstance(r, int))
+
+    async def _claimed(self, delivery_id: str) -> int:
+        key = f"delivery:{delivery_id}"
+        if not await self.locks.try_hold(key):
+            return 0  # another replica has it
+        try:
+            delivery = await self.deliveries.get(delivery_id)
+            if delivery is None or delivery["status"] != PENDING or delivery["next_attempt_at"] > self.clock():
+                return 0
+            await self._attempt(delivery)
+            return 1
+        finally:
+            await self.locks.release(key)
+
+    async def _attempt(self, delivery: dict[str, Any]) -> None:
+        now = self.clock()
+        if delivery["channel"] == "webhook":
+            if await self.endpoints.is_disabled(delivery["recipient_id"]):
+                await self.deliveries.record(delivery, _note(now, "endpoint disabled"), DISABLED, None, now)
+                return
+            result, verdict = await self._webhook(delivery, now)
+        else:
+            result, verdict = await self._email(delivery)
+        self.attempts += 1
+        await self._conclude(delivery, result, verdict, now)
+
+    async def _webhook(self, delivery: dict[str, Any], now: datetime) -> tuple[AttemptResult, Verdict]:
+        partner = await self.directory.partner(delivery["recipient_id"]) or {}
+        try:
+            await check_target(delivery["target"], self.allow_private_targets)
+        except (TargetRefused, OSError) as exc:
+            return AttemptResult(None, 0, str(exc)[:500]), Verdict.GIVE_UP
+        secrets = signing_secrets(
+            self.master_key,
+            delivery["recipient_id"],
+            partner.get("webhook_secret_generation", 1),
+            partner.get("previous_secret_valid_until"),
+            now,
+        )
+        result = await attempt(
+            self.http, delivery["target"], delivery["body"].encode(), delivery["event_id"], secrets, now
+        )
+        return result, classify(result.status_code)
+
+    async def _email(self, delivery: dict[str, Any]) -> tuple[AttemptResult, Verdict]:
+        started = time.monotonic()
+        if self.smtp is None:
+            return AttemptResult(None, 0, "e-mail is not configured (GOGLOBAL_SMTP_HOST)"), Verdict.GIVE_UP
+        try:
+            rendered = render(delivery["kind"], delivery["language"], delivery["context"])
+            message_id = delivery["_id"].replace(":", ".")
+            message = build_message(self.smtp, delivery["target"], rendered, message_id, delivery["language"])
+        except Exception as exc:  # a template or address problem: retrying would fail the same way
+            log.exception("e-mail %s cannot be built", delivery["_id"])
+            return AttemptResult(None, _ms(started), f"cannot build the e-mail: {exc}"[:500]), Verdict.GIVE_UP
+        try:
+            await send(self.smtp, message)
+        except TransientEmailError as exc:
+            return AttemptResult(None, _ms(started), str(exc)[:500]), Verdict.RETRY
+        except PermanentEmailError as exc:
+            return AttemptResult(None, _ms(started), str(exc)[:500]), Verdict.GIVE_UP
+        return AttemptResult(250, _ms(started), None), Verdict.DELIVERED
+
+    async def _conclude(self, delivery: dict[str, Any], result: AttemptResult, verdict: Verdict, now: datetime) -> None:
+        note = {"at": now, "status_code": result.status_code, "latency_ms": result.latency_ms, "error": result.error}
+        if verdict is Verdict.DELIVERED:
+            saved = await self.deliveries.record(delivery, note, DELIVERED, None, now)
+            if delivery["channel"] == "webhook":
+                await self.endpoints.succeeded(delivery["recipient_id"])
+            await self.emit(NotificationDelivered(**_outcome(saved, now)))
+            return
+        next_at = self._next(delivery, result, now) if verdict is Verdict.RETRY else None
+        saved = await self.deliveries.record(delivery, note, PENDING if next_at else FAILED, next_at, now)
+        await self.emit(NotificationFailed(**_outcome(saved, now), final=next_at is None, next_attempt_at=next_at))
+        if delivery["channel"] == "webhook":
+            await self.endpoints.failed(delivery["recipient_id"], delivery["target"], verdict, now)
+        log.info(
+            "delivery %s attempt failed (%s)%s",
+            delivery["_id"],
+            result.error,
+            f", next at {next_at:%H:%M:%S}" if next_at else ", no retry left",
+        )
+
+    def _next(self, delivery: dict[str, Any], result: AttemptResult, now: datetime) -> datetime | None:
+        round_start = delivery.get("round_started_at")
+        made = sum(1 for a in delivery["attempts"] if round_start is None or a["at"] >= round_start) + 1
+        return self.schedule.next_attempt(made, now, retry_after(result.retry_after, now))
+
+
+def _note(now: datetime, error: str) -> dict[str, Any]:
+    return {"at": now, "status_code": None, "latency_ms": 0, "error": error}
+
+
+def _outcome(delivery: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "delivery_id": delivery["_id"],
+        "channel": delivery["channel"],
+        "recipient_type": delivery["recipient_type"],
+        "recipient_id": delivery["recipient_id"],
+        "event_id": delivery["event_id"],
+        "delivered_type": delivery["delivered_type"],
+        "referral_id": delivery.get("referral_id"),
+        "target": delivery["target"],
+        "attempts": [Attempt.model_validate(a) for a in delivery["attempts"]],
+        "at": now,
+    }
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
