@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test test-unit lint format bench docs infra-up infra-down infra-status clean
+.PHONY: help install run test test-unit lint format bench docs browser infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,7 +39,15 @@ infra-status:  ## is Kafka answering metadata requests, and FerretDB pings?
 run: install infra-up  ## start the infrastructure, the three services and the demo partners
 	@$(PY) deploy/local/run.py
 
-test: install infra-up  ## install everything and run the whole suite against real Kafka and FerretDB
+browser:  ## Debian's chromium and chromium-driver, for the console's browser test
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "installing chromium and chromium-driver from Debian's packages..."; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver) \
+	    || echo "WARNING: could not install chromium; the browser test will be skipped"; \
+	fi
+
+test: install infra-up browser  ## install everything and run the whole suite against real Kafka and FerretDB
 	$(PY) -m pytest -q
 
 test-unit: install  ## only the fast tests that need no infrastructure

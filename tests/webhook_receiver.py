@@ -26,6 +26,7 @@ class Receiver:
     handled: dict[str, dict[str, Any]] = field(default_factory=dict)  # webhook-id -> the CloudEvent, once
     rejected: int = 0
     signatures: list[str] = field(default_factory=list)
+    traceparents: dict[str, str] = field(default_factory=dict)  # webhook-id -> traceparent header
     port: int = field(default_factory=free_port)
 
     @property
@@ -37,6 +38,8 @@ class Receiver:
         message_id = request.headers.get("webhook-id", "")
         self.received[message_id] += 1
         self.signatures.append(request.headers.get("webhook-signature", ""))
+        if "traceparent" in request.headers:
+            self.traceparents[message_id] = request.headers["traceparent"]
         if self.failing is not None:
             return Response(status_code=self.failing)
         event = self.verify(body, dict(request.headers))

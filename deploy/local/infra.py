@@ -12,6 +12,7 @@ Environment:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -216,9 +217,13 @@ def ensure_port_free(port: int, service: str, var: str) -> None:
 
 
 def ensure_kafka_jars(layout: Layout) -> None:
+    """Resolves the jars once per version of the pom (the marker holds the pom's hash)."""
+    pom = HERE / "kafka" / "pom.xml"
     marker = layout.libs / ".complete"
-    if marker.exists():
+    wanted = hashlib.sha256(pom.read_bytes()).hexdigest()
+    if marker.exists() and marker.read_text().strip() == wanted:
         return
+    shutil.rmtree(layout.libs, ignore_errors=True)
     require_tool("java", "run the Kafka broker")
     mvn = require_tool("mvn", "download the Kafka broker's jars from Maven Central")
     print("resolving Kafka jars from Maven Central (first run only)...", flush=True)
@@ -235,7 +240,7 @@ def ensure_kafka_jars(layout: Layout) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise InfraError(f"Maven could not resolve the Kafka jars:\n{result.stdout[-3000:]}{result.stderr}")
-    marker.touch()
+    marker.write_text(wanted)
 
 
 def kafka_config(layout: Layout) -> Path:

@@ -57,7 +57,8 @@ SPARE_RECORD = factories.partner(SPARE, ["logistics"], ["JP"], active=False)
 LEGAL_NEED = {"service_category": "legal", "target_markets": ["AE", "SA"], "description": "Dubai subsidiary"}
 TREASURY_NEED = {"service_category": "banking_and_fund_management", "target_markets": ["GB"], "description": "GBP"}
 UNMATCHABLE_NEED = {"service_category": "marketing", "target_markets": ["JP"], "description": "nobody offers this"}
-UNDOCUMENTED = {"/healthz", "/readyz"}  # the docs routes (/docs, /redoc, /openapi.json) are not in the document
+# Operational endpoints, unauthenticated by design; the docs routes (/docs, /redoc, /openapi.json) are not listed.
+UNDOCUMENTED = {"/healthz", "/readyz", "/metrics"}
 
 
 # -- the table ----------------------------------------------------------------------------------------------------
@@ -450,6 +451,51 @@ TABLE: list[Row] = [
         ("operator", "P1.notification", 404, "operators have their own inbox; a partner's item is not in it"),
         ("operator", "none.notification", 404, "no such notification"),
     ),
+    # -- dead letters: operators only -----------------------------------------------------------------------------
+    *rows(
+        "GET",
+        "/v1/dead-letters",
+        None,
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 403, OPERATOR_ONLY),
+        ("B", None, 403, OPERATOR_ONLY),
+        ("P1", None, 403, OPERATOR_ONLY),
+        ("P2", None, 403, OPERATOR_ONLY),
+        ("operator", None, 200, "every dead letter"),
+    ),
+    *rows(
+        "GET",
+        "/v1/dead-letters/{letter_id}",
+        None,
+        ("anonymous", "none.letter", 401, NO_KEY),
+        ("A", "none.letter", 403, OPERATOR_ONLY),
+        ("B", "none.letter", 403, OPERATOR_ONLY),
+        ("P1", "none.letter", 403, OPERATOR_ONLY),
+        ("P2", "none.letter", 403, OPERATOR_ONLY),
+        ("operator", "none.letter", 404, "no such dead letter"),
+    ),
+    *rows(
+        "POST",
+        "/v1/dead-letters/{letter_id}/replay",
+        None,
+        ("anonymous", "none.letter", 401, NO_KEY),
+        ("A", "none.letter", 403, OPERATOR_ONLY),
+        ("B", "none.letter", 403, OPERATOR_ONLY),
+        ("P1", "none.letter", 403, OPERATOR_ONLY),
+        ("P2", "none.letter", 403, OPERATOR_ONLY),
+        ("operator", "none.letter", 404, "no such dead letter"),
+    ),
+    *rows(
+        "POST",
+        "/v1/dead-letters/replay",
+        "replay_nothing",  # a filter no letter matches: accepted, nothing sent
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 403, OPERATOR_ONLY),
+        ("B", None, 403, OPERATOR_ONLY),
+        ("P1", None, 403, OPERATOR_ONLY),
+        ("P2", None, 403, OPERATOR_ONLY),
+        ("operator", None, 200, "replays what matches"),
+    ),
     # -- API keys -----------------------------------------------------------------------------------------------
     *rows(
         "GET",
@@ -530,6 +576,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "empty_import": lambda w: [],
     "key_name": lambda w: {"name": "crm"},
     "redeliver_since": lambda w: {"failed_since": "2026-01-01T00:00:00Z"},
+    "replay_nothing": lambda w: {"topic": "no-such-topic"},
 }
 
 

@@ -10,14 +10,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from goglobal_shared import tracing
 from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
 from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka
 from goglobal_shared.errors import PermanentEventError
+from goglobal_shared.metrics import DEAD_LETTERS, EVENT_HANDLING, EVENTS_CONSUMED
 from goglobal_shared.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -27,8 +31,13 @@ Handler = Callable[[Envelope], Awaitable[None]]
 
 @dataclass
 class RetryPolicy:
+    """Transient failures (database or broker away, a handler timing out) are retried with growing delays,
+    then dead-lettered: a poison record never holds its partition for long, and never the other partitions."""
+
     first_delay_s: float = 0.5
-    max_delay_s: float = 10.0
+    max_delay_s: float = 30.0
+    max_attempts: int = 8
+    handler_timeout_s: float = 30.0
 
     def delay(self, attempt: int) -> float:
         return float(min(self.max_delay_s, self.first_delay_s * 2 ** (attempt - 1)))
@@ -58,6 +67,12 @@ class ProcessedEvents:
             await self.collection.insert_one({"_id": envelope.id, "type": envelope.type, "at": envelope.time})
 
 
+class Step(Enum):
+    DONE = "done"  # every record of the partition handled (or dead-lettered) and committed
+    PAUSED = "paused"  # a transient failure: the partition waits, the others go on
+    YIELD = "yield"  # time to poll again (or stopping): leave the rest of the batch for the next poll
+
+
 @dataclass
 class EventConsumer:
     consumer: AIOKafkaConsumer
@@ -66,7 +81,10 @@ class EventConsumer:
     processed: ProcessedEvents
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     status: ConsumerStatus = field(default_factory=ConsumerStatus)
+    poll_budget_s: float = 120.0  # well inside max.poll.interval.ms (300 s): handling never starves the poll
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _attempts: dict[tuple[TopicPartition, int], int] = field(default_factory=dict)
+    _paused_until: dict[TopicPartition, float] = field(default_factory=dict)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -75,57 +93,93 @@ class EventConsumer:
         self.status.running = True
         try:
             while not self._stopping.is_set():
+                self._resume_due()
                 batch = await self.consumer.getmany(timeout_ms=500, max_records=100)
                 self.status.last_poll_monotonic = time.monotonic()
-                for tp, records in batch.items():
-                    await self._process_partition(tp, records)
+                await self._process_batch(batch)
         finally:
             self.status.running = False
 
-    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        for record in records:
-            if self._stopping.is_set():
-                # Not handled yet: rewind so the next owner of the partition gets it.
-                self.consumer.seek(tp, record.offset)
+    async def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        pending = list(batch.items())
+        for index, (tp, records) in enumerate(pending):
+            if await self._process_partition(tp, records) is Step.YIELD:
+                for later_tp, later_records in pending[index + 1 :]:
+                    self.consumer.seek(later_tp, later_records[0].offset)  # fetched, not handled: read again
                 return
-            if not await self._process_with_retry(record):
-                self.consumer.seek(tp, record.offset)
-                return
-            await self.consumer.commit({tp: record.offset + 1})
 
-    async def _process_with_retry(self, record: ConsumerRecord[bytes, bytes]) -> bool:
-        """True once the record is handled or dead-lettered; False if shutdown came first."""
-        attempt = 0
-        while not self._stopping.is_set():
-            attempt += 1
-            try:
-                await self._process(record, attempt)
+    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> Step:
+        for record in records:
+            out_of_time = time.monotonic() - self.status.last_poll_monotonic > self.poll_budget_s
+            if self._stopping.is_set() or out_of_time:
+                self.consumer.seek(tp, record.offset)
+                return Step.YIELD
+            if not await self._attempt(record):
+                self.consumer.seek(tp, record.offset)
+                self._pause(tp, record.offset)
+                return Step.PAUSED
+            await self.consumer.commit({tp: record.offset + 1})
+            self._attempts.pop((tp, record.offset), None)
+        return Step.DONE
+
+    async def _attempt(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """True once the record is handled or dead-lettered; False after a transient failure."""
+        tp = TopicPartition(record.topic, record.partition)
+        attempt = self._attempts.get((tp, record.offset), 0) + 1
+        self._attempts[(tp, record.offset)] = attempt
+        try:
+            await self._process(record, attempt)
+            return True
+        except Exception as exc:
+            if attempt >= self.retry.max_attempts:
+                await self._dead_letter(record, exc, attempt)
                 return True
-            except Exception:
-                delay = self.retry.delay(attempt)
-                log.exception(
-                    "transient failure, retrying in %.1fs (attempt %d)",
-                    delay,
-                    attempt,
-                    extra={"topic": record.topic, "offset": record.offset},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-        return False
+            EVENTS_CONSUMED.labels(record.topic, _type_of(record), "retried").inc()
+            log.warning(
+                "transient failure (attempt %d of %d): %s",
+                attempt,
+                self.retry.max_attempts,
+                exc,
+                extra={"topic": record.topic, "offset": record.offset},
+            )
+            return False
+
+    def _pause(self, tp: TopicPartition, offset: int) -> None:
+        attempt = self._attempts.get((tp, offset), 1)
+        self.consumer.pause(tp)
+        self._paused_until[tp] = time.monotonic() + self.retry.delay(attempt)
+
+    def _resume_due(self) -> None:
+        now = time.monotonic()
+        for tp in [tp for tp, until in self._paused_until.items() if until <= now]:
+            del self._paused_until[tp]
+            if tp in self.consumer.assignment():
+                self.consumer.resume(tp)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes], attempt: int) -> None:
         try:
             envelope = from_kafka(record.key, record.value, list(record.headers))
-            handler = self.handlers.get(envelope.type)
-            if handler is None:
-                return  # a known event type that this service has no interest in
-            if await self.processed.seen(envelope.id):
-                return
-            await handler(envelope)
-            await self.processed.record(envelope)
-            self.status.handled += 1
-        except (InvalidEvent, PermanentEventError) as exc:
+        except InvalidEvent as exc:
             await self._dead_letter(record, exc, attempt)
+            return
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            EVENTS_CONSUMED.labels(record.topic, envelope.type, "ignored").inc()
+            return  # a known event type that this service has no interest in
+        if await self.processed.seen(envelope.id):
+            EVENTS_CONSUMED.labels(record.topic, envelope.type, "duplicate").inc()
+            return
+        with tracing.span(f"handle {envelope.type}", envelope.traceparent, SpanKind.CONSUMER):
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(handler(envelope), timeout=self.retry.handler_timeout_s)
+            except PermanentEventError as exc:
+                await self._dead_letter(record, exc, attempt)
+                return
+            EVENT_HANDLING.labels(envelope.type).observe(time.monotonic() - started)
+        await self.processed.record(envelope)
+        self.status.handled += 1
+        EVENTS_CONSUMED.labels(record.topic, envelope.type, "handled").inc()
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception, attempt: int) -> None:
         failed = FailedRecord(
@@ -133,7 +187,16 @@ class EventConsumer:
         )
         await send_to_dead_letters(self.producer, failed, exc, attempt)
         self.status.dead_lettered += 1
+        EVENTS_CONSUMED.labels(record.topic, _type_of(record), "dead_lettered").inc()
+        DEAD_LETTERS.labels(record.topic, type(exc).__name__).inc()
         log.warning("dead-lettered: %s", exc, extra={"topic": record.topic, "offset": record.offset})
+
+
+def _type_of(record: ConsumerRecord[bytes, bytes]) -> str:
+    for name, value in record.headers:
+        if name == "ce_type":
+            return str(value.decode(errors="replace"))[:100]
+    return "unknown"
 
 
 def make_consumer(bootstrap_servers: str, group_id: str, topics: list[str], client_id: str) -> AIOKafkaConsumer:

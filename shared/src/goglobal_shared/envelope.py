@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from goglobal_shared.contract import PAYLOADS
 from goglobal_shared.event_base import EventPayload
+from goglobal_shared.tracing import current_traceparent
 
 _FORMAT = JSONFormat()
 CONTENT_TYPE = "application/json"
@@ -31,6 +33,8 @@ class Envelope:
     data: EventPayload
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The trace the event belongs to: the one active where it was created (CloudEvents distributed tracing).
+    traceparent: str | None = field(default_factory=current_traceparent)
 
     @classmethod
     def wrap(cls, payload: EventPayload, *, source: str, subject: str, event_id: str | None = None) -> "Envelope":
@@ -51,6 +55,7 @@ class Envelope:
             "subject": self.subject,
             "time": self.time,
             "data": self.data.model_dump(mode="json"),
+            "traceparent": self.traceparent,
         }
 
     @classmethod
@@ -64,6 +69,7 @@ class Envelope:
             data=payload,
             id=doc["id"],
             time=when,
+            traceparent=doc.get("traceparent"),
         )
 
 
@@ -75,17 +81,17 @@ class KafkaRecord:
 
 
 def _cloud_event(envelope: Envelope) -> CloudEvent:
-    return CloudEvent(
-        attributes={
-            "id": envelope.id,
-            "type": envelope.type,
-            "source": envelope.source,
-            "subject": envelope.subject,
-            "time": envelope.time,
-            "datacontenttype": CONTENT_TYPE,
-        },
-        data=envelope.data.model_dump(mode="json"),
-    )
+    attributes: dict[str, Any] = {
+        "id": envelope.id,
+        "type": envelope.type,
+        "source": envelope.source,
+        "subject": envelope.subject,
+        "time": envelope.time,
+        "datacontenttype": CONTENT_TYPE,
+    }
+    if envelope.traceparent:
+        attributes["traceparent"] = envelope.traceparent
+    return CloudEvent(attributes=attributes, data=envelope.data.model_dump(mode="json"))
 
 
 def to_kafka(envelope: Envelope) -> KafkaRecord:
@@ -139,4 +145,10 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[s
         data=payload,
         id=event.get_id(),
         time=event.get_time() or datetime.now(UTC),
+        traceparent=_traceparent(event),
     )
+
+
+def _traceparent(event: BaseCloudEvent) -> str | None:
+    value = event.get_extension("traceparent")
+    return value if isinstance(value, str) and len(value) <= 64 else None

@@ -4,7 +4,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 Check = Callable[[], Awaitable[None]]  # raises when the dependency is not usable
 CHECK_TIMEOUT_S = 2.0
@@ -34,6 +35,10 @@ def health_router(checks: Callable[[], Mapping[str, Check]]) -> APIRouter:
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": report}, status_code=200 if ready else 503
         )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

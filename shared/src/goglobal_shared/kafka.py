@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from goglobal_shared.envelope import Envelope, to_kafka
+from goglobal_shared.metrics import EVENTS_PRODUCED
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
 async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
     record = to_kafka(envelope)
     await producer.send_and_wait(topic, value=record.value, key=record.key, headers=record.headers)
+    EVENTS_PRODUCED.labels(topic, envelope.type).inc()
 
 
 async def ensure_topics(

@@ -6,6 +6,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from goglobal_shared.tracing import current_trace_id
+
 _CONTEXT_FIELDS = ("event_id", "event_type", "referral_id", "topic", "partition", "offset", "trace_id")
 
 
@@ -22,6 +24,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        trace_id = current_trace_id()
+        if trace_id:
+            entry["trace_id"] = trace_id
         for name in _CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is not None:

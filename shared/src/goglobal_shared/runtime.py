@@ -17,12 +17,15 @@ from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from pymongo import AsyncMongoClient
 
+from goglobal_shared import tracing
 from goglobal_shared.consumer import ConsumerStatus, EventConsumer, make_consumer
 from goglobal_shared.health import Check, health_router
+from goglobal_shared.http_observability import ObservabilityMiddleware
 from goglobal_shared.kafka import ensure_topics, make_producer
 from goglobal_shared.logs import configure
 from goglobal_shared.mongo import Document, make_client, ping
 from goglobal_shared.outbox import OutboxRelay
+from goglobal_shared.sampler import MetricsSampler, Sample, consumer_lag, outbox
 from goglobal_shared.settings import ServiceSettings, dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,8 @@ class BackgroundLoops:
 
 def run_service(app: FastAPI, settings: ServiceSettings) -> None:
     configure(settings.service_name, settings.log_level)
+    tracing.configure(settings.service_name)
+    app.add_middleware(ObservabilityMiddleware)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _ExitStatus.exit)
     uvicorn.run(
@@ -117,11 +122,22 @@ class ServiceRuntime:
     relay: OutboxRelay | None
     extra_checks: Mapping[str, Check] = field(default_factory=dict)
     loops: BackgroundLoops = field(default_factory=BackgroundLoops)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    def start(self) -> None:
+    def on_stop(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Something else to close after the loops stopped (extra consumers, HTTP clients)."""
+        self._closers.append(close)
+
+    def start(self, samples: Sequence[Sample] = ()) -> None:
+        """Starts the consumer, the relay, and the metrics sampler (lag, outbox, plus the service's `samples`)."""
         if self.relay is not None:
             self.loops.start(self.relay, self.relay.run(), "outbox-relay")
         self.loops.start(self.events, self.events.run(), "event-consumer")
+        standard = [consumer_lag(self.connections.consumer)]
+        if self.relay is not None:
+            standard.append(outbox(self.relay.collection))
+        sampler = MetricsSampler([*standard, *samples])
+        self.loops.start(sampler, sampler.run(), "metrics-sampler")
 
     def checks(self) -> Mapping[str, Check]:
         async def database() -> None:
@@ -147,6 +163,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Graceful: loops finish the record in hand (its offset is committed), then clients close."""
         await self.loops.stop(self.settings.shutdown_timeout_s)
+        for close in self._closers:
+            await close()
         await self.connections.consumer.stop()
         await self.connections.producer.stop()
         await self.connections.mongo.close()

@@ -9,8 +9,18 @@ from goglobal_shared.health import Check, health_router
 from goglobal_shared.problems import install_problem_handlers
 from intake.adapters.idempotency_repository import IdempotencyRepository
 from intake.api.middleware import BodyLimitAndIdempotency
-from intake.api.routes import api_keys, deliveries, enterprises, inbox, partners, referrals, service_requests
+from intake.api.routes import (
+    api_keys,
+    dead_letters,
+    deliveries,
+    enterprises,
+    inbox,
+    partners,
+    referrals,
+    service_requests,
+)
 from intake.bootstrap import Intake, bootstrap, utcnow
+from intake.console.routes import router as console_router
 from intake.settings import IntakeSettings
 
 DESCRIPTION = """
@@ -38,8 +48,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         title="GoGlobal Referral Network — intake API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
     )
     install_problem_handlers(app)
-    for module in (enterprises, service_requests, referrals, partners, api_keys, inbox, deliveries):
+    for module in (enterprises, service_requests, referrals, partners, api_keys, inbox, deliveries, dead_letters):
         app.include_router(module.router)
+    app.include_router(console_router)
 
     def checks() -> Mapping[str, Check]:
         intake: Intake = app.state.intake

@@ -5,10 +5,12 @@ goglobal partners import FILE           bulk import through the API, with progre
 """
 
 import asyncio
+import json
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 import typer
@@ -25,8 +27,13 @@ from intake.auth.keys import Role
 app = typer.Typer(help="GoGlobal Referral Network operations", no_args_is_help=True)
 operators = typer.Typer(help="operator keys", no_args_is_help=True)
 partners = typer.Typer(help="the partner directory", no_args_is_help=True)
+dlq = typer.Typer(help="dead letters: list, show, replay", no_args_is_help=True)
 app.add_typer(operators, name="operators")
 app.add_typer(partners, name="partners")
+app.add_typer(dlq, name="dlq")
+
+ApiUrl = Annotated[str, typer.Option(envvar="GOGLOBAL_API_URL")]
+ApiKey = Annotated[str, typer.Option(envvar="GOGLOBAL_API_KEY", help="an operator key")]
 console = Console(stderr=True)
 
 
@@ -101,6 +108,72 @@ def _report(total: int, failures: list[tuple[int, str, str]]) -> None:
         for line, field, message in failures:
             table.add_row(str(line), field, message)
         console.print(table)
+
+
+def _api(api_url: str, api_key: str) -> httpx.Client:
+    if not api_key:
+        raise typer.BadParameter("an operator key is needed: --api-key or GOGLOBAL_API_KEY")
+    return httpx.Client(base_url=api_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=60)
+
+
+def _checked(answer: httpx.Response) -> Any:
+    if answer.is_error:
+        console.print(f"[red]{answer.status_code}[/red] {_problem(answer)}")
+        raise typer.Exit(code=1)
+    return answer.json()
+
+
+@dlq.command("list")
+def dlq_list(
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    api_key: ApiKey = "",
+    topic: str | None = None,
+    status: Annotated[str, typer.Option(help="open, replayed or all")] = "open",
+    since: datetime | None = None,
+    limit: int = 100,
+) -> None:
+    """Dead letters, newest first."""
+    params: dict[str, Any] = {"limit": limit, "topic": topic, "since": since.isoformat() if since else None}
+    if status != "all":
+        params["status"] = status
+    with _api(api_url, api_key) as client:
+        letters = _checked(client.get("/v1/dead-letters", params={k: v for k, v in params.items() if v}))
+    table = Table("type", "error", "when", "status")
+    table.add_column("id", no_wrap=True)  # ids are what `show` and `replay` take: never broken
+    for letter in letters:
+        error = f"{letter['error_class']}: {letter['error_message'][:80]}"
+        table.add_row(letter["event_type"] or "-", error, letter["dead_lettered_at"], letter["status"], letter["id"])
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
+
+
+@dlq.command("show")
+def dlq_show(letter_id: str, api_url: ApiUrl = "http://127.0.0.1:8000", api_key: ApiKey = "") -> None:
+    """One dead letter in full: headers, key, value, error and replays."""
+    with _api(api_url, api_key) as client:
+        letter = _checked(client.get(f"/v1/dead-letters/{letter_id}"))
+    print(json.dumps(letter, indent=2, ensure_ascii=False))
+
+
+@dlq.command("replay")
+def dlq_replay(
+    letter_id: Annotated[str | None, typer.Argument(help="one letter; omit to use the filters")] = None,
+    api_url: ApiUrl = "http://127.0.0.1:8000",
+    api_key: ApiKey = "",
+    topic: str | None = None,
+    error_class: str | None = None,
+    since: datetime | None = None,
+) -> None:
+    """Sends dead letters back to their topics: one by id, or every open one matching the filters."""
+    with _api(api_url, api_key) as client:
+        if letter_id:
+            result = _checked(client.post(f"/v1/dead-letters/{letter_id}/replay"))
+        else:
+            body = {"topic": topic, "error_class": error_class, "since": since.isoformat() if since else None}
+            result = _checked(client.post("/v1/dead-letters/replay", json=body))
+    for replayed_id, outcome in result["results"].items():
+        console.print(f"{replayed_id}: {outcome}")
+    console.print(f"{result['replayed']} replayed")
+    raise typer.Exit(code=0 if result["replayed"] == len(result["results"]) else 1)
 
 
 def main() -> None:

@@ -8,6 +8,14 @@ class IntakeSettings(ServiceSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    service_urls: dict[str, str] = Field(
+        default_factory=lambda: {
+            "intake": "http://127.0.0.1:8000",
+            "matching": "http://127.0.0.1:8001",
+            "notifications": "http://127.0.0.1:8002",
+        },
+        description="where the console reads each service's /readyz, /metrics and internal views (JSON)",
+    )
     webhook_master_key: SecretStr = Field(min_length=32, description="derives every partner's signing secret")
     webhook_secret_overlap_s: float = Field(
         default=86400.0, ge=0, le=30 * 86400.0, description="how long the previous secret signs after a rotation"

@@ -1,11 +1,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Request
+from pydantic import BaseModel
 
 from goglobal_shared.problems import ProblemError, install_problem_handlers
 from goglobal_shared.runtime import worker_app
 from matching.bootstrap import Matching, bootstrap
-from matching.engine import Partner
+from matching.engine import Partner, PartnerStats
 from matching.settings import MatchingSettings
 
 internal = APIRouter(prefix="/internal", tags=["internal"])
@@ -21,6 +22,49 @@ async def directory_entry(
     if partner is None:
         raise ProblemError(404, "partner-not-in-directory", f"{partner_id!r} is not in this replica's directory")
     return partner
+
+
+class PartnerLoad(BaseModel):
+    partner_id: str
+    name: str
+    active: bool
+    capacity: int
+    open_referrals: int
+    offers: int
+    accepted: int
+    declined: int
+    expired: int
+    completed: int
+    mean_response_hours: float | None
+    mean_rating: float | None
+
+
+@internal.get("/partner-load", response_model=list[PartnerLoad])
+async def partner_load(request: Request) -> list[PartnerLoad]:
+    """Each partner's load and answering history, for the operator console."""
+    service: Matching = request.app.state.service
+    partners = service.matcher.index.partners()
+    stats = await service.matcher.partner_stats.get_many([p.id for p in partners])
+    rows = []
+    for partner in partners:
+        s = stats.get(partner.id, PartnerStats())
+        rows.append(
+            PartnerLoad(
+                partner_id=partner.id,
+                name=partner.name,
+                active=partner.active,
+                capacity=partner.capacity,
+                open_referrals=s.open_referrals,
+                offers=s.offers,
+                accepted=s.accepted,
+                declined=s.declined,
+                expired=s.expired,
+                completed=s.completed,
+                mean_response_hours=round(s.response_hours_sum / s.responses, 2) if s.responses else None,
+                mean_rating=round(s.rating_sum / s.rating_count, 2) if s.rating_count else None,
+            )
+        )
+    return rows
 
 
 def create_app(settings: MatchingSettings) -> FastAPI:

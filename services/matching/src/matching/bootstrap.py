@@ -1,6 +1,7 @@
 """Wires matching's real adapters. Called from the app lifespan, never at import time."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,8 +12,10 @@ from goglobal_shared.envelope import Envelope
 from goglobal_shared.health import Check
 from goglobal_shared.kafka import publish
 from goglobal_shared.locks import DocumentLocks
+from goglobal_shared.metrics import OFFERS_PAST_DEADLINE, OPEN_OFFERS
 from goglobal_shared.outbox import OutboxRelay
 from goglobal_shared.runtime import STALE_POLL_S, ServiceRuntime, connect
+from goglobal_shared.sampler import Sample
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.adapters.partner_stats import PartnerStatsRepository
 from matching.adapters.plan_repository import PlanRepository
@@ -31,7 +34,6 @@ class Matching:
 
     async def stop(self) -> None:
         await self.runtime.stop()
-        await self.follower.consumer.stop()
 
 
 def utcnow() -> datetime:
@@ -71,10 +73,19 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
         conn.consumer, conn.producer, handlers(matcher, relay.wake), ProcessedEvents(db["processed_events"])
     )
     runtime = ServiceRuntime(settings, conn, events, relay, extra_checks=_checks(follower, scheduler))
-    runtime.start()
+    runtime.start(samples=[offer_counts(plans, utcnow)])
     runtime.loops.start(follower, follower.run(), "directory-follower")
+    runtime.on_stop(follower.consumer.stop)
     runtime.loops.start(scheduler, scheduler.run(), "expiry-scheduler")
     return Matching(runtime, matcher, follower, scheduler)
+
+
+def offer_counts(plans: PlanRepository, clock: Callable[[], datetime]) -> Sample:
+    async def sample() -> None:
+        OPEN_OFFERS.set(await plans.collection.count_documents({"next_deadline": {"$ne": None}}))
+        OFFERS_PAST_DEADLINE.set(await plans.collection.count_documents({"next_deadline": {"$lt": clock()}}))
+
+    return sample
 
 
 def _checks(follower: DirectoryFollower, scheduler: ExpiryScheduler) -> dict[str, Check]:

@@ -40,7 +40,6 @@ class Notifications:
 
     async def stop(self) -> None:
         await self.runtime.stop()
-        await self.dispatcher.http.aclose()
 
 
 def utcnow() -> datetime:
@@ -151,6 +150,7 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
     runtime = ServiceRuntime(settings, conn, events, relay=None, extra_checks={"dispatcher": _running(dispatcher)})
     runtime.start()
     runtime.loops.start(dispatcher, dispatcher.run(), "dispatcher")
+    runtime.on_stop(dispatcher.http.aclose)
     return Notifications(runtime, dispatcher, lifecycle)
 
 

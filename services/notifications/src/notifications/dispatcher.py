@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from goglobal_shared.locks import DocumentLocks
+from goglobal_shared.metrics import DELIVERIES
 from goglobal_shared.notification_events import Attempt, EndpointDisabled, NotificationDelivered, NotificationFailed
 from goglobal_shared.webhook_secrets import signing_secrets
 from notifications.adapters.deliveries import DELIVERED, DISABLED, FAILED, PENDING, DeliveryRepository
@@ -114,9 +115,9 @@ class Dispatcher:
             partner.get("previous_secret_valid_until"),
             now,
         )
-        result = await attempt(
-            self.http, delivery["target"], delivery["body"].encode(), delivery["event_id"], secrets, now
-        )
+        trace = {"traceparent": delivery["traceparent"]} if delivery.get("traceparent") else None
+        body = delivery["body"].encode()
+        result = await attempt(self.http, delivery["target"], body, delivery["event_id"], secrets, now, trace)
         return result, classify(result.status_code)
 
     async def _email(self, delivery: dict[str, Any]) -> tuple[AttemptResult, Verdict]:
@@ -140,6 +141,7 @@ class Dispatcher:
 
     async def _conclude(self, delivery: dict[str, Any], result: AttemptResult, verdict: Verdict, now: datetime) -> None:
         note = {"at": now, "status_code": result.status_code, "latency_ms": result.latency_ms, "error": result.error}
+        DELIVERIES.labels(delivery["channel"], verdict.value).inc()
         if verdict is Verdict.DELIVERED:
             saved = await self.deliveries.record(delivery, note, DELIVERED, None, now)
             if delivery["channel"] == "webhook":

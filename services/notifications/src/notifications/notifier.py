@@ -195,6 +195,7 @@ class Notifier:
             "next_attempt_at": now if status == PENDING else None,
             "created_at": now,
             "updated_at": now,
+            "traceparent": envelope.traceparent,
             **content,
         }
 

@@ -36,7 +36,7 @@ def _apply(envelope: Envelope, now: datetime) -> Callable[[ServiceRequest], bool
         elif isinstance(event, ReferralUnmatched):
             applied = request.unmatched(rid, event.reason, actor, now)
         elif isinstance(event, ReferralOffered):
-            applied = request.offered(rid, event.partner_id, actor, now)
+            applied = request.offered(rid, event.partner_id, actor, now, event.respond_by)
         elif isinstance(event, ReferralExpired):
             applied = request.expired(rid, event.partner_id, actor, now)
         else:

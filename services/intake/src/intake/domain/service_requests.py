@@ -54,6 +54,7 @@ class Referral:
     status: S = S.SUBMITTED
     offered_to: list[str] = field(default_factory=list)  # every partner it was ever offered to
     open_offers: list[str] = field(default_factory=list)  # partners that may accept now (several: parallel)
+    offer_deadlines: dict[str, datetime] = field(default_factory=dict)  # every offer's respond-by time
     partner_id: str | None = None  # the partner that accepted
     candidates: list[dict[str, Any]] = field(default_factory=list)
     decline: dict[str, Any] | None = None
@@ -187,7 +188,9 @@ class ServiceRequest:
         ref.open_offers = []
         return True
 
-    def offered(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> bool:
+    def offered(
+        self, referral_id: str, partner_id: str, actor: Actor, now: datetime, respond_by: datetime | None = None
+    ) -> bool:
         """False when the offer came too late to matter (the referral was taken or ended meanwhile)."""
         ref = self.referral(referral_id)
         if not self._open_for_offers(ref) or partner_id in ref.open_offers:
@@ -197,6 +200,8 @@ class ServiceRequest:
         else:
             self._move(ref, S.OFFERED, actor, now, f"offered to {partner_id}")
         ref.open_offers.append(partner_id)
+        if respond_by is not None:
+            ref.offer_deadlines[partner_id] = respond_by
         if partner_id not in ref.offered_to:
             ref.offered_to.append(partner_id)
         return True

@@ -1,0 +1,63 @@
+"""Dead letters as operators see them: every record of every `<topic>.dlq`, with why it failed and every
+replay (who, when, result). `_id` = original topic, partition and offset, so a record is stored once."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from goglobal_shared.mongo import Document
+
+OPEN, REPLAYED = "open", "replayed"
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    topic: str | None = None
+    error_class: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+
+    def query(self) -> Document:
+        query: Document = {}
+        if self.topic:
+            query["original_topic"] = self.topic
+        if self.error_class:
+            query["error_class"] = self.error_class
+        if self.status:
+            query["status"] = self.status
+        if self.since:
+            query["dead_lettered_at"] = {"$gte": self.since}
+        return query
+
+
+class DeadLetterRepository:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("status", 1), ("dead_lettered_at", -1)])
+
+    async def store(self, letter: Document) -> bool:
+        try:
+            await self.collection.insert_one({**letter, "status": OPEN, "replays": []})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def page(self, where: DeadLetterFilter, limit: int) -> list[Document]:
+        docs = self.collection.find(where.query(), projection={"value": 0}).sort("dead_lettered_at", -1).limit(limit)
+        return [doc async for doc in docs]
+
+    async def get(self, letter_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": letter_id})
+
+    async def matching(self, where: DeadLetterFilter, limit: int = 10_000) -> list[Document]:
+        return [doc async for doc in self.collection.find(where.query()).limit(limit)]
+
+    async def replayed(self, letter_id: str, by: str, at: datetime, result: str) -> None:
+        replay: dict[str, Any] = {"by": by, "at": at, "result": result}
+        status = REPLAYED if result == "sent" else OPEN
+        await self.collection.update_one({"_id": letter_id}, {"$set": {"status": status}, "$push": {"replays": replay}})

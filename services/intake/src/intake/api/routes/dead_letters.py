@@ -1,0 +1,126 @@
+"""Dead letters for operators: list, inspect, replay one, or replay all that match a filter."""
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from goglobal_shared.problems import Problem
+from intake.adapters.dead_letters import DeadLetterFilter
+from intake.api.deps import IntakeDep, OperatorDep
+from intake.api.errors import not_found
+from intake.dead_letter_replay import replay
+
+router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+LetterId = Annotated[str, Path(max_length=300, description="<original topic>:<partition>:<offset>")]
+
+
+class Replay(BaseModel):
+    by: str
+    at: datetime
+    result: str
+
+
+class DeadLetterOut(BaseModel):
+    id: str
+    original_topic: str
+    original_partition: int | None
+    original_offset: int | None
+    error_class: str
+    error_message: str
+    attempts: int
+    event_type: str | None
+    event_id: str | None
+    status: Literal["open", "replayed"]
+    dead_lettered_at: datetime
+    replays: list[Replay]
+
+
+class DeadLetterDetail(DeadLetterOut):
+    key: str | None = Field(description="the record key, as text")
+    value: str | None = Field(description="the record value: text when it is UTF-8, else base64")
+    value_encoding: Literal["utf-8", "base64", "none"]
+    headers: dict[str, str]
+
+
+class ReplayFilter(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"topic": "goglobal.referrals", "error_class": "PermanentEventError", "since": "2026-11-25T00:00:00Z"}
+            ]
+        },
+    )
+
+    topic: str | None = None
+    error_class: str | None = None
+    since: datetime | None = None
+
+
+class ReplayResult(BaseModel):
+    replayed: int
+    results: dict[str, str]
+
+
+def _out(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "id": doc["_id"]}
+
+
+def _detail(doc: dict[str, Any]) -> DeadLetterDetail:
+    value: bytes | None = doc.get("value")
+    try:
+        text, encoding = (value.decode(), "utf-8") if value is not None else (None, "none")
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(value or b"").decode(), "base64"
+    headers = {h["name"]: base64.b64decode(h["value"]).decode(errors="replace") for h in doc["headers"]}
+    key = doc["key"].decode(errors="replace") if doc.get("key") is not None else None
+    return DeadLetterDetail.model_validate(
+        {**_out(doc), "key": key, "value": text, "value_encoding": encoding, "headers": headers}
+    )
+
+
+@router.get("", response_model=list[DeadLetterOut])
+async def list_dead_letters(
+    principal: OperatorDep,
+    intake: IntakeDep,
+    topic: str | None = None,
+    error_class: str | None = None,
+    status: Literal["open", "replayed"] | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeadLetterOut]:
+    """Newest first."""
+    docs = await intake.dead_letters.page(DeadLetterFilter(topic, error_class, status, since), limit)
+    return [DeadLetterOut.model_validate(_out(d)) for d in docs]
+
+
+@router.get("/{letter_id}", response_model=DeadLetterDetail, responses={404: {"model": Problem}})
+async def show_dead_letter(letter_id: LetterId, principal: OperatorDep, intake: IntakeDep) -> DeadLetterDetail:
+    doc = await intake.dead_letters.get(letter_id)
+    if doc is None:
+        raise not_found("dead-letter", letter_id)
+    return _detail(doc)
+
+
+@router.post("/{letter_id}/replay", response_model=ReplayResult, responses={404: {"model": Problem}})
+async def replay_one(letter_id: LetterId, principal: OperatorDep, intake: IntakeDep) -> ReplayResult:
+    doc = await intake.dead_letters.get(letter_id)
+    if doc is None:
+        raise not_found("dead-letter", letter_id)
+    result = await replay(doc, intake.runtime.connections.producer, intake.dead_letters, principal.label, intake.clock)
+    return ReplayResult(replayed=int(result == "sent"), results={letter_id: result})
+
+
+@router.post("/replay", response_model=ReplayResult)
+async def replay_matching(body: ReplayFilter, principal: OperatorDep, intake: IntakeDep) -> ReplayResult:
+    """Replays every open dead letter that matches the filter (all open ones if the filter is empty)."""
+    where = DeadLetterFilter(body.topic, body.error_class, "open", body.since)
+    results = {}
+    for doc in await intake.dead_letters.matching(where):
+        results[doc["_id"]] = await replay(
+            doc, intake.runtime.connections.producer, intake.dead_letters, principal.label, intake.clock
+        )
+    return ReplayResult(replayed=sum(r == "sent" for r in results.values()), results=results)

@@ -1,0 +1,237 @@
+"""The console's pages and form posts. Every answer gets `no-store` and a strict CSP (see `ConsoleRoute`);
+every page needs a live session of a still-valid operator key; every form post needs the session's CSRF token."""
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from goglobal_shared.ids import ID_PATTERN, new_id
+from intake.adapters.service_request_repository import NotFound
+from intake.api.deps import get_intake
+from intake.auth.keys import Role
+from intake.bootstrap import Intake
+from intake.console import data
+from intake.console.session import (
+    COLLECTION,
+    COOKIE,
+    COOKIE_PATH,
+    LIFETIME,
+    ConsoleSession,
+    SessionStore,
+    key_still_valid,
+)
+from intake.dead_letter_replay import replay
+from intake.domain.service_requests import Actor, DomainError, ServiceRequest
+
+HERE = FilePath(__file__).parent
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    # No inline script or style anywhere: the pages need nothing but their own stylesheet.
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self'; img-src 'self'; script-src 'none'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class _Interrupt(Exception):
+    """Raised by a guard to answer at once (to the login page, or 403)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class ConsoleRoute(APIRoute):
+    """Turns guard interruptions into their answer and hardens every console response, errors included."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def hardened(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except _Interrupt as stop:
+                response = stop.response
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return hardened
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def _duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["duration"] = _duration
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    intake: Intake
+    store: SessionStore
+    session: ConsoleSession
+
+
+def _store(intake: Intake) -> SessionStore:
+    return SessionStore(intake.api_keys.collection.database[COLLECTION])
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)  # 303: the browser follows a form post with a GET
+
+
+async def signed_in(request: Request) -> SignedIn:
+    intake = get_intake(request)
+    store, now = _store(intake), intake.clock()
+    session = await store.get(request.cookies.get(COOKIE), now)
+    if session is not None and await key_still_valid(intake.api_keys, session.key_id, now):
+        return SignedIn(intake, store, session)
+    if session is not None:  # its key was revoked or expired: the session dies with it
+        await store.delete(session)
+    raise _Interrupt(_redirect("/console/login"))
+
+
+async def signed_in_form(request: Request, who: Annotated[SignedIn, Depends(signed_in)]) -> SignedIn:
+    form = await request.form()
+    if not who.session.csrf_matches(form.get("csrf_token")):
+        page = templates.TemplateResponse(request, "refused.html", {}, status_code=403)
+        raise _Interrupt(page)
+    return who
+
+
+SignedInDep = Annotated[SignedIn, Depends(signed_in)]
+SignedInFormDep = Annotated[SignedIn, Depends(signed_in_form)]
+
+
+@cache
+def _stylesheet() -> bytes:
+    return (HERE / "static" / "console.css").read_bytes()
+
+
+@router.get("/static/console.css")
+async def stylesheet() -> Response:
+    return Response(_stylesheet(), media_type="text/css")
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request) -> Response:
+    try:
+        await signed_in(request)
+    except _Interrupt:
+        return templates.TemplateResponse(request, "login.html", {"error": None})
+    return _redirect("/console")
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, api_key: Annotated[str, Form(max_length=200)] = "") -> Response:
+    intake = get_intake(request)
+    principal = await intake.api_keys.authenticate(api_key.strip(), intake.clock())
+    if principal is None or principal.role is not Role.OPERATOR:
+        # One message for unknown, revoked and non-operator keys; the key itself is never shown back.
+        error = "That is not a valid operator API key."
+        return templates.TemplateResponse(request, "login.html", {"error": error}, status_code=401)
+    token = await _store(intake).create(principal.key_id, principal.label, intake.clock())
+    response = _redirect("/console")
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(LIFETIME.total_seconds()),
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, who: SignedInFormDep) -> Response:
+    await who.store.delete(who.session)
+    response = _redirect("/console/login")
+    response.delete_cookie(
+        COOKIE, path=COOKIE_PATH, secure=request.url.scheme == "https", httponly=True, samesite="strict"
+    )
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+async def dashboard(request: Request, who: SignedInDep) -> Response:
+    flash = await who.store.take_flash(who.session)
+    board = await data.collect(who.intake, who.intake.clock())
+    context = {
+        "board": board,
+        "flash": flash,
+        "session": who.session,
+        "lag_rows": data.lag_rows(board.metrics),
+        "outbox_rows": data.outbox_rows(board.metrics),
+    }
+    return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+@router.post("/referrals/{referral_id}/assign")
+async def assign(
+    referral_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    who: SignedInFormDep,
+    partner_id: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    kind, text = await _assign(who, referral_id, partner_id.strip())
+    await who.store.set_flash(who.session, kind, text)
+    return _redirect("/console#unmatched")
+
+
+async def _assign(who: SignedIn, referral_id: str, partner_id: str) -> tuple[str, str]:
+    """The same checks and domain command as `POST /v1/referrals/{id}/assign`."""
+    intake = who.intake
+    partner = await intake.partners.get(partner_id) if partner_id else None
+    if partner is None or not partner["profile"]["active"]:
+        return "error", f"{partner_id or 'No partner'} is not an active partner; nothing was assigned."
+    actor = Actor(who.session.principal, new_id())
+
+    def command(request: ServiceRequest) -> bool:
+        request.assign(referral_id, partner_id, actor, intake.clock())
+        return True
+
+    try:
+        await intake.requests.mutate(referral_id, command, intake.clock)
+    except NotFound:
+        return "error", f"Referral {referral_id} does not exist."
+    except DomainError as exc:
+        return "error", f"Referral {referral_id} was not assigned: {exc}."
+    intake.wake_relays()  # publish the assignment now rather than at the relay's next poll
+    return "ok", f"Referral {referral_id} assigned to {partner_id}; matching will offer it to them."
+
+
+@router.post("/dead-letters/{letter_id}/replay")
+async def replay_dead_letter(letter_id: Annotated[str, Path(max_length=300)], who: SignedInFormDep) -> Response:
+    intake = who.intake
+    letter = await intake.dead_letters.get(letter_id)
+    if letter is None:
+        await who.store.set_flash(who.session, "error", f"Dead letter {letter_id} does not exist.")
+        return _redirect("/console#dead-letters")
+    producer = intake.runtime.connections.producer
+    result = await replay(letter, producer, intake.dead_letters, who.session.principal, intake.clock)
+    kind = "ok" if result == "sent" else "error"
+    await who.store.set_flash(who.session, kind, f"Replay of {letter_id}: {result}.")
+    return _redirect("/console#dead-letters")

@@ -1,0 +1,83 @@
+"""Intake keeps every dead letter of the system for operators: a plain consumer of all `<topic>.dlq` topics
+(their records need not be valid events), committing after each record is stored."""
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from goglobal_shared.mongo import Document
+from intake.adapters.dead_letters import DeadLetterRepository
+
+log = logging.getLogger(__name__)
+
+
+def letter(record: ConsumerRecord[bytes, bytes]) -> Document:
+    headers = {name: raw for name, raw in record.headers}
+
+    def text(name: str) -> str:
+        return str(headers.get(name, b"").decode(errors="replace"))
+
+    original_topic = text("dlq_original_topic") or record.topic.removesuffix(".dlq")
+    partition, offset = text("dlq_original_partition") or "?", text("dlq_original_offset") or f"dlq{record.offset}"
+    return {
+        "_id": f"{original_topic}:{partition}:{offset}",
+        "original_topic": original_topic,
+        "original_partition": int(partition) if partition.isdigit() else None,
+        "original_offset": int(offset) if offset.isdigit() else None,
+        "dlq_topic": record.topic,
+        "key": record.key,
+        "value": record.value,
+        # A list of objects, not of pairs: FerretDB stores no array directly inside an array.
+        "headers": [
+            {"name": name, "value": base64.b64encode(raw).decode()}
+            for name, raw in record.headers
+            if not name.startswith("dlq_")
+        ],
+        "error_class": text("dlq_error_class"),
+        "error_message": text("dlq_error_message"),
+        "attempts": int(text("dlq_attempts") or 0),
+        "event_type": text("ce_type") or None,
+        "event_id": text("ce_id") or None,
+        "dead_lettered_at": datetime.fromtimestamp(record.timestamp / 1000, UTC),
+    }
+
+
+class DeadLetterCollector:
+    def __init__(self, consumer: AIOKafkaConsumer, letters: DeadLetterRepository) -> None:
+        self.consumer = consumer
+        self.letters = letters
+        self.last_poll_monotonic = 0.0
+        self.stored = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            batch = await self.consumer.getmany(timeout_ms=500, max_records=200)
+            self.last_poll_monotonic = time.monotonic()
+            for tp, records in batch.items():
+                for record in records:
+                    if not await self._store(record):
+                        self.consumer.seek(tp, record.offset)  # stopping: the next owner stores it
+                        return
+                    await self.consumer.commit({tp: record.offset + 1})
+
+    async def _store(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        while not self._stopping.is_set():
+            try:
+                if await self.letters.store(letter(record)):
+                    self.stored += 1
+                    log.warning("dead letter from %s stored", record.topic)
+                return True
+            except Exception:
+                log.exception("storing a dead letter failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=2.0)
+        return False

@@ -1,0 +1,64 @@
+"""Gauges that need a query (lag, backlogs, counts by status) are refreshed by one loop per service,
+every few seconds, so /metrics itself never waits on Kafka or the database."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer
+from pymongo.asynchronous.collection import AsyncCollection
+
+from goglobal_shared.metrics import CONSUMER_LAG, OUTBOX_BACKLOG, OUTBOX_OLDEST
+from goglobal_shared.mongo import Document
+
+log = logging.getLogger(__name__)
+Sample = Callable[[], Awaitable[None]]
+
+
+class MetricsSampler:
+    def __init__(self, samples: list[Sample], interval_s: float = 5.0) -> None:
+        self.samples = samples
+        self.interval_s = interval_s
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            for sample in self.samples:
+                try:
+                    await sample()
+                except Exception as exc:  # a gauge going stale must not stop the others
+                    log.debug("metrics sample failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+
+
+def consumer_lag(consumer: AIOKafkaConsumer) -> Sample:
+    async def sample() -> None:
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - await consumer.position(tp)))
+
+    return sample
+
+
+def outbox(collection: AsyncCollection[Document]) -> Sample:
+    async def sample() -> None:
+        pending = collection.find({"outbox_count": {"$gt": 0}}, projection={"outbox": 1}).limit(500)
+        oldest: datetime | None = None
+        count = 0
+        async for doc in pending:
+            count += 1
+            for entry in doc.get("outbox", {}).values():
+                when = entry["time"] if entry["time"].tzinfo else entry["time"].replace(tzinfo=UTC)
+                oldest = when if oldest is None or when < oldest else oldest
+        OUTBOX_BACKLOG.labels(collection.name).set(count)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        OUTBOX_OLDEST.labels(collection.name).set(age)
+
+    return sample

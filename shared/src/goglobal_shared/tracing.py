@@ -1,0 +1,48 @@
+"""W3C trace context across HTTP, Kafka (the CloudEvents `traceparent` extension) and webhooks.
+
+Spans are exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and not at all otherwise; the
+trace id still flows through headers and into the JSON logs either way."""
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+TRACEPARENT = "traceparent"
+
+
+def configure(service: str) -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": f"goglobal-{service}"}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def current_traceparent() -> str | None:
+    """The `traceparent` of the active span, to store with an event or send on."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get(TRACEPARENT)
+
+
+def current_trace_id() -> str | None:
+    span_context = trace.get_current_span().get_span_context()
+    return f"{span_context.trace_id:032x}" if span_context.is_valid else None
+
+
+@contextmanager
+def span(name: str, parent: Mapping[str, str] | str | None, kind: trace.SpanKind) -> Iterator[trace.Span]:
+    """A span continuing the trace in `parent` (headers, or a bare traceparent), active inside the block."""
+    carrier = {TRACEPARENT: parent} if isinstance(parent, str) else dict(parent or {})
+    token = context.attach(propagate.extract(carrier))
+    try:
+        with trace.get_tracer("goglobal").start_as_current_span(name, kind=kind) as active:
+            yield active
+    finally:
+        context.detach(token)

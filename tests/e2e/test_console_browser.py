@@ -1,0 +1,411 @@
+"""The operator console in a real headless Chromium, against intake, matching and notifications on the real
+broker and database: sign-in, the funnel of a seeded run, replaying a dead letter, assigning an unmatched
+referral, CSRF refusal, key revocation and sign-out. Screenshots of every step go to one folder (printed)."""
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from goglobal_shared.kafka import make_producer
+from intake.console.data import FUNNEL_STEPS
+from tests import factories
+from tests.integration.intake_helpers import bearer, module_namespace, register_enterprise, stop_services
+from tests.support import Infra, Namespace, ServiceProcess, eventually
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium, chromium-driver; see the Makefile)",
+    ),
+]
+OPERATOR_NAME = "console-operator"
+GARBAGE_EVENT_ID = "console-e2e-garbage"
+WAIT_S = 20
+
+
+@dataclass
+class World:
+    namespace: Namespace
+    services: dict[str, ServiceProcess]
+    http: httpx.AsyncClient
+    operator: str
+    enterprise_key: str
+    referrals: dict[str, str]  # "completed", "offered", "unmatched" -> referral id
+    letter_id: str
+    screenshots: Path
+    partner_keys: dict[str, str] = field(default_factory=dict)
+    announced: bool = False  # the screenshot folder was printed
+
+    @property
+    def base(self) -> str:
+        return self.services["intake"].url
+
+    async def add_partner(self, partner_id: str, category: str, markets: list[str]) -> None:
+        body = factories.partner(partner_id, [category], markets)
+        del body["id"]
+        answer = await self.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(self.operator))
+        assert answer.status_code in (200, 201), answer.text
+        key = await self.http.post(
+            f"/v1/partners/{partner_id}/api-keys", json={"name": "t"}, headers=bearer(self.operator)
+        )
+        self.partner_keys[partner_id] = key.json()["api_key"]
+        matching = self.services["matching"].url
+
+        async def known() -> bool:  # a referral submitted before matching knows the partner would go unmatched
+            return (await self.http.get(f"{matching}/internal/directory/{partner_id}")).status_code == 200
+
+        await eventually(known, f"{partner_id} in matching's directory")
+
+    async def submit(self, category: str, markets: list[str]) -> str:
+        need = {"service_category": category, "target_markets": markets}
+        answer = await self.http.post(
+            "/v1/service-requests", json={"needs": [need]}, headers=bearer(self.enterprise_key)
+        )
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["referrals"][0]["id"])
+
+    async def referral(self, referral_id: str) -> dict[str, Any]:
+        answer = await self.http.get(f"/v1/referrals/{referral_id}", headers=bearer(self.operator))
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def until(self, referral_id: str, status: str) -> dict[str, Any]:
+        async def reached() -> dict[str, Any] | None:
+            body = await self.referral(referral_id)
+            return body if body["status"] == status else None
+
+        return await eventually(reached, f"referral {referral_id} to be {status}")
+
+    async def partner_acts(self, partner_id: str, referral_id: str, action: str, body: Any = None) -> None:
+        answer = await self.http.post(
+            f"/v1/referrals/{referral_id}/{action}", json=body, headers=bearer(self.partner_keys[partner_id])
+        )
+        assert answer.status_code == 200, answer.text
+
+
+async def _seed(world: World) -> None:
+    """Three referrals: one completed by its partner, one offered, one that no partner covers (unmatched)."""
+    await world.add_partner("console-legal", "legal", ["AE"])
+    await world.add_partner("console-books", "accounting", ["GB"])
+    done = await world.submit("legal", ["AE"])
+    offered = await world.submit("accounting", ["GB"])
+    lost = await world.submit("marketing", ["IT"])
+    await world.until(done, "offered")
+    await world.partner_acts("console-legal", done, "accept")
+    await world.partner_acts("console-legal", done, "start")
+    await world.partner_acts("console-legal", done, "complete", {"outcome": "engaged", "notes": "DMCC set up"})
+    await world.until(offered, "offered")
+    await world.until(lost, "unmatched")
+    world.referrals.update(completed=done, offered=offered, unmatched=lost)
+
+
+async def _dead_letter(world: World) -> str:
+    """A record that is no CloudEvent on the referrals topic: the consumers dead-letter it, intake collects it."""
+    producer = make_producer(world.namespace.infra.kafka, "console-test")
+    await producer.start()
+    try:
+        headers = [("ce_type", b"hk.goglobal.referral.submitted.v1"), ("ce_id", GARBAGE_EVENT_ID.encode())]
+        await producer.send_and_wait(
+            world.namespace.topic("goglobal.referrals"), b"not json", b"console-garbage", headers=headers
+        )
+    finally:
+        await producer.stop()
+
+    async def listed() -> str | None:
+        answer = await world.http.get("/v1/dead-letters", params={"status": "open"}, headers=bearer(world.operator))
+        return next((str(d["id"]) for d in answer.json() if d["event_id"] == GARBAGE_EVENT_ID), None)
+
+    return await eventually(listed, "the garbage record among the open dead letters")
+
+
+@pytest.fixture(scope="module")
+async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    namespace = module_namespace(infra)
+    log_dir = tmp_path_factory.mktemp("console-logs")
+    services = {name: ServiceProcess(name, namespace, log_dir) for name in ("intake", "matching", "notifications")}
+    # The console reads every service's /readyz, /metrics and matching's partner load from these URLs.
+    services["intake"].env["GOGLOBAL_SERVICE_URLS"] = json.dumps({n: s.url for n, s in services.items()})
+    try:
+        for service in services.values():
+            service.start()
+        for service in services.values():
+            await service.wait_ready()
+        operator = await factories.operator_key(namespace, OPERATOR_NAME)
+        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http:
+            enterprise = await register_enterprise(http, consent=True, contact_email="ops@brightsolar.example.cn")
+            shots = tmp_path_factory.mktemp("console-screenshots")
+            world = World(namespace, services, http, operator, enterprise.key, {}, "", shots)
+            await _seed(world)
+            world.letter_id = await _dead_letter(world)
+            yield world
+    finally:
+        stop_services(services)
+
+
+class Camera:
+    def __init__(self, driver: WebDriver, folder: Path, test_name: str) -> None:
+        self.driver, self.folder, self.prefix, self.count = driver, folder, test_name.removeprefix("test_")[:40], 0
+
+    def shot(self, step: str) -> None:
+        self.count += 1
+        self.driver.save_screenshot(str(self.folder / f"{self.prefix}-{self.count:02d}-{step}.png"))
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,2600",  # tall enough for whole-dashboard screenshots
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def camera(
+    driver: WebDriver, world: World, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> Camera:
+    if not world.announced:
+        with capsys.disabled():
+            print(f"\nconsole screenshots: {world.screenshots}")
+        world.announced = True
+    return Camera(driver, world.screenshots, request.node.name)
+
+
+def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, WAIT_S)
+
+
+def sign_in(driver: WebDriver, world: World, key: str) -> None:
+    driver.get(f"{world.base}/console/login")
+    driver.find_element(By.ID, "api_key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+def sign_in_as_operator(driver: WebDriver, world: World) -> None:
+    sign_in(driver, world, world.operator)
+    wait(driver).until(ec.presence_of_element_located((By.ID, "funnel")))
+
+
+def refresh_until(driver: WebDriver, check: Callable[[WebDriver], bool], what: str) -> None:
+    """Reloads the page until `check` holds: what the console shows follows events it does not push."""
+
+    def reloaded(d: WebDriver) -> bool:
+        d.refresh()
+        return check(d)
+
+    WebDriverWait(driver, WAIT_S, poll_frequency=0.5).until(reloaded, f"timed out waiting for {what}")
+
+
+def text(driver: WebDriver, css: str) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, css).text).strip()
+
+
+def console_cookie(driver: WebDriver) -> str:
+    cookie = driver.get_cookie("goglobal_console")
+    assert cookie is not None
+    return str(cookie["value"])
+
+
+async def test_pages_need_a_session_and_a_wrong_key_shows_an_error(
+    world: World, driver: WebDriver, camera: Camera
+) -> None:
+    driver.get(f"{world.base}/console")
+    wait(driver).until(ec.url_to_be(f"{world.base}/console/login"))
+    camera.shot("login-page")
+
+    for wrong in ("gg_0123456789abcdef_not-a-real-secret-at-all-not-a-real-secret-x", world.enterprise_key):
+        sign_in(driver, world, wrong)
+        error = wait(driver).until(ec.visibility_of_element_located((By.ID, "login-error")))
+        assert "not a valid operator API key" in error.text
+        assert wrong not in driver.page_source  # the key is never echoed, not even in the field
+        assert driver.find_element(By.ID, "api_key").get_attribute("value") == ""
+    camera.shot("wrong-key")
+
+    answer = await world.http.get("/console")
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/login"
+    assert answer.headers["cache-control"] == "no-store"
+    assert "default-src 'self'; style-src 'self'" in answer.headers["content-security-policy"]
+
+
+async def api_funnel(world: World) -> dict[str, int]:
+    """The funnel as the public API tells it: each referral's history actions, read one by one."""
+    listed = await world.http.get("/v1/referrals", params={"limit": 100}, headers=bearer(world.operator))
+    counts = dict.fromkeys(FUNNEL_STEPS, 0)
+    for item in listed.json()["items"]:
+        steps = await world.http.get(f"/v1/referrals/{item['id']}/history", headers=bearer(world.operator))
+        actions = {step["action"] for step in steps.json()}
+        for name in FUNNEL_STEPS:
+            counts[name] += name in actions
+    return counts
+
+
+async def test_the_dashboard_shows_health_the_seeded_funnel_and_partner_load(
+    world: World, driver: WebDriver, camera: Camera
+) -> None:
+    sign_in_as_operator(driver, world)
+    assert text(driver, "#principal") == f"operator:{OPERATOR_NAME}"
+    for name in ("intake", "matching", "notifications"):
+        assert text(driver, f'#health tr[data-service="{name}"] .state') == "ready"
+
+    page = {name: int(text(driver, f'#funnel tr[data-step="{name}"] .count')) for name in FUNNEL_STEPS}
+    assert page == await api_funnel(world)
+    assert (page["submitted"], page["accepted"], page["completed"]) == (3, 1, 1)
+    assert text(driver, '#funnel tr[data-step="submitted"] .rate') == "—"
+    offered_rate = 100 * page["offered"] / page["matched"]
+    assert text(driver, '#funnel tr[data-step="offered"] .rate') == f"{offered_rate:.1f} %"
+    assert text(driver, '#funnel tr[data-step="completed"] .rate') == "100.0 %"
+    camera.shot("dashboard")
+
+    lag = driver.find_elements(By.CSS_SELECTOR, "#consumer-lag tbody tr")  # a lag or "no data" for each service
+    assert {row.get_attribute("data-service") for row in lag} == {"intake", "matching", "notifications"}
+
+    def counted(d: WebDriver) -> bool:  # matching updates its statistics from the events
+        legal, books = '#partners tr[data-partner-id="console-legal"]', '#partners tr[data-partner-id="console-books"]'
+        return text(d, f"{legal} .completed") == "1" and text(d, f"{books} .offers") == "1"
+
+    refresh_until(driver, counted, "the completion and the open offer in the partner load")
+    # Load counts accepted, unfinished referrals: the completed one is done, the offered one not taken yet.
+    assert text(driver, '#partners tr[data-partner-id="console-legal"] .load') == "0/10"
+    assert text(driver, '#partners tr[data-partner-id="console-books"] .load') == "0/10"
+    assert text(driver, '#partners tr[data-partner-id="console-books"] .state-available') == "available"
+    driver.find_element(By.ID, "partners").location_once_scrolled_into_view  # noqa: B018 (a property that scrolls)
+    camera.shot("partners")
+
+
+async def test_an_open_offer_past_its_deadline_is_listed(world: World, driver: WebDriver, camera: Camera) -> None:
+    """As if matching's expiry scheduler had stalled: the stored deadline of the open offer is moved back."""
+    rid = world.referrals["offered"]
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(world.namespace.infra.mongodb_uri, tz_aware=True)
+    try:
+        requests = client[world.namespace.database("intake")]["service_requests"]
+        doc = await requests.find_one({"referrals.id": rid})
+        assert doc is not None
+        for referral in doc["referrals"]:
+            if referral["id"] == rid:
+                referral["offer_deadlines"] = {"console-books": datetime.now(UTC) - timedelta(hours=2, minutes=5)}
+        await requests.update_one({"_id": doc["_id"]}, {"$set": {"referrals": doc["referrals"]}})
+    finally:
+        await client.close()
+
+    sign_in_as_operator(driver, world)
+    row = f'#past-deadline tr[data-referral-id="{rid}"]'
+    assert "console-books" in text(driver, row)
+    assert text(driver, f"{row} .state").startswith("2 h 5 min")
+    driver.find_element(By.ID, "past-deadline").location_once_scrolled_into_view  # noqa: B018
+    camera.shot("past-deadline")
+
+
+async def test_replaying_a_dead_letter_takes_it_off_the_open_list(
+    world: World, driver: WebDriver, camera: Camera
+) -> None:
+    sign_in_as_operator(driver, world)
+    row = f'#dead-letters tr[data-letter-id="{world.letter_id}"]'
+    driver.find_element(By.CSS_SELECTOR, row).location_once_scrolled_into_view  # noqa: B018
+    camera.shot("dead-letter-open")
+    driver.find_element(By.CSS_SELECTOR, f"{row} button").click()
+
+    flash = wait(driver).until(ec.visibility_of_element_located((By.ID, "flash")))
+    assert f"Replay of {world.letter_id}: sent" in flash.text
+    assert not driver.find_elements(By.CSS_SELECTOR, row)
+    camera.shot("dead-letter-replayed")
+
+    letter = await world.http.get(f"/v1/dead-letters/{world.letter_id}", headers=bearer(world.operator))
+    assert letter.json()["status"] == "replayed"
+    assert [r["by"] for r in letter.json()["replays"]] == [f"operator:{OPERATOR_NAME}"]
+
+    async def failed_again() -> bool:  # the replay really re-sent it: still garbage, it is dead-lettered anew
+        answer = await world.http.get("/v1/dead-letters", params={"status": "open"}, headers=bearer(world.operator))
+        return any(d["event_id"] == GARBAGE_EVENT_ID and d["id"] != world.letter_id for d in answer.json())
+
+    await eventually(failed_again, "the replayed garbage to be dead-lettered again under its new offset")
+
+
+async def test_assigning_an_unmatched_referral_offers_it_to_the_partner(
+    world: World, driver: WebDriver, camera: Camera
+) -> None:
+    rid = world.referrals["unmatched"]
+    sign_in_as_operator(driver, world)
+    row = f'#unmatched tr[data-referral-id="{rid}"]'
+    Select(driver.find_element(By.ID, f"assign-{rid}")).select_by_value("console-books")
+    driver.find_element(By.CSS_SELECTOR, row).location_once_scrolled_into_view  # noqa: B018
+    camera.shot("unmatched-choose-partner")
+    driver.find_element(By.CSS_SELECTOR, f"{row} button").click()
+
+    flash = wait(driver).until(ec.visibility_of_element_located((By.ID, "flash")))
+    assert f"Referral {rid} assigned to console-books" in flash.text
+    camera.shot("unmatched-assigned")
+
+    offered = await world.until(rid, "offered")
+    assert offered["open_offers"] == ["console-books"]
+    refresh_until(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, row), "the referral to leave the queue")
+    assert "The unmatched queue is empty." in text(driver, "#unmatched")
+    camera.shot("unmatched-empty")
+
+
+async def test_posts_need_the_csrf_token_sign_out_ends_the_session_and_revoked_keys_lose_theirs(
+    world: World, driver: WebDriver, camera: Camera
+) -> None:
+    sign_in_as_operator(driver, world)
+    cookie = driver.get_cookie("goglobal_console")
+    assert cookie is not None
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"], cookie["secure"]) == (
+        True,
+        "Strict",
+        "/console",
+        False,  # plain http here; https requests get a Secure cookie
+    )
+    session = {"Cookie": f"goglobal_console={cookie['value']}"}
+    for form in ({}, {"csrf_token": "forged"}):
+        refused = await world.http.post("/console/logout", data=form, headers=session)
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["cache-control"] == "no-store"
+    assert (await world.http.get("/console", headers=session)).status_code == 200  # the session survived
+
+    driver.find_element(By.ID, "logout").click()
+    wait(driver).until(ec.url_to_be(f"{world.base}/console/login"))
+    camera.shot("signed-out")
+    assert driver.get_cookie("goglobal_console") is None
+    driver.get(f"{world.base}/console")
+    wait(driver).until(ec.url_to_be(f"{world.base}/console/login"))
+    gone = await world.http.get("/console", headers=session)
+    assert gone.status_code == 303  # deleted on the server, not only in the browser
+
+    second = await factories.operator_key(world.namespace, "second-operator")
+    login = await world.http.post("/console/login", data={"api_key": second})
+    assert login.status_code == 303
+    other = {"Cookie": f"goglobal_console={login.cookies['goglobal_console']}"}
+    assert (await world.http.get("/console", headers=other)).status_code == 200
+    key_id = second.split("_")[1]
+    revoked = await world.http.delete(f"/v1/api-keys/{key_id}", headers=bearer(world.operator))
+    assert revoked.status_code == 200, revoked.text
+    assert (await world.http.get("/console", headers=other)).status_code == 303

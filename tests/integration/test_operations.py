@@ -1,0 +1,286 @@
+"""What operators rely on: readiness that follows the broker, metrics that move with the traffic, dead letters
+that can be listed and replayed (also from the CLI), and one trace id from the HTTP request to the webhook."""
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
+
+from goglobal_shared.envelope import from_kafka
+from goglobal_shared.kafka import make_producer
+from tests import factories
+from tests.integration.intake_helpers import (
+    bearer,
+    module_namespace,
+    register_enterprise,
+    start_services,
+    stop_services,
+)
+from tests.support import Infra, Namespace, ServiceProcess, eventually, native_infra
+from tests.webhook_receiver import Receiver, running
+
+pytestmark = pytest.mark.integration
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@dataclass
+class World:
+    namespace: Namespace
+    services: dict[str, ServiceProcess]
+    http: httpx.AsyncClient
+    operator: str
+    enterprise: str
+
+    async def metric(self, service: str, name: str, **labels: str) -> float:
+        text = (await self.http.get(f"{self.services[service].url}/metrics")).text
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
+
+
+@pytest.fixture(scope="module")
+async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    namespace = module_namespace(infra)
+    services = await start_services(
+        ["intake", "matching", "notifications"], namespace, tmp_path_factory.mktemp("operations")
+    )
+    operator = await factories.operator_key(namespace)
+    try:
+        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http:
+            enterprise = await register_enterprise(http, consent=True, contact_email="ops@example.cn")
+            yield World(namespace, services, http, operator, enterprise.key)
+    finally:
+        stop_services(services)
+
+
+async def add_partner(world: World, partner_id: str, category: str, market: str, hook: str | None = None) -> str:
+    body = factories.partner(partner_id, [category], [market])
+    del body["id"]
+    if hook:
+        body["delivery"] = {"webhook_url": hook}
+    assert (await world.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(world.operator))).is_success
+    key = (
+        await world.http.post(f"/v1/partners/{partner_id}/api-keys", json={"name": "t"}, headers=bearer(world.operator))
+    ).json()["api_key"]
+
+    async def known() -> bool:
+        url = f"{world.services['matching'].url}/internal/directory/{partner_id}"
+        return (await world.http.get(url)).status_code == 200
+
+    await eventually(known, f"{partner_id} in matching's directory")
+    return str(key)
+
+
+async def test_metrics_move_as_a_referral_flows(world: World) -> None:
+    await add_partner(world, "metrics-firm", "legal", "AE")
+    before_http = await world.metric(
+        "intake", "goglobal_http_requests_total", route="/v1/service-requests", method="POST", status="201"
+    )
+    before_handled = await world.metric(
+        "matching", "goglobal_events_consumed_total", type="hk.goglobal.referral.submitted.v1", outcome="handled"
+    )
+    answer = await world.http.post(
+        "/v1/service-requests",
+        headers=bearer(world.enterprise),
+        json={"needs": [{"service_category": "legal", "target_markets": ["AE"]}]},
+    )
+    assert answer.status_code == 201
+    assert (
+        await world.metric(
+            "intake", "goglobal_http_requests_total", route="/v1/service-requests", method="POST", status="201"
+        )
+        == before_http + 1
+    )
+
+    async def matched() -> bool:
+        handled = await world.metric(
+            "matching", "goglobal_events_consumed_total", type="hk.goglobal.referral.submitted.v1", outcome="handled"
+        )
+        return handled == before_handled + 1
+
+    await eventually(matched, "matching's consumed counter to move")
+
+    async def offered_gauge() -> bool:  # sampled every few seconds
+        return await world.metric("intake", "goglobal_referrals", status="offered") >= 1
+
+    await eventually(offered_gauge, "intake's referrals-by-status gauge")
+    assert await world.metric("matching", "goglobal_open_offers") >= 0
+    assert "goglobal_outbox_backlog" in (await world.http.get(f"{world.services['intake'].url}/metrics")).text
+
+
+async def test_one_trace_from_the_http_request_to_the_partner_webhook(world: World) -> None:
+    receiver = Receiver()
+    async with running(receiver):
+        key = await add_partner(world, "traced-firm", "tax", "SG", receiver.url)
+        receiver.secrets.append(
+            (await world.http.get("/v1/partners/me/webhook-secret", headers=bearer(key))).json()["secret"]
+        )
+        traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+        answer = await world.http.post(
+            "/v1/service-requests",
+            json={"needs": [{"service_category": "tax", "target_markets": ["SG"]}]},
+            headers={**bearer(world.enterprise), "traceparent": traceparent},
+        )
+        rid = answer.json()["referrals"][0]["id"]
+
+        async def delivered() -> str | None:
+            event = next((i for i, e in receiver.handled.items() if e["subject"] == rid), None)
+            return event
+
+        webhook_id = await eventually(delivered, "the offer at the partner's webhook")
+    assert receiver.traceparents[webhook_id].split("-")[1] == TRACE_ID
+    assert receiver.handled[webhook_id]["traceparent"].split("-")[1] == TRACE_ID  # also in the CloudEvent
+
+
+async def test_dead_letters_are_listed_replayed_and_handled_once(world: World) -> None:
+    topic = world.namespace.topic("goglobal.referrals")
+    producer = make_producer(world.namespace.infra.kafka, "test")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic, b"not json at all", key=b"poison", headers=[("ce_type", b"hk.goglobal.referral.submitted.v1")]
+        )
+    finally:
+        await producer.stop()
+    ops = bearer(world.operator)
+
+    async def listed() -> dict[str, Any] | None:
+        letters = (await world.http.get("/v1/dead-letters", headers=ops, params={"topic": topic})).json()
+        return next((x for x in letters if x["status"] == "open" and x["event_type"]), None)
+
+    letter = await eventually(listed, "the poison record in the dead-letter list")
+    assert letter["error_class"] == "InvalidEvent"
+    detail = (await world.http.get(f"/v1/dead-letters/{letter['id']}", headers=ops)).json()
+    assert detail["value"] == "not json at all" and detail["headers"]["ce_type"].endswith("submitted.v1")
+
+    replayed = await world.http.post(f"/v1/dead-letters/{letter['id']}/replay", headers=ops)
+    assert replayed.json() == {"replayed": 1, "results": {letter["id"]: "sent"}}
+    after = (await world.http.get(f"/v1/dead-letters/{letter['id']}", headers=ops)).json()
+    assert after["status"] == "replayed" and after["replays"][0]["by"] == "operator:test-operator"
+
+    cli = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "goglobal"),
+        "dlq",
+        "list",
+        "--status",
+        "all",
+        "--topic",
+        topic,
+        "--api-url",
+        world.services["intake"].url,
+        "--api-key",
+        world.operator,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(cli.communicate(), timeout=60)
+    assert cli.returncode == 0 and letter["id"] in out.decode()
+
+
+async def test_a_replayed_event_that_was_handled_already_changes_nothing(world: World) -> None:
+    await add_partner(world, "replay-firm", "marketing", "IT")
+    answer = await world.http.post(
+        "/v1/service-requests",
+        headers=bearer(world.enterprise),
+        json={"needs": [{"service_category": "marketing", "target_markets": ["IT"]}]},
+    )
+    rid = answer.json()["referrals"][0]["id"]
+
+    async def offered() -> bool:
+        body = (await world.http.get(f"/v1/referrals/{rid}", headers=bearer(world.operator))).json()
+        return bool(body["status"] == "offered")
+
+    await eventually(offered, "the referral to be offered")
+    submitted = await first_record(world, rid)
+    # As if a consumer had dead-lettered it: its bytes, with the dead-letter headers, on the DLQ topic.
+    producer = make_producer(world.namespace.infra.kafka, "test")
+    await producer.start()
+    try:
+        headers = [
+            *submitted.headers,
+            ("dlq_original_topic", submitted.topic.encode()),
+            ("dlq_original_partition", str(submitted.partition).encode()),
+            ("dlq_original_offset", str(submitted.offset).encode()),
+            ("dlq_error_class", b"TimeoutError"),
+            ("dlq_error_message", b"simulated"),
+            ("dlq_attempts", b"8"),
+        ]
+        await producer.send_and_wait(f"{submitted.topic}.dlq", submitted.value, submitted.key, headers=headers)
+    finally:
+        await producer.stop()
+    letter_id = f"{submitted.topic}:{submitted.partition}:{submitted.offset}"
+    ops = bearer(world.operator)
+
+    async def collected() -> bool:
+        return (await world.http.get(f"/v1/dead-letters/{letter_id}", headers=ops)).status_code == 200
+
+    await eventually(collected, "the simulated dead letter")
+    assert (await world.http.post(f"/v1/dead-letters/{letter_id}/replay", headers=ops)).json()["replayed"] == 1
+
+    async def duplicate_seen() -> bool:
+        seen = await world.metric(
+            "matching", "goglobal_events_consumed_total", type="hk.goglobal.referral.submitted.v1", outcome="duplicate"
+        )
+        return seen >= 1
+
+    await eventually(duplicate_seen, "matching to recognise the replay as a duplicate")
+    history = (await world.http.get(f"/v1/referrals/{rid}/history", headers=ops)).json()
+    assert [h["action"] for h in history].count("offered") == 1
+
+
+async def first_record(world: World, referral_id: str) -> Any:
+    consumer = AIOKafkaConsumer(
+        world.namespace.topic("goglobal.referrals"),
+        bootstrap_servers=world.namespace.infra.kafka,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    found: list[Any] = []
+
+    async def collect() -> bool:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            found.extend(
+                r
+                for r in records
+                if r.key == referral_id.encode()
+                and from_kafka(r.key, r.value, list(r.headers)).type.endswith("submitted.v1")
+            )
+        return bool(found)
+
+    try:
+        await eventually(collect, "the submitted record")
+    finally:
+        await consumer.stop()
+    return found[0]
+
+
+async def test_readiness_follows_the_broker(world: World) -> None:
+    if not world.namespace.infra.native:
+        pytest.skip("stops the broker: only with the native stack of deploy/local/infra.py")
+    intake = world.services["intake"].url
+    native_infra("down", "kafka")
+    try:
+
+        async def not_ready() -> dict[str, Any] | None:
+            answer = await world.http.get(f"{intake}/readyz")
+            return answer.json() if answer.status_code == 503 else None
+
+        report = await eventually(not_ready, "intake to report not ready")
+        assert report["checks"]["kafka"] != "ok" and report["checks"]["database"] == "ok"
+    finally:
+        native_infra("up", "kafka")
+
+    async def ready_again() -> bool:
+        return (await world.http.get(f"{intake}/readyz")).status_code == 200
+
+    await eventually(ready_again, "intake to be ready again", deadline_s=60)
