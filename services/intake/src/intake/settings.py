@@ -16,6 +16,9 @@ class IntakeSettings(ServiceSettings):
         },
         description="where the console reads each service's /readyz, /metrics and internal views (JSON)",
     )
+    allow_private_webhook_targets: bool = Field(
+        default=False, description="accept webhook URLs on loopback and private addresses (development and tests)"
+    )
     webhook_master_key: SecretStr = Field(min_length=32, description="derives every partner's signing secret")
     webhook_secret_overlap_s: float = Field(
         default=86400.0, ge=0, le=30 * 86400.0, description="how long the previous secret signs after a rotation"

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
+from goglobal_shared.domain.webhook_targets import webhook_url_problem
 from goglobal_shared.envelope import STRUCTURED_CONTENT_TYPE
 
 USER_AGENT = "GoGlobal-Webhooks/1.0 (+https://goglobal.hk/docs/partners)"
@@ -33,11 +34,14 @@ def signature_header(secrets: list[str], message_id: str, timestamp: datetime, b
 
 
 async def check_target(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise TargetRefused(f"not an http(s) URL: {url!r}")
+    """The URL's own rules, then every address its host resolves to now (a public name may point inside)."""
+    problem = webhook_url_problem(url, allow_private)
+    if problem:
+        raise TargetRefused(problem)
     if allow_private:
         return
+    parts = urlsplit(url)
+    assert parts.hostname is not None
     infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0])

@@ -4,10 +4,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field
 
 from goglobal_shared.domain.partner import PartnerProfile, PartnerRecord, not_reserved
 from goglobal_shared.domain.partner_import import detect_format, parse_partners
+from goglobal_shared.domain.webhook_targets import webhook_url_problem
 from goglobal_shared.mongo import Document
 from goglobal_shared.problems import Problem, ProblemError
 from goglobal_shared.webhook_secrets import partner_secret
@@ -26,6 +28,17 @@ IMPORT_CSV_EXAMPLE = (
     "Chan Tai Man,referrals@harbourlegal.example.hk,+85221234567\n"
 )
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem, "description": "No such partner"}}
+
+
+def checked(intake: IntakeDep, profile: PartnerProfile) -> PartnerProfile:
+    """Refuses webhook targets inside the platform's network (SSRF) with a 422 naming the field."""
+    url = profile.delivery.webhook_url
+    problem = webhook_url_problem(str(url), intake.settings.allow_private_webhook_targets) if url else None
+    if problem:
+        raise RequestValidationError(
+            [{"loc": ("body", "delivery", "webhook_url"), "msg": problem, "type": "webhook_target"}]
+        )
+    return profile
 
 
 def partner_out(doc: Document) -> PartnerOut:
@@ -96,7 +109,7 @@ async def rotate_webhook_secret(principal: PartnerDep, intake: IntakeDep) -> Web
 async def create(body: PartnerRecord, principal: OperatorDep, intake: IntakeDep, response: Response) -> PartnerOut:
     if await intake.partners.get(body.id) is not None:
         raise ProblemError(409, "partner-exists", f"partner {body.id!r} exists; use PUT to change it")
-    profile = PartnerProfile.model_validate(body.model_dump(exclude={"id"}))
+    profile = checked(intake, PartnerProfile.model_validate(body.model_dump(exclude={"id"})))
     saved = await intake.partners.upsert(body.id, profile, principal.label, intake.clock())
     intake.wake_relays()
     response.headers["Location"] = f"/v1/partners/{body.id}"
@@ -130,7 +143,7 @@ async def replace(
     partner_id: PartnerPath, body: PartnerProfile, principal: OperatorDep, intake: IntakeDep, response: Response
 ) -> PartnerOut:
     """Creates or replaces the partner's profile; matching's copy follows through `partner.upserted`."""
-    saved = await intake.partners.upsert(partner_id, body, principal.label, intake.clock())
+    saved = await intake.partners.upsert(partner_id, checked(intake, body), principal.label, intake.clock())
     intake.wake_relays()
     response.status_code = 201 if saved.created else 200
     return partner_out(saved.doc)
@@ -184,6 +197,12 @@ async def import_partners(
             report.errors.extend(ImportError_(line=row.line, field=e.field, message=e.message) for e in row.errors)
             continue
         profile = PartnerProfile.model_validate(row.partner.model_dump(exclude={"id"}))
+        url = profile.delivery.webhook_url
+        problem = webhook_url_problem(str(url), intake.settings.allow_private_webhook_targets) if url else None
+        if problem:
+            report.failed += 1
+            report.errors.append(ImportError_(line=row.line, field="webhook_url", message=problem))
+            continue
         saved = await intake.partners.upsert(row.partner.id, profile, principal.label, intake.clock())
         if saved.created:
             report.created += 1
