@@ -10,11 +10,11 @@ other's data.
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.support import TEST_WEBHOOK_MASTER_KEY, Infra, Namespace, native_infra
+from tests.support import TEST_WEBHOOK_MASTER_KEY, Infra, Namespace, discard, native_infra
 
 # Settings objects built inside the test process (OpenAPI, settings tests) need the one secret without a default.
 os.environ.setdefault("GOGLOBAL_WEBHOOK_MASTER_KEY", TEST_WEBHOOK_MASTER_KEY)
@@ -47,6 +47,8 @@ def infra() -> Iterator[Infra]:
 
 
 @pytest.fixture
-def namespace(infra: Infra) -> Namespace:
+async def namespace(infra: Infra) -> AsyncIterator[Namespace]:
     tag = uuid.uuid4().hex[:10]
-    return Namespace(infra, topic_prefix=f"test-{tag}.", database_prefix=f"test_{tag}")
+    space = Namespace(infra, topic_prefix=f"test-{tag}.", database_prefix=f"test_{tag}")
+    yield space
+    await discard(space)

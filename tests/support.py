@@ -134,3 +134,31 @@ def native_infra(*args: str) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"infra.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+async def discard(namespace: Namespace) -> None:
+    """Deletes a test's topics and databases, so the shared broker and database stay small and fast."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=namespace.infra.kafka)
+    try:
+        await admin.start()
+        topics = [t for t in await admin.list_topics() if t.startswith(namespace.topic_prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    except Exception:  # cleanup is best effort: a test that stopped the broker must not fail here
+        pass
+    finally:
+        await admin.close()
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        namespace.infra.mongodb_uri, serverSelectionTimeoutMS=5000
+    )
+    try:
+        for name in await mongo.list_database_names():
+            if name.startswith(namespace.database_prefix):
+                await mongo.drop_database(name)
+    except Exception:
+        pass
+    finally:
+        await mongo.close()

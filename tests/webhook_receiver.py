@@ -22,12 +22,14 @@ from tests.support import eventually, free_port
 class Receiver:
     secrets: list[str] = field(default_factory=list)
     failing: int | None = None  # answer this status instead of handling
+    hang_s: float = 0.0  # wait this long before answering (to make the sender time out)
     received: Counter[str] = field(default_factory=Counter)  # webhook-id -> times seen (transport level)
     handled: dict[str, dict[str, Any]] = field(default_factory=dict)  # webhook-id -> the CloudEvent, once
     rejected: int = 0
     signatures: list[str] = field(default_factory=list)
     traceparents: dict[str, str] = field(default_factory=dict)  # webhook-id -> traceparent header
     port: int = field(default_factory=free_port)
+    on_handled: Callable[[dict[str, Any]], None] | None = None  # the partner's system, told once per event
 
     @property
     def url(self) -> str:
@@ -40,13 +42,19 @@ class Receiver:
         self.signatures.append(request.headers.get("webhook-signature", ""))
         if "traceparent" in request.headers:
             self.traceparents[message_id] = request.headers["traceparent"]
+        if self.hang_s:
+            await asyncio.sleep(self.hang_s)  # a slow endpoint, on purpose
+            return Response(status_code=504)
         if self.failing is not None:
             return Response(status_code=self.failing)
         event = self.verify(body, dict(request.headers))
         if event is None:
             self.rejected += 1
             return Response(status_code=401)
-        self.handled.setdefault(message_id, event)  # dedupe on the id
+        if message_id not in self.handled:  # dedupe on the id
+            self.handled[message_id] = event
+            if self.on_handled is not None:
+                self.on_handled(event)
         return Response(status_code=204)
 
     def verify(self, body: bytes, headers: dict[str, str]) -> dict[str, Any] | None:

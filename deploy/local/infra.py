@@ -5,7 +5,9 @@ Standard library only, so it runs before any virtual environment exists.
     python3 deploy/local/infra.py up|down|status [kafka|ferretdb]
 
 Environment:
-    GOGLOBAL_STATE_DIR   where jars, binaries, data, pid files and logs live (default: <repo>/.state)
+    GOGLOBAL_STATE_DIR   where data, pid files and logs live (default: <repo>/.state)
+    GOGLOBAL_CACHE_DIR   where the downloaded jars and the built FerretDB live (default: the state directory),
+                         so a second stack (e.g. the chaos tests') reuses them
     GOGLOBAL_KAFKA_PORT  broker port on 127.0.0.1 (default 9092); the controller uses the next port
     GOGLOBAL_MONGO_PORT  FerretDB port on 127.0.0.1 (default 27017)
 """
@@ -31,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 180.0
 
 
 class InfraError(RuntimeError):
@@ -41,6 +43,7 @@ class InfraError(RuntimeError):
 @dataclass(frozen=True)
 class Layout:
     state: Path
+    cache: Path
     kafka_port: int
     controller_port: int
     mongo_port: int
@@ -48,16 +51,17 @@ class Layout:
     @classmethod
     def from_env(cls) -> Layout:
         state = Path(os.environ.get("GOGLOBAL_STATE_DIR", REPO / ".state")).resolve()
+        cache = Path(os.environ.get("GOGLOBAL_CACHE_DIR", state)).resolve()
         kafka_port = _port("GOGLOBAL_KAFKA_PORT", 9092)
-        return cls(state, kafka_port, kafka_port + 1, _port("GOGLOBAL_MONGO_PORT", 27017))
+        return cls(state, cache, kafka_port, kafka_port + 1, _port("GOGLOBAL_MONGO_PORT", 27017))
 
     @property
     def libs(self) -> Path:
-        return self.state / "kafka-libs"
+        return self.cache / "kafka-libs"
 
     @property
     def ferretdb(self) -> Path:
-        return self.state / "bin" / "ferretdb"
+        return self.cache / "bin" / "ferretdb"
 
     def pidfile(self, name: str) -> Path:
         return self.state / "run" / f"{name}.pid"
@@ -317,7 +321,7 @@ def ensure_ferretdb(layout: Layout) -> None:
     print(f"building FerretDB {FERRETDB_VERSION} with Go (first run only, a few minutes)...", flush=True)
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
     fetched = _run([go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], env, "fetching")
-    source = layout.state / "ferretdb-src"
+    source = layout.cache / "ferretdb-src"
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(json.loads(fetched)["Dir"], source)
     for path in source.rglob("*"):

@@ -22,7 +22,7 @@ from goglobal_shared.kafka import make_producer
 from intake.console.data import FUNNEL_STEPS
 from tests import factories
 from tests.integration.intake_helpers import bearer, module_namespace, register_enterprise, stop_services
-from tests.support import Infra, Namespace, ServiceProcess, eventually
+from tests.support import Infra, Namespace, ServiceProcess, discard, eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -155,6 +155,7 @@ async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
             yield world
     finally:
         stop_services(services)
+        await discard(namespace)
 
 
 class Camera:

@@ -42,7 +42,7 @@ from tests.integration.intake_helpers import (
     start_services,
     stop_services,
 )
-from tests.support import Infra, Namespace, eventually
+from tests.support import Infra, Namespace, discard, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -510,6 +510,17 @@ TABLE: list[Row] = [
     ),
     *operator_only("POST", "/v1/api-keys/operators", "key_name", None, 201, "a new operator key"),
     *rows(
+        "POST",
+        "/v1/api-keys",
+        "key_name",
+        ("anonymous", None, 401, NO_KEY),
+        ("A", None, 201, "another key of its own"),
+        ("B", None, 201, "another key of its own"),
+        ("P1", None, 201, "another key of its own"),
+        ("P2", None, 201, "another key of its own"),
+        ("operator", None, 201, "another key of its own"),
+    ),
+    *rows(
         "DELETE",
         "/v1/api-keys/{key_id}",
         None,  # every target is a spare key revoked while building the world: revoking again changes nothing
@@ -727,6 +738,7 @@ async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
             yield await build_world(http, namespace)
     finally:
         stop_services(services)
+        await discard(namespace)
 
 
 @pytest.fixture(scope="module")

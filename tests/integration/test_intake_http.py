@@ -25,7 +25,7 @@ from tests.integration.intake_helpers import (
     start_services,
     stop_services,
 )
-from tests.support import Infra, Namespace
+from tests.support import Infra, Namespace, discard
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +61,7 @@ async def rig(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
         yield Rig(services["intake"].url, namespace, operator, issued.json()["api_key"])
     finally:
         stop_services(services)
+        await discard(namespace)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from tests.integration.intake_helpers import (
     start_services,
     stop_services,
 )
-from tests.support import Infra, Namespace, ServiceProcess, eventually
+from tests.support import Infra, Namespace, ServiceProcess, discard, eventually
 
 pytestmark = pytest.mark.integration
 FAST_TIME = {"GOGLOBAL_RESPONSE_HOUR_S": "1", "GOGLOBAL_SCHEDULER_INTERVAL_S": "0.2"}
@@ -99,6 +99,7 @@ async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
         enterprise = await register_enterprise(http, consent=True, contact_email="ops@brightsolar.example.cn")
         yield World(namespace, services, http, operator, enterprise.key, {}, log_dir)
     stop_services(services)
+    await discard(namespace)
 
 
 async def test_sequential_decline_moves_to_the_next_candidate_and_completion_counts(world: World) -> None:

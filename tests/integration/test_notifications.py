@@ -26,7 +26,7 @@ from tests.integration.intake_helpers import (
     start_services,
     stop_services,
 )
-from tests.support import Infra, Namespace, ServiceProcess, eventually, free_port
+from tests.support import Infra, Namespace, ServiceProcess, discard, eventually, free_port
 from tests.webhook_receiver import Receiver, running
 
 pytestmark = pytest.mark.integration
@@ -113,6 +113,7 @@ async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
             yield World(namespace, services, http, operator, enterprise.key, mailbox, log_dir, env)
     finally:
         stop_services(services)
+        await discard(namespace)
         controller.stop()
 
 

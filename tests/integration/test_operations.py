@@ -23,7 +23,7 @@ from tests.integration.intake_helpers import (
     start_services,
     stop_services,
 )
-from tests.support import Infra, Namespace, ServiceProcess, eventually, native_infra
+from tests.support import Infra, Namespace, ServiceProcess, discard, eventually, native_infra
 from tests.webhook_receiver import Receiver, running
 
 pytestmark = pytest.mark.integration
@@ -61,6 +61,7 @@ async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
             yield World(namespace, services, http, operator, enterprise.key)
     finally:
         stop_services(services)
+        await discard(namespace)
 
 
 async def add_partner(world: World, partner_id: str, category: str, market: str, hook: str | None = None) -> str:

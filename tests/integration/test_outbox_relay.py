@@ -1,13 +1,14 @@
 """The document outbox on the real database and broker: in-order publication, then removal."""
 
 import uuid
+from collections.abc import Awaitable
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from goglobal_shared.envelope import Envelope, from_kafka
-from goglobal_shared.kafka import ensure_topics, make_producer, publish
+from goglobal_shared.kafka import enqueue, ensure_topics, make_producer
 from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.outbox import OutboxRelay, ensure_outbox_index, new_document_outbox, outbox_fields
 from tests.support import Namespace, eventually
@@ -32,8 +33,8 @@ async def test_pending_events_are_published_in_order_and_removed(namespace: Name
     )
     await collection.insert_one({"_id": "quiet", **new_document_outbox([])})
 
-    async def send(envelope: Envelope) -> None:
-        await publish(producer, topic, envelope)
+    async def send(envelope: Envelope) -> Awaitable[None]:
+        return await enqueue(producer, topic, envelope)
 
     relay = OutboxRelay(collection, send, DocumentLocks(mongo[namespace.database("outbox")]["locks"]))
     try:

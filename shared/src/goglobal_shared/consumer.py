@@ -109,18 +109,25 @@ class EventConsumer:
                 return
 
     async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> Step:
-        for record in records:
-            out_of_time = time.monotonic() - self.status.last_poll_monotonic > self.poll_budget_s
-            if self._stopping.is_set() or out_of_time:
-                self.consumer.seek(tp, record.offset)
-                return Step.YIELD
-            if not await self._attempt(record):
-                self.consumer.seek(tp, record.offset)
-                self._pause(tp, record.offset)
-                return Step.PAUSED
-            await self.consumer.commit({tp: record.offset + 1})
-            self._attempts.pop((tp, record.offset), None)
-        return Step.DONE
+        """Handles the partition's records in order and commits once, up to the last one handled: never past a
+        record whose effect is not stored."""
+        handled_up_to: int | None = None
+        try:
+            for record in records:
+                out_of_time = time.monotonic() - self.status.last_poll_monotonic > self.poll_budget_s
+                if self._stopping.is_set() or out_of_time:
+                    self.consumer.seek(tp, record.offset)
+                    return Step.YIELD
+                if not await self._attempt(record):
+                    self.consumer.seek(tp, record.offset)
+                    self._pause(tp, record.offset)
+                    return Step.PAUSED
+                handled_up_to = record.offset + 1
+                self._attempts.pop((tp, record.offset), None)
+            return Step.DONE
+        finally:
+            if handled_up_to is not None:
+                await self.consumer.commit({tp: handled_up_to})
 
     async def _attempt(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """True once the record is handled or dead-lettered; False after a transient failure."""

@@ -2,7 +2,7 @@
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -27,9 +27,21 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
+    """Sends and waits for the broker's acknowledgement."""
+    await (await enqueue(producer, topic, envelope))
+
+
+async def enqueue(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> Awaitable[None]:
+    """Hands the record to the producer (records enqueued in order keep their order per partition) and returns
+    what to await for the broker's acknowledgement, so many records can be in flight at once."""
     record = to_kafka(envelope)
-    await producer.send_and_wait(topic, value=record.value, key=record.key, headers=record.headers)
-    EVENTS_PRODUCED.labels(topic, envelope.type).inc()
+    delivery = await producer.send(topic, value=record.value, key=record.key, headers=record.headers)
+
+    async def acknowledged() -> None:
+        await delivery
+        EVENTS_PRODUCED.labels(topic, envelope.type).inc()
+
+    return acknowledged()
 
 
 async def ensure_topics(

@@ -26,7 +26,7 @@ from goglobal_shared.mongo import Document
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[Envelope], Awaitable[None]]
+Publish = Callable[[Envelope], Awaitable[Awaitable[None]]]  # enqueue; the result resolves on the broker's ack
 
 
 def outbox_fields(envelopes: list[Envelope], start_seq: int = 0) -> dict[str, Any]:
@@ -117,16 +117,23 @@ class OutboxRelay:
         return sent
 
     async def _publish_document(self, doc: Document) -> int:
-        sent = 0
-        for entry in sorted(doc.get("outbox", {}).values(), key=lambda e: e["seq"]):
-            await self.publish(Envelope.from_document(entry))
-            async with self.locks.hold(document_key(self.collection, doc["_id"])):
+        """Enqueues the document's events in order, waits for every acknowledgement, then removes them in
+        one write: if any send fails, nothing is removed and the next pass sends them all again."""
+        entries = sorted(doc.get("outbox", {}).values(), key=lambda e: e["seq"])
+        acknowledgements = [await self.publish(Envelope.from_document(entry)) for entry in entries]
+        await asyncio.gather(*acknowledgements)
+        async with self.locks.hold(document_key(self.collection, doc["_id"])):
+            current = await self.collection.find_one({"_id": doc["_id"]}, projection={"outbox": 1})
+            published = [e["id"] for e in entries if e["id"] in (current or {}).get("outbox", {})]
+            if published:
                 await self.collection.update_one(
-                    {"_id": doc["_id"], f"outbox.{entry['id']}": {"$exists": True}},
-                    {"$unset": {f"outbox.{entry['id']}": ""}, "$inc": {"outbox_count": -1}},
+                    {"_id": doc["_id"]},
+                    {
+                        "$unset": {f"outbox.{event_id}": "" for event_id in published},
+                        "$inc": {"outbox_count": -len(published)},
+                    },
                 )
-            sent += 1
-        return sent
+        return len(entries)
 
     async def backlog(self) -> int:
         return await self.collection.count_documents({"outbox_count": {"$gt": 0}})

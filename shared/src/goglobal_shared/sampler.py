@@ -39,6 +39,7 @@ class MetricsSampler:
 
 def consumer_lag(consumer: AIOKafkaConsumer) -> Sample:
     async def sample() -> None:
+        CONSUMER_LAG.clear()  # partitions this member lost in a rebalance are someone else's to report
         for tp in consumer.assignment():
             end = consumer.highwater(tp)
             if end is not None:

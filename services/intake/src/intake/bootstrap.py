@@ -1,6 +1,6 @@
 """Wires intake's real adapters. Called from the app lifespan, never at import time."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,7 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from goglobal_shared.consumer import EventConsumer, ProcessedEvents, make_consumer
 from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.envelope import Envelope
-from goglobal_shared.kafka import publish
+from goglobal_shared.kafka import enqueue
 from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.metrics import REFERRALS
 from goglobal_shared.mongo import Document
@@ -58,8 +58,8 @@ class Intake:
 
 
 def _publisher(producer: AIOKafkaProducer, topic: str) -> Publish:
-    async def send(envelope: Envelope) -> None:
-        await publish(producer, topic, envelope)
+    async def send(envelope: Envelope) -> Awaitable[None]:
+        return await enqueue(producer, topic, envelope)
 
     return send
 

@@ -1,7 +1,7 @@
 """Wires matching's real adapters. Called from the app lifespan, never at import time."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from goglobal_shared.consumer import EventConsumer, ProcessedEvents
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.health import Check
-from goglobal_shared.kafka import publish
+from goglobal_shared.kafka import enqueue
 from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.metrics import OFFERS_PAST_DEADLINE, OPEN_OFFERS
 from goglobal_shared.outbox import OutboxRelay
@@ -64,8 +64,8 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     await follower.catch_up()
     matcher = Matcher(settings, index, plans, PartnerStatsRepository(db["partner_stats"], locks), utcnow)
 
-    async def publish_decision(envelope: Envelope) -> None:
-        await publish(conn.producer, referrals_topic, envelope)
+    async def publish_decision(envelope: Envelope) -> Awaitable[None]:
+        return await enqueue(conn.producer, referrals_topic, envelope)
 
     relay = OutboxRelay(plans.collection, publish_decision, locks)
     scheduler = ExpiryScheduler(matcher, settings.scheduler_interval_s, relay.wake)

@@ -62,6 +62,11 @@ class EndpointHealth:
         await self.deliveries.hold_webhooks(partner_id, now)
         await self.on_disabled(partner_id, url, reason, now)
 
+    async def enable_all(self) -> None:
+        """An operator's redelivery of everything failed since a time: every disabled endpoint gets a new chance."""
+        async for doc in self.collection.find({"disabled_at": {"$ne": None}}, projection={"_id": 1}):
+            await self.enable(doc["_id"])
+
     async def enable(self, partner_id: str) -> None:
         async with self.locks.hold(document_key(self.collection, partner_id)):
             await self.collection.delete_one({"_id": partner_id})

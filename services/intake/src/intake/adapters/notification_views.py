@@ -88,7 +88,7 @@ class NotificationViews:
 
     async def delivery_page(self, query: Document, limit: int, before: datetime | None) -> list[Document]:
         if before is not None:
-            query = {**query, "updated_at": {"$lt": before}}
+            query = {**query, "updated_at": {**query.get("updated_at", {}), "$lt": before}}
         return [d async for d in self.deliveries.find(query).sort("updated_at", -1).limit(limit)]
 
     async def delivery(self, delivery_id: str) -> Document | None:

@@ -89,6 +89,8 @@ class Lifecycle:
         if asked.partner_id:
             query["recipient_id"] = asked.partner_id
             await self.endpoints.enable(asked.partner_id)
+        else:
+            await self.endpoints.enable_all()
         if asked.failed_since:
             query["updated_at"] = {"$gte": asked.failed_since}
         await self.deliveries.reschedule(query, self.clock())

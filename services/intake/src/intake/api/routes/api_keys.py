@@ -32,6 +32,13 @@ async def list_own(principal: PrincipalDep, intake: IntakeDep) -> list[KeyOut]:
     return [key_out(k) for k in await intake.api_keys.for_subject(principal.role, principal.subject_id)]
 
 
+@router.post("", status_code=201, response_model=IssuedKeyOut)
+async def create_own_key(body: NewKeyBody, principal: PrincipalDep, intake: IntakeDep) -> IssuedKeyOut:
+    """Another key for yourself (e.g. before revoking the one in use): same role, same owner; shown only here."""
+    key = await intake.api_keys.create(principal.role, principal.subject_id, body.name, intake.clock())
+    return IssuedKeyOut(key_id=key.key_id, api_key=key.plaintext, role=principal.role, subject_id=principal.subject_id)
+
+
 @router.post("/operators", status_code=201, response_model=IssuedKeyOut)
 async def create_operator_key(body: NewKeyBody, principal: OperatorDep, intake: IntakeDep) -> IssuedKeyOut:
     """A key for another operator, named after them; shown only in this answer."""

@@ -61,7 +61,8 @@ async def list_deliveries(
     status: Literal["delivered", "retrying", "failed"] | None = None,
     partner_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: datetime | None = None,
+    since: Annotated[datetime | None, Query(description="changed at or after this time")] = None,
+    before: Annotated[datetime | None, Query(description="changed before this time (the next page)")] = None,
 ) -> list[DeliveryOut]:
     """Newest first. Partners see their own; operators everything (or one partner's with `partner_id`)."""
     _partner_or_operator(principal)
@@ -70,6 +71,8 @@ async def list_deliveries(
         query["status"] = status
     if partner_id is not None and principal.role is Role.OPERATOR:
         query["recipient_id"] = partner_id
+    if since is not None:
+        query["updated_at"] = {"$gte": since}
     return [_out(d) for d in await intake.notifications.delivery_page(query, limit, before)]
 
 

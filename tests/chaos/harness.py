@@ -1,0 +1,390 @@
+"""The chaos harness: a whole system on its own Kafka + FerretDB stack, a steady load of service requests,
+partners whose systems accept every offer their webhook receives, and the checks that nothing was lost.
+
+Scripted partner behaviour: each referral is offered (sequentially) to one of the partners, whose webhook
+receiver accepts it through the API. So every accepted request must end `accepted`, every partner's
+receiver must have handled each of its events exactly once (by `webhook-id`), and no consumer group may
+have committed an offset past an event it did not handle (or dead-letter)."""
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import AsyncMongoClient
+
+from goglobal_shared.envelope import InvalidEvent, from_kafka
+from intake.consumers.matching_events import HANDLED as INTAKE_HANDLED
+from matching.consumers.referral_events import STEPS as MATCHING_STEPS
+from notifications.consumers.lifecycle import FANNED_OUT as NOTIFICATIONS_HANDLED
+from tests import factories
+from tests.support import REPO, Infra, Namespace, ServiceProcess, discard, eventually
+from tests.webhook_receiver import Receiver, running
+
+PARTNERS = ("chaos-alpha", "chaos-beta", "chaos-gamma")
+PARTITIONS = 3  # goglobal_shared.kafka.ensure_topics' default
+NEED = {"needs": [{"service_category": "legal", "target_markets": ["AE"]}]}
+FAST = {
+    "matching": {"GOGLOBAL_SCHEDULER_INTERVAL_S": "0.5"},
+    "notifications": {
+        "GOGLOBAL_RETRY_SCHEDULE_S": "[0, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]",
+        "GOGLOBAL_WEBHOOK_TIMEOUT_S": "2",
+        "GOGLOBAL_DISPATCHER_INTERVAL_S": "0.2",
+    },
+}
+# Which event types each service's consumer handles (the rest it skips, so their offsets may pass freely).
+HANDLED_TYPES = {
+    "intake": {t.event_type for t in INTAKE_HANDLED},
+    "matching": {t.event_type for t in MATCHING_STEPS},
+    "notifications": {t.event_type for t in NOTIFICATIONS_HANDLED},
+}
+
+
+@dataclass(frozen=True)
+class ChaosConfig:
+    requests: int
+    rate_per_s: float
+    fault_s: float
+    settle_s: float
+
+    @classmethod
+    def from_env(cls) -> "ChaosConfig":
+        return cls(
+            requests=int(os.environ.get("GOGLOBAL_CHAOS_REQUESTS", "60")),
+            rate_per_s=float(os.environ.get("GOGLOBAL_CHAOS_RATE", "8")),
+            fault_s=float(os.environ.get("GOGLOBAL_CHAOS_FAULT_S", "6")),
+            settle_s=float(os.environ.get("GOGLOBAL_CHAOS_SETTLE_S", "240")),
+        )
+
+
+def chaos_infra(*args: str) -> None:
+    """Runs deploy/local/infra.py for the chaos stack: own data and ports, shared downloads."""
+    env = {**os.environ, **chaos_stack_env()}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "deploy/local/infra.py"), *args], env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"chaos infra {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+def chaos_stack_env() -> dict[str, str]:
+    state = os.environ.get("GOGLOBAL_STATE_DIR", str(REPO / ".state"))
+    return {
+        "GOGLOBAL_STATE_DIR": str(Path(state) / "chaos"),
+        "GOGLOBAL_CACHE_DIR": os.environ.get("GOGLOBAL_CACHE_DIR", state),
+        "GOGLOBAL_KAFKA_PORT": os.environ.get("GOGLOBAL_CHAOS_KAFKA_PORT", "19492"),
+        "GOGLOBAL_MONGO_PORT": os.environ.get("GOGLOBAL_CHAOS_MONGO_PORT", "37417"),
+    }
+
+
+def chaos_infra_handle() -> Infra:
+    env = chaos_stack_env()
+    return Infra(
+        f"127.0.0.1:{env['GOGLOBAL_KAFKA_PORT']}", f"mongodb://127.0.0.1:{env['GOGLOBAL_MONGO_PORT']}/", native=True
+    )
+
+
+@dataclass
+class Submitted:
+    referral_id: str
+    accepted_at: float  # monotonic time intake answered 201
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    submitted: int
+    completed: int
+    lost: list[str]
+    duplicates_deduped: int  # seen more than once at transport, handled once
+    max_latency_s: float
+    uncommitted_violations: list[str]
+
+    def line(self) -> str:
+        return (
+            f"[chaos] {self.scenario}: submitted={self.submitted} completed={self.completed} "
+            f"lost={len(self.lost)} duplicates_handled={self.duplicates_deduped} "
+            f"max_end_to_end_latency={self.max_latency_s:.1f}s"
+        )
+
+
+@dataclass
+class System:
+    namespace: Namespace
+    log_dir: Path
+    services: dict[str, list[ServiceProcess]]
+    http: httpx.AsyncClient
+    operator: str
+    enterprise: str
+    receivers: dict[str, Receiver]
+    partner_keys: dict[str, str]
+    offered_at: dict[str, float] = field(default_factory=dict)  # referral -> monotonic time a webhook got it
+    _acceptors: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def intake_url(self) -> str:
+        return self.services["intake"][0].url
+
+    def start_service(self, name: str) -> ServiceProcess:
+        process = ServiceProcess(name, self.namespace, self.log_dir, FAST.get(name)).start()
+        self.services.setdefault(name, []).append(process)
+        return process
+
+    async def restart(self, name: str, index: int = 0) -> None:
+        """SIGKILL one process of `name`, start a new one in its place, wait until it is ready."""
+        self.services[name][index].kill()
+        replacement = ServiceProcess(name, self.namespace, self.log_dir, FAST.get(name)).start()
+        self.services[name][index] = replacement
+        await replacement.wait_ready(deadline_s=90)
+        if name == "intake":  # the HTTP client talks to the new port
+            self.http = httpx.AsyncClient(base_url=replacement.url, timeout=15)
+
+    def on_offer(self, partner_id: str) -> Callable[[dict[str, Any]], None]:
+        """The partner's own system: accept every offer its webhook receives."""
+
+        def handle(event: dict[str, Any]) -> None:
+            if event["type"] == "hk.goglobal.partner.referral_offered.v1":
+                self.offered_at.setdefault(event["subject"], time.monotonic())
+                task = asyncio.get_running_loop().create_task(self._accept(partner_id, event["subject"]))
+                self._acceptors.add(task)
+                task.add_done_callback(self._acceptors.discard)
+
+        return handle
+
+    async def _accept(self, partner_id: str, referral_id: str) -> None:
+        headers = {"Authorization": f"Bearer {self.partner_keys[partner_id]}"}
+
+        async def accepted() -> bool:
+            try:
+                answer = await self.http.post(f"/v1/referrals/{referral_id}/accept", headers=headers)
+            except httpx.HTTPError:
+                return False  # intake is down for the moment: the partner's system tries again
+            return answer.status_code in (200, 409)  # 409: taken or withdrawn meanwhile
+
+        await eventually(accepted, f"{partner_id} to accept {referral_id}", deadline_s=300, interval_s=0.5)
+
+
+@contextlib.asynccontextmanager
+async def system(scenario: str, log_dir: Path, matching: int = 1, notifications: int = 1) -> AsyncIterator[System]:
+    tag = uuid.uuid4().hex[:8]
+    namespace = Namespace(chaos_infra_handle(), topic_prefix=f"chaos-{tag}.", database_prefix=f"chaos_{tag}")
+    services: dict[str, list[ServiceProcess]] = {}
+    receivers = {pid: Receiver() for pid in PARTNERS}
+    async with contextlib.AsyncExitStack() as stack:
+        for receiver in receivers.values():
+            await stack.enter_async_context(running(receiver))
+        shell = System(namespace, log_dir, services, httpx.AsyncClient(timeout=15), "", "", receivers, {})
+        stack.push_async_callback(discard, namespace)
+        stack.push_async_callback(_stop_all, shell)
+        for name, count in (("intake", 1), ("matching", matching), ("notifications", notifications)):
+            for _ in range(count):
+                shell.start_service(name)
+        for processes in services.values():
+            for process in processes:
+                await process.wait_ready(deadline_s=90)
+        shell.http = httpx.AsyncClient(base_url=shell.intake_url, timeout=15)
+        await _seed(shell)
+        yield shell
+
+
+async def _stop_all(shell: System) -> None:
+    for task in list(shell._acceptors):
+        task.cancel()
+    for processes in shell.services.values():
+        for process in processes:
+            if process.proc is not None and process.proc.poll() is None:
+                process.kill()
+
+
+async def _seed(shell: System) -> None:
+    shell.operator = await factories.operator_key(shell.namespace)
+    ops = {"Authorization": f"Bearer {shell.operator}"}
+    for pid in PARTNERS:
+        body = factories.partner(pid, ["legal"], ["AE"], capacity=1000)
+        del body["id"]
+        body["delivery"] = {"webhook_url": shell.receivers[pid].url}
+        assert (await shell.http.put(f"/v1/partners/{pid}", json=body, headers=ops)).is_success
+        key = (await shell.http.post(f"/v1/partners/{pid}/api-keys", json={"name": "crm"}, headers=ops)).json()
+        shell.partner_keys[pid] = key["api_key"]
+        secret = await shell.http.get(
+            "/v1/partners/me/webhook-secret", headers={"Authorization": f"Bearer {key['api_key']}"}
+        )
+        shell.receivers[pid].secrets.append(secret.json()["secret"])
+        shell.receivers[pid].on_handled = shell.on_offer(pid)
+        for matching in shell.services["matching"]:
+
+            async def known(url: str = matching.url, partner: str = pid) -> bool:
+                return (await shell.http.get(f"{url}/internal/directory/{partner}")).status_code == 200
+
+            await eventually(known, f"{pid} in matching's directory")
+    answer = await shell.http.post("/v1/enterprises", json=factories.enterprise())
+    shell.enterprise = answer.json()["api_key"]["api_key"]
+
+
+async def drive(shell: System, config: ChaosConfig, fault: Callable[[], Coroutine[Any, Any, None]]) -> list[Submitted]:
+    """Submits the load at a steady rate while `fault` runs once a third of it is in."""
+    submitted: list[Submitted] = []
+    fault_task: asyncio.Task[None] | None = None
+    started = time.monotonic()
+    for n in range(config.requests):
+        await _pace(started, n, config.rate_per_s)
+        if fault_task is None and n >= config.requests // 3:
+            fault_task = asyncio.create_task(fault())
+        submitted.append(await _submit(shell, f"chaos-{n}-{uuid.uuid4().hex[:6]}"))
+    if fault_task is not None:
+        await fault_task
+    return submitted
+
+
+async def _pace(started: float, n: int, rate: float) -> None:
+    due = started + n / rate
+    delay = due - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)  # the load's own pace, not a wait for an event
+
+
+async def _submit(shell: System, idempotency_key: str) -> Submitted:
+    """What a careful client does: retry with the same Idempotency-Key until the request is accepted."""
+    headers = {"Authorization": f"Bearer {shell.enterprise}", "Idempotency-Key": idempotency_key}
+    answer: dict[str, Any] = {}
+
+    async def accepted() -> bool:
+        try:
+            response = await shell.http.post("/v1/service-requests", json=NEED, headers=headers)
+        except httpx.HTTPError:
+            return False
+        if response.status_code == 201:
+            answer.update(response.json())
+            return True
+        return False
+
+    await eventually(accepted, f"request {idempotency_key} to be accepted", deadline_s=180, interval_s=0.5)
+    return Submitted(answer["referrals"][0]["id"], time.monotonic())
+
+
+async def settle(shell: System, submitted: list[Submitted], config: ChaosConfig) -> dict[str, dict[str, Any]]:
+    ops = {"Authorization": f"Bearer {shell.operator}"}
+    final: dict[str, dict[str, Any]] = {}
+
+    async def all_accepted() -> bool:
+        for item in submitted:
+            if final.get(item.referral_id, {}).get("status") == "accepted":
+                continue
+            try:
+                answer = await shell.http.get(f"/v1/referrals/{item.referral_id}", headers=ops)
+            except httpx.HTTPError:
+                return False
+            final[item.referral_id] = answer.json()
+        accepted = all(body.get("status") == "accepted" for body in final.values()) and len(final) == len(submitted)
+        return accepted and not missing_webhooks(shell, final)  # the confirmations reach the partners too
+
+    with contextlib.suppress(AssertionError):
+        await eventually(all_accepted, "every referral to be accepted", deadline_s=config.settle_s, interval_s=1.0)
+    return final
+
+
+async def outcome(
+    scenario: str, shell: System, submitted: list[Submitted], final: dict[str, dict[str, Any]]
+) -> Outcome:
+    lost = [s.referral_id for s in submitted if final.get(s.referral_id, {}).get("status") != "accepted"]
+    lost += missing_webhooks(shell, final)
+    transport = sum(count - 1 for r in shell.receivers.values() for count in r.received.values() if count > 1)
+    latency = max(
+        (shell.offered_at[s.referral_id] - s.accepted_at for s in submitted if s.referral_id in shell.offered_at),
+        default=0.0,
+    )
+    violations = await uncommitted_violations(shell)
+    return Outcome(scenario, len(submitted), len(submitted) - len(lost), lost, transport, max(0.0, latency), violations)
+
+
+def missing_webhooks(shell: System, final: dict[str, dict[str, Any]]) -> list[str]:
+    """Accepted referrals whose partner's receiver lacks the offer or the acceptance confirmation."""
+    missing = []
+    for referral_id, body in final.items():
+        partner = body.get("partner_id")
+        if body.get("status") != "accepted" or partner not in shell.receivers:
+            continue
+        kinds = {e["type"] for e in shell.receivers[partner].handled.values() if e["subject"] == referral_id}
+        for kind in ("referral_offered", "referral_accepted"):
+            if f"hk.goglobal.partner.{kind}.v1" not in kinds:
+                missing.append(f"{referral_id}: no {kind} webhook at {partner}")
+    return missing
+
+
+async def uncommitted_violations(shell: System) -> list[str]:
+    """Events below a group's committed offset that the group's service neither handled nor dead-lettered."""
+    namespace = shell.namespace
+    topic = namespace.topic("goglobal.referrals")
+    records = await _all_records(namespace.infra.kafka, topic)
+    dead = await _dead_lettered(namespace.infra.kafka, f"{topic}.dlq")
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    problems = []
+    try:
+        for service, handled_types in HANDLED_TYPES.items():
+            committed = await _committed(namespace.infra.kafka, f"{namespace.topic_prefix}goglobal-{service}", topic)
+            processed = mongo[namespace.database(service)]["processed_events"]
+            for (partition, offset), event in records.items():
+                if offset >= committed.get(partition, 0) or event is None or event[0] not in handled_types:
+                    continue
+                if (partition, offset) in dead or await processed.count_documents({"_id": event[1]}):
+                    continue
+                problems.append(f"{service}: {event[0]} {event[1]} at {partition}:{offset} committed, not handled")
+    finally:
+        await mongo.close()
+    return problems
+
+
+async def _all_records(bootstrap: str, topic: str) -> dict[tuple[int, int], tuple[str, str] | None]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: dict[tuple[int, int], tuple[str, str] | None] = {}
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
+
+        async def read_all() -> bool:
+            for records in (await consumer.getmany(timeout_ms=300, max_records=1000)).values():
+                for record in records:
+                    try:
+                        event = from_kafka(record.key, record.value, list(record.headers))
+                        found[(record.partition, record.offset)] = (event.type, event.id)
+                    except InvalidEvent:
+                        found[(record.partition, record.offset)] = None
+            positions = [await consumer.position(tp) for tp in ends]
+            return all(position >= end for position, end in zip(positions, ends.values(), strict=True))
+
+        await eventually(read_all, f"all of {topic}", deadline_s=120)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _dead_lettered(bootstrap: str, dlq: str) -> set[tuple[int, int]]:
+    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: set[tuple[int, int]] = set()
+    try:
+        for records in (await consumer.getmany(timeout_ms=2000, max_records=10000)).values():
+            for record in records:
+                headers = dict(record.headers)
+                found.add((int(headers["dlq_original_partition"]), int(headers["dlq_original_offset"])))
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {p: (await consumer.committed(TopicPartition(topic, p))) or 0 for p in range(PARTITIONS)}
+    finally:
+        await consumer.stop()

@@ -1,0 +1,106 @@
+"""Product bugs the hostile tests found, in one place.
+
+Each bug has an explicit regression test (in `test_regressions.py`, `test_kafka_fuzz.py` or `test_webhook_targets.py`)
+decorated with `xfail_until_fixed(BUG)`: a strict xfail while `fixed` is False. The property-based runs (Schemathesis,
+the Kafka fuzzer) tolerate exactly the open bugs listed here, and nothing else.
+
+When a bug is fixed, its regression test XPASSes (strict: the run fails). Set `fixed=True` on the bug below: the
+regression test then runs as an ordinary test, and the fuzzers stop tolerating the bug.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+_Test = TypeVar("_Test", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Bug:
+    id: str
+    summary: str
+    where: str  # file:line of the code (or the missing declaration) to change
+    fixed: bool = False
+
+    @property
+    def reason(self) -> str:
+        return f"[{self.id}] {self.summary} ({self.where}); once fixed, set fixed=True in tests/hostile/known_bugs.py"
+
+
+def xfail_until_fixed(bug: Bug) -> Callable[[_Test], _Test]:
+    """`pytest.mark.xfail(reason=..., strict=True)` while the bug is open; nothing once it is fixed."""
+
+    def mark(test: _Test) -> _Test:
+        if bug.fixed:
+            return test
+        marked: _Test = pytest.mark.xfail(reason=bug.reason, strict=True)(test)
+        return marked
+
+    return mark
+
+
+# -- the intake OpenAPI document does not describe what the API answers ---------------------------------------------
+
+PROBLEM_MEDIA_TYPE = Bug(
+    "problem-media-type",
+    "every error is served as application/problem+json, but the OpenAPI documents each error response "
+    "(404, 409, 422, ...) as application/json",
+    "services/intake/src/intake/app.py:79 _openapi (error responses' `content`); shared/src/goglobal_shared/problems.py:52",
+)
+UNDOCUMENTED_401 = Bug(
+    "undocumented-401",
+    "a missing, unknown or revoked API key answers 401, which no operation documents",
+    "services/intake/src/intake/api/deps.py:31 get_principal",
+)
+UNDOCUMENTED_403 = Bug(
+    "undocumented-403",
+    "a key of the wrong role answers 403, which no operation documents",
+    "services/intake/src/intake/api/deps.py:52 require (and deliveries.py _partner_or_operator)",
+)
+VALIDATION_422_SCHEMA = Bug(
+    "validation-422-schema",
+    "422 is documented as FastAPI's HTTPValidationError ({detail: [{loc, msg, type}]}), but the body is an RFC 9457 "
+    "problem ({type, title, status, detail: <string>, errors: [{field, message, type}]})",
+    "shared/src/goglobal_shared/problems.py:68 on_validation vs the generated 422 in services/intake/src/intake/app.py:79",
+)
+PUT_PARTNER_201 = Bug(
+    "put-partner-201",
+    "PUT /v1/partners/{partner_id} answers 201 when it creates the partner; only 200 is documented",
+    "services/intake/src/intake/api/routes/partners.py:148 replace",
+)
+UNDOCUMENTED_413 = Bug(
+    "undocumented-413",
+    "a request body over GOGLOBAL_MAX_BODY_BYTES answers 413 on every POST/PUT/PATCH; no operation documents it",
+    "services/intake/src/intake/api/middleware.py:80",
+)
+IDEMPOTENCY_KEY_400 = Bug(
+    "idempotency-key-400",
+    "Idempotency-Key is documented as any string of 1-255 characters, but anything outside visible ASCII "
+    "(e.g. 'a b') is refused with a 400 that no operation documents; the header schema lacks the pattern "
+    r"^[\x21-\x7e]{1,255}$",
+    "services/intake/src/intake/app.py:89 (header schema) vs services/intake/src/intake/api/middleware.py:17,91",
+)
+IMPORT_415 = Bug(
+    "import-415",
+    "POST /v1/partners/import answers 415 for a body it cannot recognise (e.g. text/plain); 415 is not documented",
+    "services/intake/src/intake/api/routes/partners.py:192",
+)
+READYZ_503 = Bug(
+    "readyz-503",
+    "GET /readyz answers 503 (with the failing checks) when a dependency is down; only 200 is documented",
+    "shared/src/goglobal_shared/health.py:36",
+)
+
+OPENAPI_BUGS = (
+    PROBLEM_MEDIA_TYPE,
+    UNDOCUMENTED_401,
+    UNDOCUMENTED_403,
+    VALIDATION_422_SCHEMA,
+    PUT_PARTNER_201,
+    UNDOCUMENTED_413,
+    IDEMPOTENCY_KEY_400,
+    IMPORT_415,
+    READYZ_503,
+)
