@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,11 +228,12 @@ async def setup_parties(namespace: Namespace, intake_url: str, webhook_url: str 
         )
 
 
-async def wait_until_offered(intake_url: str, parties: Parties, deadline_s: float = 90) -> None:
-    """Submits requests until one gets offered: the directory reached matching through `partner.upserted`."""
+async def wait_until_offered(intake_url: str, parties: Parties, deadline_s: float = 90) -> str:
+    """Submits requests until one gets offered (the directory reached matching through `partner.upserted`);
+    returns that referral's id."""
     async with httpx.AsyncClient(base_url=intake_url, timeout=30) as http:
 
-        async def offered() -> bool:
+        async def offered() -> str | None:
             created = await http.post("/v1/service-requests", json=REQUEST_BODY, headers=bearer(parties.enterprise_key))
             created.raise_for_status()
             referral = created.json()["referrals"][0]["id"]
@@ -242,9 +243,10 @@ async def wait_until_offered(intake_url: str, parties: Parties, deadline_s: floa
                 status = str(answer.json().get("status"))
                 return status if status in {"offered", "unmatched"} else None
 
-            return await eventually(settled, f"referral {referral} to settle", deadline_s=60) == "offered"
+            status = await eventually(settled, f"referral {referral} to settle", deadline_s=60)
+            return referral if status == "offered" else None
 
-        await eventually(offered, "matching to know the bench partner", deadline_s=deadline_s, interval_s=0.5)
+        return await eventually(offered, "matching to know the bench partner", deadline_s=deadline_s, interval_s=0.5)
 
 
 # ---------------------------------------------------------------------------------------------------- measurements
@@ -307,6 +309,16 @@ async def scrape(http: httpx.AsyncClient, url: str) -> str:
         return (await http.get(f"{url}/metrics", timeout=5)).text
     except httpx.HTTPError:
         return ""
+
+
+async def until(condition: Callable[[], bool], deadline: float, interval_s: float = 0.2) -> bool:
+    """Waits until `condition()` holds or the monotonic `deadline` passes; returns whether it held."""
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
 
 
 async def sleep_until(deadline: float) -> None:

@@ -47,7 +47,8 @@ PROBLEM_MEDIA_TYPE = Bug(
     "problem-media-type",
     "every error is served as application/problem+json, but the OpenAPI documents each error response "
     "(404, 409, 422, ...) as application/json",
-    "services/intake/src/intake/app.py:79 _openapi (error responses' `content`); shared/src/goglobal_shared/problems.py:52",
+    "services/intake/src/intake/app.py:79 _openapi (each error response's `content`); "
+    "shared/src/goglobal_shared/problems.py:52",
 )
 UNDOCUMENTED_401 = Bug(
     "undocumented-401",
@@ -63,7 +64,8 @@ VALIDATION_422_SCHEMA = Bug(
     "validation-422-schema",
     "422 is documented as FastAPI's HTTPValidationError ({detail: [{loc, msg, type}]}), but the body is an RFC 9457 "
     "problem ({type, title, status, detail: <string>, errors: [{field, message, type}]})",
-    "shared/src/goglobal_shared/problems.py:68 on_validation vs the generated 422 in services/intake/src/intake/app.py:79",
+    "shared/src/goglobal_shared/problems.py:68 on_validation, vs the generated 422 "
+    "(services/intake/src/intake/app.py:79 _openapi)",
 )
 PUT_PARTNER_201 = Bug(
     "put-partner-201",
@@ -92,6 +94,12 @@ READYZ_503 = Bug(
     "GET /readyz answers 503 (with the failing checks) when a dependency is down; only 200 is documented",
     "shared/src/goglobal_shared/health.py:36",
 )
+NON_UTF8_BODY_400 = Bug(
+    "non-utf8-body-400",
+    "a JSON body that is not UTF-8 (e.g. b'\\xff\\xfe{') answers an undocumented 400 'There was an error parsing the "
+    "body' (type about:blank), while malformed UTF-8 JSON answers the documented 422 json_invalid",
+    "FastAPI's body parsing, passed through by shared/src/goglobal_shared/problems.py:80 on_http",
+)
 
 OPENAPI_BUGS = (
     PROBLEM_MEDIA_TYPE,
@@ -103,4 +111,5 @@ OPENAPI_BUGS = (
     IDEMPOTENCY_KEY_400,
     IMPORT_415,
     READYZ_503,
+    NON_UTF8_BODY_400,
 )

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 from goglobal_shared.envelope import Envelope, from_kafka
 from goglobal_shared.kafka import enqueue, ensure_topics, make_producer
 from goglobal_shared.locks import DocumentLocks
-from goglobal_shared.outbox import OutboxRelay, ensure_outbox_index, new_document_outbox, outbox_fields
+from goglobal_shared.outbox import OutboxRelay, ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
 from tests.support import Namespace, eventually
 from tests.unit.test_envelope import submitted
 
@@ -27,6 +27,7 @@ async def test_pending_events_are_published_in_order_and_removed(namespace: Name
     await producer.start()
     referral = uuid.uuid4().hex
     first, second, third = (submitted(referral) for _ in range(3))
+    await mark_pending(collection, referral)  # the writer's contract: mark, then write the events
     await collection.insert_one({"_id": referral, **new_document_outbox([first, second])})
     await collection.update_one(
         {"_id": referral}, {"$set": outbox_fields([third], start_seq=2), "$inc": {"outbox_count": 1}}

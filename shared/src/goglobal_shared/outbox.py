@@ -2,7 +2,10 @@
 
 No multi-document transactions exist on FerretDB, so the state change and its pending events are written
 in ONE update (single-document atomicity). Pending events sit in `outbox` keyed by event id (FerretDB 1.x
-cannot `$pull` from arrays by condition), with `outbox_count` as an indexed "has pending" marker.
+cannot `$pull` from arrays by condition), with `outbox_count` counting them. FerretDB 1.x answers only `_id`
+lookups from an index (every other query scans the whole collection), so the relay finds work through a small
+companion collection `<name>_pending` of document ids, marked before any event is written (under the document's
+lock for updates) and cleared, under that lock, once the document has no pending event left.
 A relay publishes them in order and removes each one after the broker acknowledged it. Several relays
 (one per replica) share the work: each claims a document with a lock (an insert into a unique key, atomic on
 MongoDB and FerretDB alike), so in normal operation no event is published twice; consumers still dedupe on
@@ -16,9 +19,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.locks import DocumentLocks, document_key
@@ -26,6 +31,7 @@ from goglobal_shared.mongo import Document
 
 log = logging.getLogger(__name__)
 
+STALE_MARKER = timedelta(minutes=2)  # a mark whose document was never written (the writer died in between)
 Publish = Callable[[Envelope], Awaitable[Awaitable[None]]]  # enqueue; the result resolves on the broker's ack
 
 
@@ -44,6 +50,16 @@ def new_document_outbox(envelopes: list[Envelope]) -> Document:
 
 async def ensure_outbox_index(collection: AsyncCollection[Document]) -> None:
     await collection.create_index("outbox_count")
+
+
+def pending_index(collection: AsyncCollection[Document]) -> AsyncCollection[Document]:
+    return collection.database[f"{collection.name}_pending"]
+
+
+async def mark_pending(collection: AsyncCollection[Document], doc_id: str) -> None:
+    """Call before writing events to `doc_id`: the relay will look at that document."""
+    with contextlib.suppress(DuplicateKeyError):
+        await pending_index(collection).insert_one({"_id": doc_id, "since": datetime.now(UTC)})
 
 
 @dataclass
@@ -104,17 +120,24 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publishes every pending event once; returns how many went out."""
         sent = 0
-        pending = self.collection.find({"outbox_count": {"$gt": 0}}, projection={"outbox": 1}).limit(self.batch)
-        async for doc in pending:
-            claim = f"relay:{document_key(self.collection, doc['_id'])}"
+        async for marker in pending_index(self.collection).find({}).limit(self.batch):
+            claim = f"relay:{document_key(self.collection, marker['_id'])}"
             if self._stopping.is_set() or not await self.locks.try_hold(claim):
                 continue  # another relay has it
             try:
-                sent += await self._publish_document(doc)
+                sent += await self._relay_document(marker)
             finally:
                 await self.locks.release(claim)
         self.status.published += sent
         return sent
+
+    async def _relay_document(self, marker: Document) -> int:
+        doc = await self.collection.find_one({"_id": marker["_id"]}, projection={"outbox": 1})
+        if doc is None:
+            if marker["since"].replace(tzinfo=UTC) < datetime.now(UTC) - STALE_MARKER:
+                await pending_index(self.collection).delete_one({"_id": marker["_id"]})  # its write never came
+            return 0
+        return await self._publish_document(doc)
 
     async def _publish_document(self, doc: Document) -> int:
         """Enqueues the document's events in order, waits for every acknowledgement, then removes them in
@@ -123,8 +146,8 @@ class OutboxRelay:
         acknowledgements = [await self.publish(Envelope.from_document(entry)) for entry in entries]
         await asyncio.gather(*acknowledgements)
         async with self.locks.hold(document_key(self.collection, doc["_id"])):
-            current = await self.collection.find_one({"_id": doc["_id"]}, projection={"outbox": 1})
-            published = [e["id"] for e in entries if e["id"] in (current or {}).get("outbox", {})]
+            current = await self.collection.find_one({"_id": doc["_id"]}, projection={"outbox": 1}) or {}
+            published = [e["id"] for e in entries if e["id"] in current.get("outbox", {})]
             if published:
                 await self.collection.update_one(
                     {"_id": doc["_id"]},
@@ -133,7 +156,9 @@ class OutboxRelay:
                         "$inc": {"outbox_count": -len(published)},
                     },
                 )
+            if len(published) == len(current.get("outbox", {})):  # nothing new arrived meanwhile
+                await pending_index(self.collection).delete_one({"_id": doc["_id"]})
         return len(entries)
 
     async def backlog(self) -> int:
-        return await self.collection.count_documents({"outbox_count": {"$gt": 0}})
+        return await pending_index(self.collection).count_documents({})

@@ -12,6 +12,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.metrics import CONSUMER_LAG, OUTBOX_BACKLOG, OUTBOX_OLDEST
 from goglobal_shared.mongo import Document
+from goglobal_shared.outbox import pending_index
 
 log = logging.getLogger(__name__)
 Sample = Callable[[], Awaitable[None]]
@@ -50,14 +51,12 @@ def consumer_lag(consumer: AIOKafkaConsumer) -> Sample:
 
 def outbox(collection: AsyncCollection[Document]) -> Sample:
     async def sample() -> None:
-        pending = collection.find({"outbox_count": {"$gt": 0}}, projection={"outbox": 1}).limit(500)
         oldest: datetime | None = None
         count = 0
-        async for doc in pending:
+        async for marker in pending_index(collection).find({}):
             count += 1
-            for entry in doc.get("outbox", {}).values():
-                when = entry["time"] if entry["time"].tzinfo else entry["time"].replace(tzinfo=UTC)
-                oldest = when if oldest is None or when < oldest else oldest
+            when = marker["since"] if marker["since"].tzinfo else marker["since"].replace(tzinfo=UTC)
+            oldest = when if oldest is None or when < oldest else oldest
         OUTBOX_BACKLOG.labels(collection.name).set(count)
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         OUTBOX_OLDEST.labels(collection.name).set(age)

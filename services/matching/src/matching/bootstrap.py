@@ -82,8 +82,9 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
 
 def offer_counts(plans: PlanRepository, clock: Callable[[], datetime]) -> Sample:
     async def sample() -> None:
-        OPEN_OFFERS.set(await plans.collection.count_documents({"next_deadline": {"$ne": None}}))
-        OFFERS_PAST_DEADLINE.set(await plans.collection.count_documents({"next_deadline": {"$lt": clock()}}))
+        open_count, past = await plans.open_offers(clock())
+        OPEN_OFFERS.set(open_count)
+        OFFERS_PAST_DEADLINE.set(past)
 
     return sample
 

@@ -53,6 +53,7 @@ class ExpiryScheduler:
 
     async def _expire(self, plan: Plan) -> bool:
         if not plan.expire_due(self.matcher.clock()):
-            return False  # another replica fired it first
+            await self.matcher.plans.track_deadline(plan)  # fired by another replica: bring the index up to date
+            return False
         await self.matcher.refill(plan)
         return True

@@ -83,7 +83,12 @@ class Dispatcher:
             return 0  # another replica has it
         try:
             delivery = await self.deliveries.get(delivery_id)
-            if delivery is None or delivery["status"] != PENDING or delivery["next_attempt_at"] > self.clock():
+            if delivery is None:
+                return 0  # queued an instant before its document is written
+            if delivery["status"] != PENDING:
+                await self.deliveries.dequeue(delivery_id)  # a stale queue entry
+                return 0
+            if delivery["next_attempt_at"] > self.clock():
                 return 0
             await self._attempt(delivery)
             return 1

@@ -13,7 +13,7 @@ from goglobal_shared.events import ContactDetails, EnterpriseUpserted
 from goglobal_shared.ids import new_id
 from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox, outbox_fields
+from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
 
 SOURCE = "/goglobal/intake/enterprises"
 
@@ -41,6 +41,7 @@ class EnterpriseRepository:
             "updated_at": now,
             **new_document_outbox([_event(enterprise_id, profile, 1, now)]),
         }
+        await mark_pending(self.collection, enterprise_id)
         try:
             await self.collection.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -59,6 +60,7 @@ class EnterpriseRepository:
             profile = EnterpriseProfile.model_validate(_merged(current["profile"], changes))
             version = current.get("version", 1) + 1
             event = _event(enterprise_id, profile, version, now)
+            await mark_pending(self.collection, enterprise_id)
             await self.collection.update_one(
                 {"_id": enterprise_id},
                 {

@@ -18,7 +18,7 @@ from goglobal_shared.notification_events import (
     NotificationDelivered,
     NotificationFailed,
 )
-from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox
+from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox
 
 
 class NotificationViews:
@@ -59,10 +59,9 @@ class NotificationViews:
         }
         if isinstance(event, NotificationFailed):
             doc["next_attempt_at"] = event.next_attempt_at
-        with contextlib.suppress(DuplicateKeyError):  # we hold a later state already
-            await self.deliveries.replace_one(
-                {"_id": event.delivery_id, "attempt_count": {"$lte": len(event.attempts)}}, doc, upsert=True
-            )
+        held = await self.deliveries.find_one({"_id": event.delivery_id}, projection={"attempt_count": 1})
+        if held is None or held["attempt_count"] <= len(event.attempts):  # a replay of older news changes nothing
+            await self.deliveries.replace_one({"_id": event.delivery_id}, doc, upsert=True)
 
     async def endpoint_disabled(self, event: EndpointDisabled) -> None:
         await self.endpoints.replace_one({"_id": event.partner_id}, event.model_dump(mode="python"), upsert=True)
@@ -96,4 +95,5 @@ class NotificationViews:
 
     async def command(self, command_id: str, event: Envelope, now: datetime) -> None:
         """Stores the command with its event; the relay sends it to notifications."""
+        await mark_pending(self.commands, command_id)
         await self.commands.insert_one({"_id": command_id, "created_at": now, **new_document_outbox([event])})

@@ -13,7 +13,7 @@ from goglobal_shared.envelope import Envelope
 from goglobal_shared.events import PartnerCategoryDetails, PartnerUpserted
 from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox, outbox_fields
+from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
 
 SOURCE = "/goglobal/intake/partners"
 
@@ -75,6 +75,7 @@ class PartnerRepository:
             "audit": [_audit(actor, now, "created")],
             **new_document_outbox([_event(partner_id, profile, state, 1, now)]),
         }
+        await mark_pending(self.collection, partner_id)
         try:
             await self.collection.insert_one(doc)
         except DuplicateKeyError as exc:  # cannot happen under the lock, unless the lock expired
@@ -86,8 +87,9 @@ class PartnerRepository:
     ) -> Saved:
         version = current["version"] + 1
         event = _event(current["_id"], profile, state, version, now)
+        await mark_pending(self.collection, current["_id"])
         await self.collection.update_one(
-            {"_id": current["_id"], "version": current["version"]},
+            {"_id": current["_id"]},
             {
                 "$set": {
                     "profile": profile.model_dump(mode="json"),

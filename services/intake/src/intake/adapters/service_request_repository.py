@@ -3,6 +3,7 @@
 Saves are optimistic: the write matches the version that was read, so two concurrent commands on one
 request cannot both apply; the loser reloads and re-runs (see `mutate`)."""
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -15,7 +16,7 @@ from goglobal_shared.domain.service_request import Need
 from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import ensure_outbox_index, new_document_outbox, outbox_fields
+from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
 from intake.domain.service_requests import Referral, ServiceRequest
 
 MAX_CONFLICT_RETRIES = 20
@@ -33,6 +34,9 @@ class ServiceRequestRepository:
     def __init__(self, collection: AsyncCollection[Document], locks: DocumentLocks) -> None:
         self.collection = collection
         self.locks = locks
+        # FerretDB answers only `_id` lookups from an index: these map other keys to request ids.
+        self.referral_index = collection.database[f"{collection.name}_by_referral"]
+        self.key_index = collection.database[f"{collection.name}_by_idempotency_key"]
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_index(self.collection)
@@ -43,7 +47,15 @@ class ServiceRequestRepository:
         await self.collection.create_index("referrals.status")
 
     async def add(self, request: ServiceRequest, now: datetime) -> bool:
-        """False when a request with this id exists already (a retried submission)."""
+        """False when a request with this id exists already (a retried submission).
+
+        The lookups (referral -> request, idempotency key -> request) are written first: one left behind by a
+        crash points at nothing and is harmless, while the request itself is never unreachable."""
+        for referral in request.referrals:
+            await self._index(self.referral_index, referral.id, request.id)
+        if request.idempotency_key:
+            await self._index(self.key_index, _key_id(request.enterprise_id, request.idempotency_key), request.id)
+        await mark_pending(self.collection, request.id)
         doc = {**_to_document(request, now), "version": 1, **new_document_outbox(request.pending)}
         try:
             await self.collection.insert_one(doc)
@@ -52,6 +64,11 @@ class ServiceRequestRepository:
         request.version, request.pending = 1, []
         return True
 
+    @staticmethod
+    async def _index(index: AsyncCollection[Document], key: str, request_id: str) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await index.insert_one({"_id": key, "request_id": request_id})
+
     async def get(self, request_id: str) -> ServiceRequest:
         doc = await self.collection.find_one({"_id": request_id}, projection={"outbox": 0})
         if doc is None:
@@ -59,16 +76,19 @@ class ServiceRequestRepository:
         return _from_document(doc)
 
     async def by_referral(self, referral_id: str) -> ServiceRequest:
-        doc = await self.collection.find_one({"referrals.id": referral_id}, projection={"outbox": 0})
-        if doc is None:
+        entry = await self.referral_index.find_one({"_id": referral_id})
+        if entry is None:
             raise NotFound(referral_id)
-        return _from_document(doc)
+        return await self.get(entry["request_id"])
 
     async def by_idempotency_key(self, enterprise_id: str, key: str) -> ServiceRequest | None:
-        doc = await self.collection.find_one(
-            {"enterprise_id": enterprise_id, "idempotency_key": key}, projection={"outbox": 0}
-        )
-        return _from_document(doc) if doc else None
+        entry = await self.key_index.find_one({"_id": _key_id(enterprise_id, key)})
+        if entry is None:
+            return None
+        try:
+            return await self.get(entry["request_id"])
+        except NotFound:
+            return None  # the submission died between its lookup and its document
 
     async def save(self, request: ServiceRequest, now: datetime) -> None:
         update: dict[str, Any] = {"$set": {**_to_document(request, now), "version": request.version + 1}}
@@ -77,7 +97,9 @@ class ServiceRequestRepository:
             # The relay publishes a document's events in `seq` order: later saves get higher numbers.
             update["$set"].update(outbox_fields(request.pending, start_seq=(request.version + 1) * 1000))
             update["$inc"] = {"outbox_count": len(request.pending)}
-        result = await self.collection.update_one({"_id": request.id, "version": request.version}, update)
+            await mark_pending(self.collection, request.id)
+        # The document lock serialises writers (a `version` filter would make FerretDB scan the collection).
+        result = await self.collection.update_one({"_id": request.id}, update)
         if result.matched_count == 0:
             raise ConcurrentUpdate(request.id)
         request.version, request.pending = request.version + 1, []
@@ -108,6 +130,10 @@ class ServiceRequestRepository:
             query = {**query, "_id": {"$lte" if include_after else "$lt": after}}
         docs = self.collection.find(query, projection={"outbox": 0}).sort("_id", -1).limit(limit)
         return [_from_document(doc) async for doc in docs]
+
+
+def _key_id(enterprise_id: str, key: str) -> str:
+    return f"{enterprise_id}:{key}"
 
 
 def _to_document(request: ServiceRequest, now: datetime) -> Document:

@@ -1,0 +1,104 @@
+"""The storage limit for `bench.intake_bench`: a bare FastAPI endpoint, served by uvicorn in its own process, that
+stores each POSTed service request as ONE insert of a document shaped exactly like intake's, into the same
+database server, with PyMongo's asyncio client, and answers 201.
+
+    .venv/bin/python -m bench.bare_app --port 8100 --mongodb-uri mongodb://127.0.0.1:27017/ --database bench_bare
+
+The document is made once at start by intake's own code (`submit` and `ServiceRequestRepository.add`, captured
+instead of written: the request, its referral with its history, and the pending `referral.submitted` event), and
+the collection gets intake's indexes, so each insert writes the same bytes and index entries as intake's. What the
+endpoint leaves out is everything intake adds around that insert: API-key authentication, the enterprise lookup,
+validation, the domain code, the response model, the middleware, logging, metrics and tracing, and the relay
+that publishes the event afterwards.
+"""
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import uvicorn
+from fastapi import FastAPI, Response
+from pymongo.asynchronous.collection import AsyncCollection
+
+from bench.common import REQUEST_BODY
+from goglobal_shared.domain.service_request import Need
+from goglobal_shared.ids import new_id
+from goglobal_shared.locks import DocumentLocks
+from goglobal_shared.mongo import Document, make_client
+from intake.adapters.service_request_repository import ServiceRequestRepository
+from intake.domain.service_requests import Actor, submit
+from tests import factories
+
+
+class _Captured:
+    """Stands in for the collection: keeps the document that the repository would insert."""
+
+    def __init__(self) -> None:
+        self.document: Document = {}
+
+    async def insert_one(self, document: Document) -> None:
+        self.document = document
+
+
+def intake_document() -> Document:
+    """The document intake inserts for one request with REQUEST_BODY's need, made by intake's code."""
+    now = datetime.now(UTC)
+    enterprise = factories.enterprise(seed=7)
+    request = submit(
+        new_id(),
+        enterprise,
+        [Need.model_validate(need) for need in REQUEST_BODY["needs"]],
+        Actor("enterprise:bench", new_id()),
+        now,
+    )
+    captured = _Captured()
+    repository = ServiceRequestRepository(cast(AsyncCollection[Document], captured), cast(DocumentLocks, None))
+    asyncio.run(repository.add(request, now))
+    return captured.document
+
+
+def create_app(mongodb_uri: str, database: str) -> FastAPI:
+    template = intake_document()
+    collections: list[AsyncCollection[Document]] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = make_client(mongodb_uri)
+        collection = client[database]["service_requests"]
+        await ServiceRequestRepository(collection, DocumentLocks(client[database]["locks"])).ensure_indexes()
+        collections.append(collection)
+        try:
+            yield
+        finally:
+            await client.close()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/service-requests", status_code=201)
+    async def store(body: dict[str, Any], response: Response) -> dict[str, str]:
+        document = {**template, "_id": new_id(), "created_at": datetime.now(UTC)}
+        await collections[0].insert_one(document)
+        response.headers["Location"] = f"/v1/service-requests/{document['_id']}"
+        return {"id": document["_id"]}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.bare_app", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mongodb-uri", required=True)
+    parser.add_argument("--database", required=True)
+    args = parser.parse_args()
+    uvicorn.run(create_app(args.mongodb_uri, args.database), host="127.0.0.1", port=args.port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()
