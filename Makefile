@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test test-unit lint format bench docs browser infra-up infra-down infra-status clean
+.PHONY: help install run test test-chaos test-unit lint format bench docs browser infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ browser:  ## Debian's chromium and chromium-driver, for the console's browser te
 
 test: install infra-up browser  ## install everything and run the whole suite against real Kafka and FerretDB
 	$(PY) -m pytest -q
+
+test-chaos: install infra-up  ## the full fault scenarios: 500 requests each, 30 s outages, 60 s failing webhooks
+	GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=5 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900 \
+	  $(PY) -m pytest -q -s tests/chaos
 
 test-unit: install  ## only the fast tests that need no infrastructure
 	$(PY) -m pytest -q tests/unit

@@ -14,7 +14,7 @@ that publishes the event afterwards.
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -32,19 +32,42 @@ from intake.adapters.service_request_repository import ServiceRequestRepository
 from intake.domain.service_requests import Actor, submit
 from tests import factories
 
-
-class _Captured:
-    """Stands in for the collection: keeps the document that the repository would insert."""
-
-    def __init__(self) -> None:
-        self.document: Document = {}
-
-    async def insert_one(self, document: Document) -> None:
-        self.document = document
+COLLECTION = "service_requests"
 
 
-def intake_document() -> Document:
-    """The document intake inserts for one request with REQUEST_BODY's need, made by intake's code."""
+class _Recorder:
+    """Stands in for a collection (and, through `database`, for its siblings): records every document inserted;
+    any other call does nothing."""
+
+    def __init__(self, name: str, inserted: list[tuple[str, Document]]) -> None:
+        self.name = name
+        self.inserted = inserted
+
+    @property
+    def database(self) -> "_RecorderDatabase":
+        return _RecorderDatabase(self.inserted)
+
+    async def insert_one(self, document: Document, *args: object, **kwargs: object) -> None:
+        self.inserted.append((self.name, document))
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[None]]:
+        async def ignored(*args: object, **kwargs: object) -> None:
+            return None
+
+        return ignored
+
+
+class _RecorderDatabase:
+    def __init__(self, inserted: list[tuple[str, Document]]) -> None:
+        self.inserted = inserted
+
+    def __getitem__(self, name: str) -> _Recorder:
+        return _Recorder(name, self.inserted)
+
+
+async def intake_writes() -> list[tuple[str, Document]]:
+    """(collection, document) for every insert intake's repository makes to store one request with
+    REQUEST_BODY's need, made by intake's own code."""
     now = datetime.now(UTC)
     enterprise = factories.enterprise(seed=7)
     request = submit(
@@ -54,10 +77,16 @@ def intake_document() -> Document:
         Actor("enterprise:bench", new_id()),
         now,
     )
-    captured = _Captured()
-    repository = ServiceRequestRepository(cast(AsyncCollection[Document], captured), cast(DocumentLocks, None))
-    asyncio.run(repository.add(request, now))
-    return captured.document
+    inserted: list[tuple[str, Document]] = []
+    recorder = _Recorder(COLLECTION, inserted)
+    repository = ServiceRequestRepository(cast(AsyncCollection[Document], recorder), cast(DocumentLocks, None))
+    await repository.add(request, now)
+    return inserted
+
+
+def intake_document() -> Document:
+    """The service-request document itself (the one insert the bare endpoint repeats)."""
+    return next(document for collection, document in asyncio.run(intake_writes()) if collection == COLLECTION)
 
 
 def create_app(mongodb_uri: str, database: str) -> FastAPI:
@@ -67,7 +96,7 @@ def create_app(mongodb_uri: str, database: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = make_client(mongodb_uri)
-        collection = client[database]["service_requests"]
+        collection = client[database][COLLECTION]
         await ServiceRequestRepository(collection, DocumentLocks(client[database]["locks"])).ensure_indexes()
         collections.append(collection)
         try:

@@ -61,6 +61,7 @@ from tests.webhook_receiver import Receiver, running
 RATES = (50.0, 100.0, 200.0)
 # Rates the search for the highest sustained rate moves along.
 LADDER = (1.0, 2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0)
+QUICK_START = 2.0  # where --quick starts its search (it has no overload steps to estimate from beforehand)
 GROWTH_TOLERANCE = 0.05  # backlog slope, as a share of the offered rate per second
 MAX_IN_FLIGHT = 512  # requests awaiting their answer; beyond it the generator counts a send as dropped
 
@@ -272,7 +273,7 @@ class Env:
 @contextlib.asynccontextmanager
 async def fresh_system(receiver: TimingReceiver, warm_up: bool = True) -> AsyncIterator[Env]:
     """The three services in a new namespace, ready, with the directory loaded into matching and one referral
-    taken all the way to the webhook; then (`warm_up`) ten more at 2/s, so that connections are open."""
+    taken all the way to the webhook; then (`warm_up`) six more at 2/s, so that connections are open."""
     async with system("e2e") as stack:
         await stack.start_ready(*SERVICES)
         intake_url = stack.services["intake"].url
@@ -285,7 +286,7 @@ async def fresh_system(receiver: TimingReceiver, warm_up: bool = True) -> AsyncI
         async with httpx.AsyncClient(base_url=intake_url, timeout=60, limits=limits) as http:
             env = Env(stack, parties, http)
             if warm_up:
-                await run_step(env, receiver, "warm-up", 2, 5, 20)
+                await run_step(env, receiver, "warm-up", 2, 3, 10)
             yield env
 
 
@@ -299,48 +300,77 @@ def next_rate(rate: float, up: bool) -> float:
     return next((r for r in reversed(LADDER) if r < rate), rate)
 
 
-async def measure(quick: bool) -> Result:
-    step_s = 5.0 if quick else 20.0
-    hold_s = 15.0 if quick else 60.0
-    drain_s = 5.0 if quick else 15.0
-    max_holds = 2 if quick else 3
-    started = time.monotonic()
-    steps: list[Step] = []
-    holds: list[Step] = []
-    handling: dict[str, dict[str, tuple[float, float]]] = {}
-    receiver = TimingReceiver()
-    async with running(receiver):
-        for rate in RATES:
-            # Every step starts from an empty system: a backlog left by a faster step would delay the next one.
-            async with fresh_system(receiver) as env:
-                log(f"end-to-end: {rate:.0f} requests/s for {step_s:.0f} s (fresh services)")
-                step = await run_step(env, receiver, f"{rate:.0f}/s", rate, step_s, drain_s)
-                steps.append(step)
-                log(f"  -> {' | '.join(cells(step)[2:])}")
-        # What the pipeline delivered per second while saturated: where the search for a sustained rate starts.
-        capacity = max(s.delivered / (s.duration_s + s.drain_s) for s in steps)
-        kept = [s.rate for s in steps if s.keeps_up]
-        rate = max(kept) if kept else max([r for r in LADDER if r <= 0.8 * capacity] or [LADDER[0]])
-        log(f"end-to-end: delivered up to {capacity:.1f} offers/s while saturated; holds start at {rate:g}/s")
+@dataclass
+class Search:
+    """The search for the highest rate held for a whole window without a growing backlog."""
+
+    hold_s: float
+    drain_s: float
+    max_holds: int
+    holds: list[Step] = field(default_factory=list)
+    handling: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+
+    async def run(self, receiver: TimingReceiver, rate: float, env: Env | None = None) -> None:
+        """From `rate`, up the ladder after a rate held, down after one that was not, until the next rate was
+        tried already. Without `env`, each try after one that fell behind gets freshly started services; with
+        it, the search stays on that system and stops at the first rate that fell behind."""
         tried: dict[float, bool] = {}
         async with contextlib.AsyncExitStack() as exits:
-            hold_env: Env | None = None
-            while len(holds) < max_holds and rate not in tried:
-                if hold_env is None:
-                    hold_env = await exits.enter_async_context(fresh_system(receiver))
-                log(f"end-to-end: hold {rate:g} requests/s for {hold_s:.0f} s")
-                hold = await run_step(hold_env, receiver, f"hold {rate:g}/s", rate, hold_s, drain_s)
-                holds.append(hold)
+            current = env
+            while len(self.holds) < self.max_holds and rate not in tried:
+                if current is None:
+                    current = await exits.enter_async_context(fresh_system(receiver))
+                log(f"end-to-end: hold {rate:g} requests/s for {self.hold_s:.0f} s")
+                hold = await run_step(current, receiver, f"hold {rate:g}/s", rate, self.hold_s, self.drain_s)
+                self.holds.append(hold)
                 tried[rate] = hold.keeps_up
                 log(f"  -> {' | '.join(cells(hold)[2:])}")
                 if hold.keeps_up:
-                    handling = await handling_table(hold_env)
+                    self.handling = await handling_table(current)
+                elif env is not None:
+                    break
                 else:  # a backlog is left: the next try starts from an empty system
                     await exits.aclose()
-                    hold_env = None
-                # Up after a rate held, down after one that was not, until the next rate was tried already.
+                    current = None
                 rate = next_rate(rate, up=hold.keeps_up)
+
+
+async def measure(quick: bool) -> Result:
+    """Full: each overload step on freshly started services, then the search for the sustained rate, starting
+    from what the steps delivered. Quick: one system, the search first (from 2/s, two holds at most), then the
+    three steps one after the other, each inheriting the backlog of the one before."""
+    step_s = 3.0 if quick else 20.0
+    drain_s = 3.0 if quick else 10.0
+    search = Search(hold_s=10.0 if quick else 60.0, drain_s=drain_s, max_holds=2 if quick else 3)
+    started = time.monotonic()
+    steps: list[Step] = []
+
+    async def step_at(env: Env, rate: float) -> None:
+        log(f"end-to-end: {rate:.0f} requests/s for {step_s:.0f} s")
+        step = await run_step(env, receiver, f"{rate:.0f}/s", rate, step_s, drain_s)
+        steps.append(step)
+        log(f"  -> {' | '.join(cells(step)[2:])}")
+
+    receiver = TimingReceiver()
+    async with running(receiver):
+        if quick:
+            async with fresh_system(receiver, warm_up=False) as env:
+                await search.run(receiver, QUICK_START, env)
+                for rate in RATES:
+                    await step_at(env, rate)
+        else:
+            for rate in RATES:
+                # Every step starts from an empty system: a backlog left by a faster step would delay the next.
+                async with fresh_system(receiver) as env:
+                    await step_at(env, rate)
+            # What the pipeline delivered per second while saturated: where the search starts.
+            capacity = max(s.delivered / (s.duration_s + s.drain_s) for s in steps)
+            kept = [s.rate for s in steps if s.keeps_up]
+            rate = max(kept) if kept else max([r for r in LADDER if r <= 0.8 * capacity] or [LADDER[0]])
+            log(f"end-to-end: delivered up to {capacity:.1f} offers/s while saturated; holds start at {rate:g}/s")
+            await search.run(receiver, rate)
         receiver_rejected = receiver.rejected
+    holds, handling, hold_s = search.holds, search.handling, search.hold_s
     sustained = max((h for h in holds if h.keeps_up), key=lambda h: h.rate, default=None)
     tables = [
         Table(
@@ -349,8 +379,14 @@ async def measure(quick: bool) -> Result:
             HEADERS,
             [cells(s) for s in [*steps, *holds]],
             notes=[
-                "Each rate step runs on freshly started services in a new namespace; the holds run on one system, "
-                "restarted after a hold that fell behind. `offered` is the open-loop arrival rate; `achieved` the "
+                (
+                    "Quick run: one system; the holds came first, then the three steps one after the other, each "
+                    "inheriting the backlog of the one before. "
+                    if quick
+                    else "Each rate step runs on freshly started services in a new namespace; the holds run on one "
+                    "system, restarted after a hold that fell behind. "
+                )
+                + "`offered` is the open-loop arrival rate; `achieved` the "
                 "201s per second of the window; `delivered in window` the verified offers that reached the webhook "
                 "during the window. `e2e` is webhook arrival minus the 201, per referral, counting those delivered "
                 f"while the backlog drained for up to {drain_s:.0f} s after the window (`not delivered` when a "
@@ -377,9 +413,9 @@ async def measure(quick: bool) -> Result:
                 ["service", "event type", "handled", "mean"],
                 rows,
                 notes=[
-                    "From each service's `goglobal_event_handling_seconds` (the handler alone: parsing, the dedupe "
-                    "check and the commit come on top). Each consumer handles its records one at a time, so the "
-                    "sum of these means over the events of one referral bounds a service's referrals per second."
+                    "From each service's `goglobal_event_handling_seconds`, over the whole life of the system that "
+                    "held the rate: the handler alone (parsing, the dedupe check and the commit come on top). "
+                    "Summed over the events of one referral they give a service's handling time per referral."
                 ],
             )
         )
@@ -396,7 +432,7 @@ async def measure(quick: bool) -> Result:
 def main(argv: Sequence[str] | None = None) -> int:
     description = (__doc__ or "").split("\n\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.end_to_end_bench", description=description)
-    parser.add_argument("--quick", action="store_true", help="5 s steps and a 20 s hold")
+    parser.add_argument("--quick", action="store_true", help="one system, two 10 s holds, then 3 s steps")
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.quick))
     show(*result.tables)

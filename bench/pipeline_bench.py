@@ -241,7 +241,7 @@ async def consume(
 
 
 async def measure(quick: bool) -> Result:
-    batch = 200 if quick else 600
+    batch = 150 if quick else 500
     started = time.monotonic()
     stage, queued = await pipeline(batch, deadline_s=180 if quick else 400)
     log("pipeline: transport baseline on the same records")

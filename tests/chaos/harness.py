@@ -59,10 +59,10 @@ class ChaosConfig:
     @classmethod
     def from_env(cls) -> "ChaosConfig":
         return cls(
-            requests=int(os.environ.get("GOGLOBAL_CHAOS_REQUESTS", "60")),
-            rate_per_s=float(os.environ.get("GOGLOBAL_CHAOS_RATE", "8")),
-            fault_s=float(os.environ.get("GOGLOBAL_CHAOS_FAULT_S", "6")),
-            settle_s=float(os.environ.get("GOGLOBAL_CHAOS_SETTLE_S", "240")),
+            requests=int(os.environ.get("GOGLOBAL_CHAOS_REQUESTS", "40")),
+            rate_per_s=float(os.environ.get("GOGLOBAL_CHAOS_RATE", "4")),
+            fault_s=float(os.environ.get("GOGLOBAL_CHAOS_FAULT_S", "5")),
+            settle_s=float(os.environ.get("GOGLOBAL_CHAOS_SETTLE_S", "300")),
         )
 
 

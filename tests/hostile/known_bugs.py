@@ -100,6 +100,21 @@ NON_UTF8_BODY_400 = Bug(
     "body' (type about:blank), while malformed UTF-8 JSON answers the documented 422 json_invalid",
     "FastAPI's body parsing, passed through by shared/src/goglobal_shared/problems.py:80 on_http",
 )
+UNDOCUMENTED_INPUT_RULES = Bug(
+    "undocumented-input-rules",
+    "market codes (ISO 3166-1 alpha-2 or a region), BCP 47 language tags, E.164 phones, 18-character USCCs and ISIC "
+    "sectors are validated, but the request schemas document them as plain strings: requests the OpenAPI calls "
+    "valid are refused with 422 (the fuzzer's positive examples of POST /v1/service-requests and POST /v1/enterprises "
+    "almost all are)",
+    "shared/src/goglobal_shared/domain/identifiers.py:60,82,97,108 (UnifiedSocialCreditCode, E164Phone, LanguageTag, "
+    "MarketCode) and domain/sectors.py SectorCode: give each Annotated type its pattern/enum in the JSON schema",
+)
+PATCH_NULL_422 = Bug(
+    "patch-null-422",
+    "PATCH /v1/enterprises/me documents every field as nullable (anyOf [..., null]) but refuses null "
+    "('cannot be null: omit it to leave it unchanged')",
+    "shared/src/goglobal_shared/domain/enterprise.py:91 EnterpriseUpdate (fields typed `X | None`), refusal at :123",
+)
 
 OPENAPI_BUGS = (
     PROBLEM_MEDIA_TYPE,
@@ -112,4 +127,6 @@ OPENAPI_BUGS = (
     IMPORT_415,
     READYZ_503,
     NON_UTF8_BODY_400,
+    UNDOCUMENTED_INPUT_RULES,
+    PATCH_NULL_422,
 )

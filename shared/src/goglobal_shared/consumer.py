@@ -101,12 +101,8 @@ class EventConsumer:
             self.status.running = False
 
     async def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
-        pending = list(batch.items())
-        for index, (tp, records) in enumerate(pending):
-            if await self._process_partition(tp, records) is Step.YIELD:
-                for later_tp, later_records in pending[index + 1 :]:
-                    self.consumer.seek(later_tp, later_records[0].offset)  # fetched, not handled: read again
-                return
+        """Partitions are independent (order holds per key, i.e. per partition): handle them side by side."""
+        await asyncio.gather(*(self._process_partition(tp, records) for tp, records in batch.items()))
 
     async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> Step:
         """Handles the partition's records in order and commits once, up to the last one handled: never past a
