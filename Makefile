@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test test-chaos test-unit lint format bench docs browser infra-up infra-down infra-status clean
+.PHONY: help install run test test-chaos test-hostile test-unit lint format bench docs browser infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,7 +48,10 @@ browser:  ## Debian's chromium and chromium-driver, for the console's browser te
 	fi
 
 test: install infra-up browser  ## install everything and run the whole suite against real Kafka and FerretDB
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/hostile
+
+test-hostile: install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
+	$(PY) -m pytest -q tests/hostile
 
 test-chaos: install infra-up  ## the full fault scenarios: 500 requests each, 30 s outages, 60 s failing webhooks
 	GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=5 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900 \
@@ -61,7 +64,7 @@ docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event
 	$(PY) -m goglobal_shared.asyncapi --out docs
 
 bench: install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks/
-	$(PY) -m bench.matching_bench
+	$(PY) -m bench.run_all
 
 lint: install  ## ruff and mypy --strict
 	$(VENV)/bin/ruff check .

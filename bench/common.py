@@ -10,6 +10,7 @@ namespace's topics and databases are deleted when the run ends.
 import asyncio
 import contextlib
 import glob
+import logging
 import os
 import platform
 import shutil
@@ -34,6 +35,8 @@ from tests import factories
 from tests.support import REPO, Infra, Namespace, ServiceProcess, eventually, free_port, native_infra
 
 SERVICES = ("intake", "matching", "notifications")
+# aiokafka logs brand-new topics' leader elections as errors; in the bench process they are only noise.
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 PARTNER_ID = "bench-harbour-legal"
 OFFERED_TYPE = "hk.goglobal.partner.referral_offered.v1"
 # One need per request, so one request is one referral, one `referral.submitted` event and one offer.

@@ -4,8 +4,8 @@ backlog.
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.end_to_end_bench            # 50, 100, 200 requests/s for 20 s each, then a 60 s hold
-    .venv/bin/python -m bench.end_to_end_bench --quick    # 5 s steps, a 20 s hold
+    .venv/bin/python -m bench.end_to_end_bench            # 50, 100, 200 requests/s for 20 s each, then 60 s holds
+    .venv/bin/python -m bench.end_to_end_bench --quick    # one system: two 10 s holds, then 3 s steps
 
 All three services run as real processes (`python -m intake|matching|notifications`) in a fresh namespace; the
 directory has one partner (legal in AE and SA) whose webhook is a Standard Webhooks receiver on loopback inside
@@ -15,10 +15,15 @@ has one need, so one request is one referral and one offer. The load is open-loo
 arrivals and its queues show up as latency and backlog instead of as a slower client.
 
 Latency is `webhook received - 201 received`, per referral. A step's backlog is requests accepted minus offers
-delivered, sampled every second; it "grows" when its slope over the last three quarters of the step exceeds 5% of
-the offered rate (deliveries fall more than 5% behind arrivals). Consumer lag and outbox backlogs are read from
-each service's `/metrics` (`goglobal_consumer_lag`, `goglobal_outbox_backlog`) every few seconds.
-This is not a test: nothing asserts a timing.
+delivered, every half second (reconstructed from the timestamps afterwards); it "grows" when its slope over the
+last three quarters of the step exceeds 5% of the offered rate (deliveries fall more than 5% behind arrivals).
+Consumer lag is read from each service's `/metrics` (`goglobal_consumer_lag`) every two seconds.
+
+Each overload step (50, 100, 200 requests/s) runs on freshly started services, since a backlog left by one step
+would delay the next. Then the holds search the highest sustained rate: the first starts at 80% of what the
+steps delivered per second (rounded down to a rate of the ladder 1, 2, 3, 5, 8, 10, 15, 20, 30, ...), each rate
+that held is followed by the next one up, each that fell behind by the next one down on fresh services, until a
+rate would be tried twice or three holds were made. This is not a test: nothing asserts a timing.
 """
 
 import argparse
@@ -103,9 +108,7 @@ class Step:
     accepted: dict[str, float] = field(default_factory=dict)  # referral id -> 201 received (monotonic)
     http_latencies: list[float] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-    max_lateness_s: float = 0.0  # how far behind schedule the generator sent a request
     max_lag: dict[str, float] = field(default_factory=dict)  # service -> highest consumer lag seen
-    max_outbox: dict[str, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)  # inf for referrals never delivered
     accepted_in_window: int = 0
     delivered_in_window: int = 0  # of this step's referrals
@@ -175,8 +178,6 @@ async def run_step(
                 text = await scrape(http, service.url)
                 if text:
                     step.max_lag[name] = max(step.max_lag.get(name, 0.0), metric_sum(text, "goglobal_consumer_lag"))
-                    outbox = metric_sum(text, "goglobal_outbox_backlog")
-                    step.max_outbox[name] = max(step.max_outbox.get(name, 0.0), outbox)
             await asyncio.sleep(2.0)
 
     total = round(rate * duration_s)
@@ -186,7 +187,6 @@ async def run_step(
         for i in range(total):
             scheduled = start + i / rate
             await sleep_until(scheduled)
-            step.max_lateness_s = max(step.max_lateness_s, time.monotonic() - scheduled)
             if len(in_flight) >= MAX_IN_FLIGHT:
                 step.dropped += 1
                 continue

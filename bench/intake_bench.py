@@ -3,8 +3,8 @@ doing the same single insert into the same database server (the storage limit).
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.intake_bench            # 16 clients, 2,000 requests per side
-    .venv/bin/python -m bench.intake_bench --quick    # 16 clients, 400 requests per side
+    .venv/bin/python -m bench.intake_bench            # 16 clients, up to 1,500 requests per side
+    .venv/bin/python -m bench.intake_bench --quick    # 16 clients, up to 200 requests per side
 
 Intake runs as a real process (`python -m intake`, in a fresh namespace; matching and notifications are not
 started: the request path does not need them, and the outbox relay still publishes every `referral.submitted`
@@ -12,8 +12,9 @@ to Kafka as it does in production). The baseline is `bench/bare_app.py`, also uv
 `insert_one` of a document shaped exactly like intake's (made by intake's own code, into a collection with
 intake's indexes), with no authentication, validation, domain code, middleware or relay. Both get the same
 one-need JSON body from 16 concurrent keep-alive clients (httpx, closed loop: each sends its next request when the
-answer to the previous one arrives), after a warm-up. The sides take turns, in rounds, so that a change in the
-machine's load falls on all of them alike.
+answer to the previous one arrives), after a warm-up. The sides take turns, in two rounds of half the requests
+each, so that a change in the machine's load falls on all of them alike; a round stops starting requests after
+20 s (--quick: 6 s), so a slow side gets fewer requests rather than a longer run.
 
 A third side sends every request with a fresh `Idempotency-Key`, which adds a second key check, the claim, the
 key's lookup entry and the stored answer. This is not a test: nothing asserts a timing.
@@ -234,7 +235,7 @@ async def measure(quick: bool) -> Result:
 def main(argv: Sequence[str] | None = None) -> int:
     description = (__doc__ or "").split("\n\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.intake_bench", description=description)
-    parser.add_argument("--quick", action="store_true", help="400 requests per side instead of 2,000")
+    parser.add_argument("--quick", action="store_true", help="up to 200 requests per side instead of 1,500")
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.quick))
     show(*result.tables)

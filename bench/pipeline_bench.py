@@ -3,8 +3,8 @@ records on the same broker (the transport limit).
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.pipeline_bench            # a batch of 600 requests
-    .venv/bin/python -m bench.pipeline_bench --quick    # a batch of 200
+    .venv/bin/python -m bench.pipeline_bench            # a batch of 500 requests
+    .venv/bin/python -m bench.pipeline_bench --quick    # a batch of 150
 
 **Pipeline.** In a fresh namespace, intake (a real process) registers one partner and one enterprise and takes M
 one-need requests (16 concurrent clients); its outbox relay publishes the M `referral.submitted` events to
@@ -18,10 +18,11 @@ a second figure counts every record of the batch that matching consumed (3 M) un
 
 **Transport.** The same M records (keys, values, headers, partitions, so the same sizes) are copied to a new
 3-partition topic on the same broker with the services' own producer settings (`make_producer`: idempotent,
-acks=all, linger 5 ms) and consumed with the services' consumer settings (`make_consumer`: a group, read_committed)
-committing once per fetched batch (up to 100 records, as the service loop fetches): produce alone, consume alone,
-and consume -> produce one record per consumed record -> commit per batch, the shape of a service stage without
-its work. This is not a test: nothing asserts a timing.
+acks=all, linger 5 ms) and consumed with the services' consumer settings (`make_consumer`: a group,
+read_committed), committing once per fetched batch of a partition (up to 100 records, as the service loop
+fetches): produce alone, consume alone, and consume -> produce one record per consumed record -> commit per batch,
+the shape of a service stage without its work. The batch is repeated until there are a few thousand records, so
+that the raw rates are not a handful of round trips. This is not a test: nothing asserts a timing.
 """
 
 import argparse
@@ -270,7 +271,7 @@ async def measure(quick: bool) -> Result:
             f"the raw rows move the batch {copies} times over. "
             "The matching rows count events handled per second by one matching process; the raw rows move the same "
             "records with no work on them, so their ratio says how much of the transport's capacity the stage's "
-            "own work (ranking, the offer plan write, the outbox relay, the per-record commit and dedupe log) leaves."
+            "own work (ranking, the offer plan write, the outbox relay, the commits and the dedupe log) leaves."
         ],
     )
     headline = (
@@ -283,7 +284,7 @@ async def measure(quick: bool) -> Result:
 def main(argv: Sequence[str] | None = None) -> int:
     description = (__doc__ or "").split("\n\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline_bench", description=description)
-    parser.add_argument("--quick", action="store_true", help="a batch of 200 requests instead of 600")
+    parser.add_argument("--quick", action="store_true", help="a batch of 150 requests instead of 500")
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.quick))
     show(*result.tables)

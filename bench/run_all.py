@@ -44,8 +44,8 @@ HOW_TO_READ = {
         "request needs, of an identical document into the same database server: the storage limit. The ratio "
         "intake / bare is the share of that limit intake keeps after authentication, the enterprise lookup, "
         "validation, the domain code, the middleware and the outbox relay (target >= 0.7). The sides alternate in "
-        "rounds so that other load on the machine hits them alike. The lookup table underneath shows what one "
-        "query costs on intake's collection by `_id` and by the secondary keys intake uses."
+        "rounds so that other load on the machine hits them alike. A third side adds an `Idempotency-Key` to every "
+        "request, as careful clients do."
     ),
     "end_to_end": (
         "The whole pipeline, as a partner sees it: from intake's `201` to the partner's webhook receiving the "
@@ -60,7 +60,7 @@ HOW_TO_READ = {
         "The matching stage's throughput on a pre-queued batch (no HTTP in front, matching started on a full "
         "topic), against raw aiokafka moving the same records (same sizes, broker, partitions, producer and "
         "consumer settings) with no work on them: the transport limit. The ratio says how far the stage's own "
-        "work (ranking, the offer plan write with its outbox, the relay, the per-record commit and dedupe log) "
+        "work (ranking, the offer plan write with its outbox, the relay, the commits and the dedupe log) "
         "sits below what Kafka itself would carry; on a database-bound stage it is small."
     ),
     "memory": (

@@ -28,6 +28,11 @@ class Bug:
     def reason(self) -> str:
         return f"[{self.id}] {self.summary} ({self.where}); once fixed, set fixed=True in tests/hostile/known_bugs.py"
 
+    @property
+    def marks(self) -> list[pytest.MarkDecorator]:
+        """For `pytest.param(..., marks=BUG.marks)`: the strict xfail while the bug is open."""
+        return [] if self.fixed else [pytest.mark.xfail(reason=self.reason, strict=True)]
+
 
 def xfail_until_fixed(bug: Bug) -> Callable[[_Test], _Test]:
     """`pytest.mark.xfail(reason=..., strict=True)` while the bug is open; nothing once it is fixed."""
@@ -129,4 +134,57 @@ OPENAPI_BUGS = (
     NON_UTF8_BODY_400,
     UNDOCUMENTED_INPUT_RULES,
     PATCH_NULL_422,
+)
+
+
+# -- hostile Kafka records ------------------------------------------------------------------------------------------
+
+NULL_HEADER_CRASH = Bug(
+    "null-header-crash",
+    "a record whose ce_type header has a null value (legal in Kafka) kills every EventConsumer: _type_of calls "
+    "None.decode inside _dead_letter (after the dead letter is sent) and again in _attempt's except block, the loop "
+    "dies and the process exits 70; the offset is never committed, so every restart dies again on the same record",
+    "shared/src/goglobal_shared/consumer.py:198 _type_of (called at :140 and :193)",
+)
+COLLECTOR_NULL_HEADER = Bug(
+    "collector-null-header",
+    "intake's dead-letter collector cannot store a dead letter that has a header with a null value (None.decode in "
+    "letter().text, base64.b64encode(None)); it retries forever, so that letter and every later one on the partition "
+    "never reach GET /v1/dead-letters",
+    "services/intake/src/intake/consumers/dead_letters.py:23 and :37",
+)
+PARTNER_EVENT_CRASH = Bug(
+    "partner-event-crash",
+    "a partner_upserted event that passes the event schema but not matching's Partner model (e.g. categories: [], "
+    "markets: [], partner_id 'NOT VALID', name '', sectors ['zzz']) raises ValidationError outside the follower's "
+    "try: the directory follower dies and matching exits 70; the partners topic is compacted and read from the start "
+    "on every boot, so matching never comes back",
+    "services/matching/src/matching/adapters/directory_follower.py:76 (partner_from_event outside the try at :66)",
+)
+OVERSIZE_DEAD_LETTER_CRASH = Bug(
+    "oversize-dead-letter-crash",
+    "a record close to the 1 MiB limit is accepted by the broker, but its dead-letter copy (the same bytes plus the "
+    "dlq_* headers) exceeds the producer's max_request_size: MessageSizeTooLargeError kills matching's directory "
+    "follower at once, and EventConsumers after 8 'transient' retries (~60 s of a stalled partition); the process "
+    "exits 70 and dies again on the same record after every restart",
+    "shared/src/goglobal_shared/dead_letters.py:37 send_to_dead_letters (no size guard), "
+    "services/matching/src/matching/adapters/directory_follower.py:74, shared/src/goglobal_shared/consumer.py:138",
+)
+METRIC_LABEL_FROM_HEADER = Bug(
+    "metric-label-from-header",
+    "goglobal_events_consumed{type=...} takes its label from the record's ce_type header even when the type is "
+    "unknown: every distinct junk ce_type a producer sends creates new time series (unbounded cardinality)",
+    "shared/src/goglobal_shared/consumer.py:193 (and :140) via _type_of",
+)
+
+
+# -- webhook targets ------------------------------------------------------------------------------------------------
+
+WHITESPACE_REWRITTEN = Bug(
+    "webhook-url-whitespace-rewritten",
+    "a webhook_url with CR/LF, a tab or a space is accepted (200/201) and silently rewritten by pydantic's HttpUrl "
+    "('.../goglobal\\r\\nX-Injected: 1' is stored as '.../goglobalX-Injected:%201'): the 'whitespace or control "
+    "characters' rule of webhook_url_problem runs on the already-normalised URL, so it never fires at intake",
+    "services/intake/src/intake/api/routes/partners.py:36 checked() and :201 (import) check str(HttpUrl), not the "
+    "submitted text; shared/src/goglobal_shared/domain/partner.py:52 DeliverySettings.webhook_url",
 )

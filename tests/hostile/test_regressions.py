@@ -135,9 +135,10 @@ async def test_an_operator_submitting_a_request_gets_a_documented_403(intake: In
 
 @xfail_until_fixed(VALIDATION_422_SCHEMA)
 async def test_a_validation_error_matches_the_documented_422(intake: Intake) -> None:
-    answer = await intake.http.post("/v1/service-requests", json={"needs": []}, headers=intake.enterprise.auth)
+    """POST /v1/service-requests declares its 422 as a Problem; most operations keep FastAPI's default."""
+    answer = await intake.http.post("/v1/api-keys", json={"name": ""}, headers=intake.enterprise.auth)
     assert answer.status_code == 422
-    documented = assert_documented(intake, "POST", "/v1/service-requests", answer)
+    documented = assert_documented(intake, "POST", "/v1/api-keys", answer)
     content = documented.get("content", {})
     # Whatever media type the fix documents, the body must match the schema it gives.
     schema = next(iter(content.values()))["schema"]

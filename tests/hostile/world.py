@@ -1,9 +1,11 @@
 """A running system for the hostile tests: intake + matching + notifications as real processes on the real broker
 and database, with the operator key, and helpers for partners, enterprises and requests through the public API."""
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ def key_id(api_key: str) -> str:
 class Stack:
     namespace: Namespace
     services: dict[str, ServiceProcess]
-    http: httpx.AsyncClient  # base URL: intake
+    http: httpx.AsyncClient  # base URL: the first service (intake, unless a test runs without it)
     operator: str
 
     @property
@@ -49,6 +51,11 @@ class Stack:
     def alive(self) -> dict[str, int | None]:
         """Each service's exit code, None while it runs."""
         return {name: (s.proc.poll() if s.proc is not None else -1) for name, s in self.services.items()}
+
+    def assert_running(self, *names: str) -> None:
+        """Fails at once (with the logs) when one of `names` (default: every service) has exited."""
+        dead = {n: code for n, code in self.alive().items() if code is not None and (not names or n in names)}
+        assert not dead, f"services exited: {dead}\n{self.logs()}"
 
     def logs(self, lines: int = 15) -> str:
         return "\n".join(f"--- {name}\n{s.log_tail(lines)}" for name, s in self.services.items())
@@ -119,8 +126,17 @@ async def running_stack(
     services = await start_services(list(names), namespace, log_dir, extra_env)
     try:
         operator = await factories.operator_key(namespace)
-        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=services[names[0]].url, timeout=30) as http:
             yield Stack(namespace, services, http, operator)
     finally:
         stop_services(services)
         await discard(namespace)
+
+
+async def start_all(exits: contextlib.AsyncExitStack, *stacks: AbstractAsyncContextManager[Stack]) -> list[Stack]:
+    """Starts the stacks at once; `exits` stops them all, including the ones that started when another failed."""
+    started = await asyncio.gather(*(exits.enter_async_context(s) for s in stacks), return_exceptions=True)
+    for outcome in started:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [s for s in started if isinstance(s, Stack)]
