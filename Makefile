@@ -48,7 +48,7 @@ browser:  ## Debian's chromium and chromium-driver, for the console's browser te
 	fi
 
 test: install infra-up browser  ## install everything and run the whole suite against real Kafka and FerretDB
-	$(PY) -m pytest -q --ignore=tests/hostile
+	$(PY) -m pytest -q
 
 test-hostile: install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
 	$(PY) -m pytest -q tests/hostile

@@ -3,7 +3,7 @@ records on the same broker (the transport limit).
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.pipeline_bench            # a batch of 500 requests
+    .venv/bin/python -m bench.pipeline_bench            # a batch of 300 requests
     .venv/bin/python -m bench.pipeline_bench --quick    # a batch of 150
 
 **Pipeline.** In a fresh namespace, intake (a real process) registers one partner and one enterprise and takes M
@@ -242,7 +242,7 @@ async def consume(
 
 
 async def measure(quick: bool) -> Result:
-    batch = 150 if quick else 500
+    batch = 150 if quick else 300
     started = time.monotonic()
     stage, queued = await pipeline(batch, deadline_s=180 if quick else 400)
     log("pipeline: transport baseline on the same records")
@@ -284,7 +284,7 @@ async def measure(quick: bool) -> Result:
 def main(argv: Sequence[str] | None = None) -> int:
     description = (__doc__ or "").split("\n\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline_bench", description=description)
-    parser.add_argument("--quick", action="store_true", help="a batch of 150 requests instead of 500")
+    parser.add_argument("--quick", action="store_true", help="a batch of 150 requests instead of 300")
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args.quick))
     show(*result.tables)

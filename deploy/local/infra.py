@@ -350,7 +350,10 @@ def mongo_up(layout: Layout) -> None:
     argv = [
         str(layout.ferretdb),
         "--handler=sqlite",
-        f"--sqlite-url=file:{data}/",
+        # FerretDB runs SQLite in WAL mode; synchronous(normal) keeps every committed write across a crash or a
+        # SIGKILL of FerretDB (the faults the chaos tests inject) and skips the fsync per commit, which only
+        # protects against losing the machine itself. That is the local stack's job; production runs MongoDB 7.
+        f"--sqlite-url=file:{data}/?_pragma=synchronous(normal)",
         f"--listen-addr=127.0.0.1:{layout.mongo_port}",
         f"--state-dir={data}",
         "--telemetry=disable",

@@ -88,8 +88,13 @@ async def test_a_killed_replica_leaves_no_referral_stuck(namespace: Namespace, t
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.infra.mongodb_uri)
         plans = mongo[namespace.database("matching")]["plans"]
         for body in accepted:
-            plan = await plans.find_one({"_id": body["id"]})
-            assert plan is not None and plan["accepted_by"] == body["partner_id"], (body, plan)
+            # Matching records the acceptance when its event arrives, a moment after intake shows it.
+            async def recorded(rid: str = body["id"]) -> dict[str, Any] | None:
+                plan = await plans.find_one({"_id": rid})
+                return plan if plan is not None and plan.get("accepted_by") is not None else None
+
+            plan = await eventually(recorded, f"matching to record who accepted {body['id']}", deadline_s=30)
+            assert plan["accepted_by"] == body["partner_id"], (body, plan)
             assert await plans.count_documents({"_id": body["id"]}) == 1
         await mongo.close()
     finally:

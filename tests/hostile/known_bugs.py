@@ -6,6 +6,8 @@ the Kafka fuzzer) tolerate exactly the open bugs listed here, and nothing else.
 
 When a bug is fixed, its regression test XPASSes (strict: the run fails). Set `fixed=True` on the bug below: the
 regression test then runs as an ordinary test, and the fuzzers stop tolerating the bug.
+
+All 18 bugs below were fixed on 2026-11-26; each `where` names the place as it was when the bug was found.
 """
 
 from collections.abc import Callable
@@ -54,33 +56,40 @@ PROBLEM_MEDIA_TYPE = Bug(
     "(404, 409, 422, ...) as application/json",
     "services/intake/src/intake/app.py:79 _openapi (each error response's `content`); "
     "shared/src/goglobal_shared/problems.py:52",
+    fixed=True,
 )
 UNDOCUMENTED_401 = Bug(
     "undocumented-401",
     "a missing, unknown or revoked API key answers 401, which no operation documents",
     "services/intake/src/intake/api/deps.py:31 get_principal",
+    fixed=True,
 )
 UNDOCUMENTED_403 = Bug(
     "undocumented-403",
     "a key of the wrong role answers 403, which no operation documents",
     "services/intake/src/intake/api/deps.py:52 require (and deliveries.py _partner_or_operator)",
+    fixed=True,
 )
 VALIDATION_422_SCHEMA = Bug(
     "validation-422-schema",
-    "422 is documented as FastAPI's HTTPValidationError ({detail: [{loc, msg, type}]}), but the body is an RFC 9457 "
-    "problem ({type, title, status, detail: <string>, errors: [{field, message, type}]})",
+    "422 is documented as FastAPI's HTTPValidationError ({detail: [{loc, msg, type}]}) on every operation but "
+    "POST /v1/service-requests and PATCH /v1/enterprises/me, but the body is always an RFC 9457 problem "
+    "({type, title, status, detail: <string>, errors: [{field, message, type}]}), e.g. POST /v1/api-keys {'name': ''}",
     "shared/src/goglobal_shared/problems.py:68 on_validation, vs the generated 422 "
     "(services/intake/src/intake/app.py:79 _openapi)",
+    fixed=True,
 )
 PUT_PARTNER_201 = Bug(
     "put-partner-201",
     "PUT /v1/partners/{partner_id} answers 201 when it creates the partner; only 200 is documented",
     "services/intake/src/intake/api/routes/partners.py:148 replace",
+    fixed=True,
 )
 UNDOCUMENTED_413 = Bug(
     "undocumented-413",
     "a request body over GOGLOBAL_MAX_BODY_BYTES answers 413 on every POST/PUT/PATCH; no operation documents it",
     "services/intake/src/intake/api/middleware.py:80",
+    fixed=True,
 )
 IDEMPOTENCY_KEY_400 = Bug(
     "idempotency-key-400",
@@ -88,22 +97,26 @@ IDEMPOTENCY_KEY_400 = Bug(
     "(e.g. 'a b') is refused with a 400 that no operation documents; the header schema lacks the pattern "
     r"^[\x21-\x7e]{1,255}$",
     "services/intake/src/intake/app.py:89 (header schema) vs services/intake/src/intake/api/middleware.py:17,91",
+    fixed=True,
 )
 IMPORT_415 = Bug(
     "import-415",
     "POST /v1/partners/import answers 415 for a body it cannot recognise (e.g. text/plain); 415 is not documented",
     "services/intake/src/intake/api/routes/partners.py:192",
+    fixed=True,
 )
 READYZ_503 = Bug(
     "readyz-503",
     "GET /readyz answers 503 (with the failing checks) when a dependency is down; only 200 is documented",
     "shared/src/goglobal_shared/health.py:36",
+    fixed=True,
 )
 NON_UTF8_BODY_400 = Bug(
     "non-utf8-body-400",
     "a JSON body that is not UTF-8 (e.g. b'\\xff\\xfe{') answers an undocumented 400 'There was an error parsing the "
     "body' (type about:blank), while malformed UTF-8 JSON answers the documented 422 json_invalid",
     "FastAPI's body parsing, passed through by shared/src/goglobal_shared/problems.py:80 on_http",
+    fixed=True,
 )
 UNDOCUMENTED_INPUT_RULES = Bug(
     "undocumented-input-rules",
@@ -113,12 +126,14 @@ UNDOCUMENTED_INPUT_RULES = Bug(
     "almost all are)",
     "shared/src/goglobal_shared/domain/identifiers.py:60,82,97,108 (UnifiedSocialCreditCode, E164Phone, LanguageTag, "
     "MarketCode) and domain/sectors.py SectorCode: give each Annotated type its pattern/enum in the JSON schema",
+    fixed=True,
 )
 PATCH_NULL_422 = Bug(
     "patch-null-422",
     "PATCH /v1/enterprises/me documents every field as nullable (anyOf [..., null]) but refuses null "
     "('cannot be null: omit it to leave it unchanged')",
     "shared/src/goglobal_shared/domain/enterprise.py:91 EnterpriseUpdate (fields typed `X | None`), refusal at :123",
+    fixed=True,
 )
 
 OPENAPI_BUGS = (
@@ -145,6 +160,7 @@ NULL_HEADER_CRASH = Bug(
     "None.decode inside _dead_letter (after the dead letter is sent) and again in _attempt's except block, the loop "
     "dies and the process exits 70; the offset is never committed, so every restart dies again on the same record",
     "shared/src/goglobal_shared/consumer.py:198 _type_of (called at :140 and :193)",
+    fixed=True,
 )
 COLLECTOR_NULL_HEADER = Bug(
     "collector-null-header",
@@ -152,6 +168,7 @@ COLLECTOR_NULL_HEADER = Bug(
     "letter().text, base64.b64encode(None)); it retries forever, so that letter and every later one on the partition "
     "never reach GET /v1/dead-letters",
     "services/intake/src/intake/consumers/dead_letters.py:23 and :37",
+    fixed=True,
 )
 PARTNER_EVENT_CRASH = Bug(
     "partner-event-crash",
@@ -159,7 +176,8 @@ PARTNER_EVENT_CRASH = Bug(
     "markets: [], partner_id 'NOT VALID', name '', sectors ['zzz']) raises ValidationError outside the follower's "
     "try: the directory follower dies and matching exits 70; the partners topic is compacted and read from the start "
     "on every boot, so matching never comes back",
-    "services/matching/src/matching/adapters/directory_follower.py:76 (partner_from_event outside the try at :66)",
+    "services/matching/src/matching/adapters/directory_follower.py:76 (partner_from_event, after the try of :65-75)",
+    fixed=True,
 )
 OVERSIZE_DEAD_LETTER_CRASH = Bug(
     "oversize-dead-letter-crash",
@@ -169,12 +187,14 @@ OVERSIZE_DEAD_LETTER_CRASH = Bug(
     "exits 70 and dies again on the same record after every restart",
     "shared/src/goglobal_shared/dead_letters.py:37 send_to_dead_letters (no size guard), "
     "services/matching/src/matching/adapters/directory_follower.py:74, shared/src/goglobal_shared/consumer.py:138",
+    fixed=True,
 )
 METRIC_LABEL_FROM_HEADER = Bug(
     "metric-label-from-header",
     "goglobal_events_consumed{type=...} takes its label from the record's ce_type header even when the type is "
     "unknown: every distinct junk ce_type a producer sends creates new time series (unbounded cardinality)",
     "shared/src/goglobal_shared/consumer.py:193 (and :140) via _type_of",
+    fixed=True,
 )
 
 
@@ -187,4 +207,5 @@ WHITESPACE_REWRITTEN = Bug(
     "characters' rule of webhook_url_problem runs on the already-normalised URL, so it never fires at intake",
     "services/intake/src/intake/api/routes/partners.py:36 checked() and :201 (import) check str(HttpUrl), not the "
     "submitted text; shared/src/goglobal_shared/domain/partner.py:52 DeliverySettings.webhook_url",
+    fixed=True,
 )

@@ -266,22 +266,33 @@ async def first_record(world: World, referral_id: str) -> Any:
 
 
 async def test_readiness_follows_the_broker(world: World) -> None:
+    """Matching can do nothing without Kafka: it goes unready. Intake keeps taking requests into its outbox: it
+    stays ready and reports the broker as advisory."""
     if not world.namespace.infra.native:
         pytest.skip("stops the broker: only with the native stack of deploy/local/infra.py")
-    intake = world.services["intake"].url
+    intake, matching = world.services["intake"].url, world.services["matching"].url
     native_infra("down", "kafka")
     try:
 
-        async def not_ready() -> dict[str, Any] | None:
-            answer = await world.http.get(f"{intake}/readyz")
+        async def matching_not_ready() -> dict[str, Any] | None:
+            answer = await world.http.get(f"{matching}/readyz")
             return answer.json() if answer.status_code == 503 else None
 
-        report = await eventually(not_ready, "intake to report not ready")
+        report = await eventually(matching_not_ready, "matching to report not ready")
         assert report["checks"]["kafka"] != "ok" and report["checks"]["database"] == "ok"
+
+        async def intake_reports_the_broker() -> dict[str, Any] | None:
+            answer = await world.http.get(f"{intake}/readyz")
+            assert answer.status_code == 200, answer.text
+            checks: dict[str, Any] = answer.json()["checks"]
+            return checks if checks["kafka"] != "ok" else None
+
+        checks = await eventually(intake_reports_the_broker, "intake to report the broker, ready")
+        assert checks["database"] == "ok"
     finally:
         native_infra("up", "kafka")
 
     async def ready_again() -> bool:
-        return (await world.http.get(f"{intake}/readyz")).status_code == 200
+        return all([(await world.http.get(f"{url}/readyz")).status_code == 200 for url in (intake, matching)])
 
-    await eventually(ready_again, "intake to be ready again", deadline_s=60)
+    await eventually(ready_again, "intake and matching to be ready again", deadline_s=60)

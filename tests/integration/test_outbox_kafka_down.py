@@ -34,7 +34,8 @@ async def test_requests_accepted_while_kafka_is_down_are_published_exactly_once(
                     assert answer.status_code == 201, answer.text
                     referral_ids.add(answer.json()["referrals"][0]["id"])
                 ready = await http.get("/readyz")
-                assert ready.status_code == 503 and ready.json()["checks"]["kafka"] != "ok"
+                # Still ready: the outbox holds what the broker cannot take yet, and the report says why it waits.
+                assert ready.status_code == 200 and ready.json()["checks"]["kafka"] != "ok"
             finally:
                 native_infra("up", "kafka")
         seen = await submitted_events(namespace, expected=REQUESTS)

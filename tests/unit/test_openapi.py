@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from intake.api.middleware import IDEMPOTENCY_KEY_PATTERN
 from intake.app import create_app
 from intake.settings import IntakeSettings
 
@@ -61,3 +62,30 @@ def test_operations_that_need_a_key_declare_bearer_auth(spec: dict[str, Any]) ->
     for path, method, op in operations(spec):
         if (method, path) not in open_operations:
             assert op.get("security"), f"{method.upper()} {path} declares no security"
+
+
+def test_every_error_is_documented_as_a_problem(spec: dict[str, Any]) -> None:
+    for path, method, op in operations(spec):
+        for status, response in op["responses"].items():
+            if int(status) < 400 or (path, status) == ("/readyz", "503"):  # /readyz: its report, not a problem
+                continue
+            schema = response["content"]["application/problem+json"]["schema"]
+            expected = "ValidationProblem" if status == "422" else "Problem"
+            assert schema == {"$ref": f"#/components/schemas/{expected}"}, f"{method.upper()} {path} {status}"
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_keys_roles_bodies_and_idempotency_keys_have_their_errors_documented(spec: dict[str, Any]) -> None:
+    for path, method, op in operations(spec):
+        where, responses = f"{method.upper()} {path}", op["responses"]
+        assert ("401" in responses) == bool(op.get("security")), where
+        if method in {"post", "put", "patch"}:
+            assert "413" in responses, where
+        if method == "post":
+            assert {"400", "409", "422"} <= responses.keys(), where
+            header = next(p for p in op["parameters"] if p["name"] == "Idempotency-Key")
+            assert header["schema"]["pattern"] == IDEMPOTENCY_KEY_PATTERN, where
+    assert "403" not in spec["paths"]["/v1/api-keys"]["get"]["responses"], "any key may list its own keys"
+    assert "403" in spec["paths"]["/v1/deliveries"]["get"]["responses"], "enterprises may not"
+    assert {"200", "201"} <= spec["paths"]["/v1/partners/{partner_id}"]["put"]["responses"].keys()
+    assert "415" in spec["paths"]["/v1/partners/import"]["post"]["responses"]

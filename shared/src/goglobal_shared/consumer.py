@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -18,9 +18,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from goglobal_shared import tracing
+from goglobal_shared.contract import PAYLOADS
 from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
 from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka
 from goglobal_shared.errors import PermanentEventError
+from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity
 from goglobal_shared.metrics import DEAD_LETTERS, EVENT_HANDLING, EVENTS_CONSUMED
 from goglobal_shared.mongo import Document
 
@@ -137,7 +139,7 @@ class EventConsumer:
             if attempt >= self.retry.max_attempts:
                 await self._dead_letter(record, exc, attempt)
                 return True
-            EVENTS_CONSUMED.labels(record.topic, _type_of(record), "retried").inc()
+            EVENTS_CONSUMED.labels(record.topic, type_label(record.headers), "retried").inc()
             log.warning(
                 "transient failure (attempt %d of %d): %s",
                 attempt,
@@ -190,19 +192,23 @@ class EventConsumer:
         )
         await send_to_dead_letters(self.producer, failed, exc, attempt)
         self.status.dead_lettered += 1
-        EVENTS_CONSUMED.labels(record.topic, _type_of(record), "dead_lettered").inc()
+        EVENTS_CONSUMED.labels(record.topic, type_label(record.headers), "dead_lettered").inc()
         DEAD_LETTERS.labels(record.topic, type(exc).__name__).inc()
         log.warning("dead-lettered: %s", exc, extra={"topic": record.topic, "offset": record.offset})
 
 
-def _type_of(record: ConsumerRecord[bytes, bytes]) -> str:
-    for name, value in record.headers:
-        if name == "ce_type":
-            return str(value.decode(errors="replace"))[:100]
-    return "unknown"
+def type_label(headers: Sequence[tuple[str, bytes | None]]) -> str:
+    """The `type` label of a record's metrics: its ce_type when that is an event type of the contract, else
+    "unknown". The header is whatever the producer wrote (a null value, junk bytes, a made-up type): taken as is,
+    every distinct junk type would make new time series without bound."""
+    raw = next((value for name, value in headers if name == "ce_type"), None)
+    event_type = raw.decode(errors="replace") if isinstance(raw, bytes) else ""
+    return event_type if event_type in PAYLOADS else "unknown"
 
 
-def make_consumer(bootstrap_servers: str, group_id: str, topics: list[str], client_id: str) -> AIOKafkaConsumer:
+def make_consumer(
+    bootstrap_servers: str, group_id: str, topics: list[str], client_id: str, security: KafkaSecurity = PLAINTEXT
+) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap_servers,
@@ -214,4 +220,5 @@ def make_consumer(bootstrap_servers: str, group_id: str, topics: list[str], clie
         max_poll_interval_ms=300000,
         session_timeout_ms=10000,
         heartbeat_interval_ms=2000,
+        **security.client_kwargs(),
     )

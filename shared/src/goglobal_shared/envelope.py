@@ -108,11 +108,11 @@ def to_structured_json(envelope: Envelope) -> bytes:
     return _FORMAT.write(_cloud_event(envelope))
 
 
-def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Envelope:
+def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
     """Parses and validates a record; raises InvalidEvent naming what is wrong."""
-    header_map = {name: raw for name, raw in headers if name.lower().startswith("ce_") or name == "content-type"}
     if value is None:
         raise InvalidEvent("record has no value (tombstone)")
+    header_map = _event_headers(headers)
     missing = [h for h in REQUIRED_HEADERS if h not in header_map]
     if missing:
         # The SDK would invent an id; consumers dedupe on it, so a record without one is refused.
@@ -147,6 +147,17 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[s
         time=event.get_time() or datetime.now(UTC),
         traceparent=_traceparent(event),
     )
+
+
+def _event_headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, bytes]:
+    """The CloudEvents attributes and content type among a record's headers."""
+    found: dict[str, bytes] = {}
+    for name, raw in headers:
+        if name.lower().startswith("ce_") or name == "content-type":
+            if raw is None:  # legal in Kafka, but no CloudEvents attribute is null
+                raise InvalidEvent(f"not a CloudEvent in Kafka binary mode: header {name} has no value")
+            found[name] = raw
+    return found
 
 
 def _traceparent(event: BaseCloudEvent) -> str | None:

@@ -3,18 +3,53 @@
 import contextlib
 import logging
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from goglobal_shared.envelope import Envelope, to_kafka
 from goglobal_shared.metrics import EVENTS_PRODUCED
 
 log = logging.getLogger(__name__)
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
-def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every client of a service authenticates to the brokers (validated in `ServiceSettings`)."""
+
+    protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None  # None with SSL: the system's trusted CAs
+    ssl_certfile: str | None = None  # a client certificate, for brokers that require mutual TLS
+    ssl_keyfile: str | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol in ("SSL", "SASL_SSL"):
+            kwargs["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+            )
+        if self.protocol.startswith("SASL_"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password
+        return kwargs
+
+
+PLAINTEXT = KafkaSecurity()
+
+
+def make_producer(bootstrap_servers: str, client_id: str, security: KafkaSecurity = PLAINTEXT) -> AIOKafkaProducer:
     # Idempotence forces acks=all and keeps retries from reordering or duplicating within a partition.
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
@@ -23,6 +58,7 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
         acks="all",
         linger_ms=5,
         request_timeout_ms=30000,
+        **security.client_kwargs(),
     )
 
 
@@ -49,9 +85,12 @@ async def ensure_topics(
     topics: list[str],
     partitions: int = 3,
     configs: Mapping[str, Mapping[str, str]] | None = None,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Creates the missing topics; `configs` gives a topic its settings (e.g. compaction)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="goglobal-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="goglobal-admin", **security.client_kwargs()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -46,6 +46,8 @@ REGIONS: dict[str, frozenset[str]] = {
 }
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+COUNTRIES: tuple[str, ...] = tuple(sorted(country.alpha_2 for country in pycountry.countries))
+MARKET_CODES: tuple[str, ...] = (*sorted(REGIONS), *COUNTRIES)  # every code `is_market` accepts
 
 
 def is_market(code: str) -> bool:

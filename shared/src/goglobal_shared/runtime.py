@@ -209,12 +209,12 @@ def worker_app(
 async def connect(settings: ServiceSettings, topics: list[str], produces: list[str] | None = None) -> Connections:
     """Creates the topics (consumed ones with their dead-letter topics) and starts the database, producer
     and consumer clients; the consumer subscribes to `topics` in the service's own group."""
-    bootstrap = settings.kafka_bootstrap_servers
+    bootstrap, security = settings.kafka_bootstrap_servers, settings.kafka_security
     all_topics = [*topics, *(dead_letter_topic(t) for t in topics), *(produces or [])]
-    await ensure_topics(bootstrap, all_topics, configs=settings.topic_configs)
+    await ensure_topics(bootstrap, all_topics, configs=settings.topic_configs, security=security)
     mongo = make_client(settings.mongodb_uri)
-    producer = make_producer(bootstrap, client_id=settings.service_name)
+    producer = make_producer(bootstrap, client_id=settings.service_name, security=security)
     await producer.start()
-    consumer = make_consumer(bootstrap, settings.consumer_group, topics, client_id=settings.service_name)
+    consumer = make_consumer(bootstrap, settings.consumer_group, topics, settings.service_name, security)
     await consumer.start()
     return Connections(mongo, producer, consumer)

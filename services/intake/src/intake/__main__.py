@@ -1,10 +1,11 @@
 from goglobal_shared.runtime import run_service
+from goglobal_shared.settings import load_settings
 from intake.app import create_app
 from intake.settings import IntakeSettings
 
 
 def main() -> None:
-    settings = IntakeSettings()
+    settings = load_settings(IntakeSettings)
     run_service(create_app(settings), settings)
 
 

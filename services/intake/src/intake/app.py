@@ -3,11 +3,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from goglobal_shared.health import Check, health_router
 from goglobal_shared.problems import install_problem_handlers
 from intake.adapters.idempotency_repository import IdempotencyRepository
+from intake.api import openapi
 from intake.api.middleware import BodyLimitAndIdempotency
 from intake.api.routes import (
     api_keys,
@@ -30,7 +30,8 @@ The only HTTP entry of the GoGlobal Referral Network, for enterprises, partner o
   operators issue partner keys; `goglobal operators create-key` makes the first operator key).
 * Every POST accepts an `Idempotency-Key` header: a retry with the same key and body returns the first answer
   and creates nothing new; the same key with another body is refused with 422.
-* Errors are RFC 9457 problem details (`application/problem+json`).
+* Errors are RFC 9457 problem details (`application/problem+json`); a 422 names every field it refuses, and
+  why, in `errors`.
 """
 
 
@@ -64,7 +65,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         intake: Intake = app.state.intake
         return await intake.api_keys.authenticate(presented, utcnow()) is not None
 
-    app.include_router(health_router(checks))
+    # Requests go to the outbox, so a Kafka outage delays their events but must not turn enterprises away.
+    app.include_router(health_router(checks, advisory=frozenset({"kafka", "consumer"})))
     app.add_middleware(
         BodyLimitAndIdempotency,
         max_body_bytes=settings.max_body_bytes,
@@ -77,22 +79,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated document, plus the `Idempotency-Key` header on every POST."""
+    """The generated document, completed with what the middleware and the error handlers answer (api/openapi.py)."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    header = {
-        "name": "Idempotency-Key",
-        "in": "header",
-        "required": False,
-        "description": "Makes a retried POST safe: same key and body, same answer, nothing created twice.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    }
-    for path in schema["paths"].values():
-        post = path.get("post")
-        if post is not None:
-            params = post.setdefault("parameters", [])
-            if not any(p.get("name", "").lower() == "idempotency-key" for p in params):
-                params.append(header)
-    app.openapi_schema = schema
-    return schema
+    app.openapi_schema = openapi.build(app)
+    return app.openapi_schema

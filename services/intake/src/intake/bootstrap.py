@@ -125,4 +125,5 @@ def _dead_letter_consumer(settings: IntakeSettings, notifications_topic: str) ->
         f"{settings.consumer_group}-dead-letters",
         [dead_letter_topic(t) for t in topics],
         client_id="intake-dead-letters",
+        security=settings.kafka_security,
     )

@@ -56,7 +56,9 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     index = DirectoryIndex()
     _seed(index, settings)
     follower = DirectoryFollower(
-        make_follower_consumer(settings.kafka_bootstrap_servers, settings.partners_topic, settings.service_name),
+        make_follower_consumer(
+            settings.kafka_bootstrap_servers, settings.partners_topic, settings.service_name, settings.kafka_security
+        ),
         conn.producer,
         index,
     )

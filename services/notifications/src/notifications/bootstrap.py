@@ -1,5 +1,6 @@
 """Wires the notifications service's real adapters. Called from the app lifespan, never at import time."""
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +32,8 @@ from notifications.settings import NotificationsSettings
 from notifications.webhooks.policy import Schedule
 from notifications.webhooks.sender import make_client
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Notifications:
@@ -57,7 +60,7 @@ class PartnerTopics:
     async def publish(self, partner_id: str, envelope: Envelope) -> None:
         topic = partner_topic(self.settings.topic_prefix, partner_id)
         if topic not in self.known:
-            await ensure_topics(self.settings.kafka_bootstrap_servers, [topic])
+            await ensure_topics(self.settings.kafka_bootstrap_servers, [topic], security=self.settings.kafka_security)
             self.known.add(topic)
         await publish(self.producer, topic, envelope)
 
@@ -103,7 +106,10 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
         settings.portal_url,
         utcnow,
         lambda: dispatcher_ref[0].wake(),
+        email_enabled=settings.smtp_host is not None,
     )
+    if settings.smtp_host is None:
+        log.warning("e-mail is off: GOGLOBAL_SMTP_HOST is not set, so partners and enterprises get no e-mail")
 
     async def on_disabled(partner_id: str, url: str, reason: str, when: datetime) -> None:
         disabled = EndpointDisabled(partner_id=partner_id, url=url, reason=reason, disabled_at=when)

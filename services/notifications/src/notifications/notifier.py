@@ -27,6 +27,9 @@ class Notifier:
     portal_url: str
     clock: Callable[[], datetime]
     wake: Callable[[], None]
+    # Without an SMTP server nothing could be sent: a delivery per e-mail would only fail, cost a database write
+    # and an outcome event each, and crowd the delivery logs.
+    email_enabled: bool = True
 
     async def to_partner(self, message: PartnerMessage) -> None:
         envelope, partner_id = message.envelope, message.partner_id
@@ -154,6 +157,8 @@ class Notifier:
         cause: Envelope,
         delivery_id: str | None = None,
     ) -> None:
+        if not self.email_enabled:
+            return
         await self.deliveries.create(
             self._delivery(
                 delivery_id or f"{cause.id}:email",

@@ -36,10 +36,23 @@ def _has_cjk(name: str) -> str:
     return name
 
 
-LegalNameZh = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_has_cjk)]
+LegalNameZh = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="The legal name in Chinese, as on the business licence: it contains Chinese characters",
+        json_schema_extra={"pattern": "[\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff]"},  # contains one
+    ),
+    AfterValidator(_has_cjk),
+]
 LegalNameEn = Annotated[str, Field(min_length=1, max_length=200)]
 PlaceName = Annotated[str, Field(min_length=1, max_length=60)]
-PreferredLanguages = Annotated[list[LanguageTag], Field(min_length=1, max_length=5), AfterValidator(reject_duplicates)]
+PreferredLanguages = Annotated[
+    list[LanguageTag],
+    Field(min_length=1, max_length=5, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(reject_duplicates),
+]
 
 
 class Contact(BaseModel):
@@ -88,14 +101,25 @@ class EnterpriseProfile(BaseModel):
     preferred_languages: PreferredLanguages
 
 
-class EnterpriseUpdate(BaseModel):
-    """A PATCH: omitted fields stay as they are. The USCC is the enterprise's identity and cannot change."""
+def _update_schema(schema: dict[str, Any]) -> None:
+    """Documents the fields as the PATCH takes them: `X | None` in Python (None is "not sent"), but null is
+    refused, so the schema offers neither null nor a null default."""
+    schema["examples"] = [{"hq_city": "Guangzhou", "preferred_languages": ["zh-Hans"]}]
+    properties: dict[str, dict[str, Any]] = schema.get("properties", {})
+    for name, field in properties.items():
+        field.pop("default", None)
+        branches = [b for b in field.get("anyOf", []) if b != {"type": "null"}]
+        if len(branches) == 1:
+            del field["anyOf"]
+            properties[name] = {**branches[0], **field}
 
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={"examples": [{"hq_city": "Guangzhou", "preferred_languages": ["zh-Hans"]}]},
-    )
+
+class EnterpriseUpdate(BaseModel):
+    """A PATCH: the fields given replace the stored ones; omitted fields stay as they are. Every field of the
+    profile is required, so none can be cleared: null is refused. The USCC is the enterprise's identity and cannot
+    change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=_update_schema)
 
     legal_name_zh: LegalNameZh | None = None
     legal_name_en: LegalNameEn | None = None

@@ -4,14 +4,16 @@ Every validator raises `ValueError` with a message meant to be shown to an API u
 """
 
 import re
-from collections.abc import Hashable
+import string
+from collections.abc import Hashable, Iterable
 from typing import Annotated, TypeVar
 
 import langcodes
 import phonenumbers
+import pycountry
 from pydantic import AfterValidator, Field
 
-from goglobal_shared.markets import is_market
+from goglobal_shared.markets import MARKET_CODES, REGIONS, is_market
 
 # GB 32100-2015 drops I, O, S, V and Z so that codes cannot be misread (I/1, O/0, S/5, V/U, Z/2).
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -57,7 +59,20 @@ def check_uscc(code: str) -> str:
     return normalised
 
 
-UnifiedSocialCreditCode = Annotated[str, AfterValidator(check_uscc), Field(examples=["91440300MA5FJ6QW16"])]
+_USCC_CHARACTER = "[0-9A-HJ-NP-RTUWXY]"  # USCC_CHARSET as a character class
+USCC_PATTERN = f"^{_USCC_CHARACTER}{{2}}[0-9]{{6}}{_USCC_CHARACTER}{{10}}$"
+UnifiedSocialCreditCode = Annotated[
+    str,
+    AfterValidator(check_uscc),
+    Field(
+        description="Unified Social Credit Code (GB 32100-2015): 18 digits and capital letters except I, O, S, V "
+        "and Z, characters 3-8 being the region code (digits); lower-case letters are upper-cased. The 18th "
+        "character is a check character computed from the other 17, which the pattern cannot express: a code "
+        "with a wrong check character is refused as mistyped.",
+        examples=["91440300MA5FJ6QW16"],
+        json_schema_extra={"pattern": USCC_PATTERN},
+    ),
+]
 
 # E.164: '+', a country code that never starts with 0, at most 15 digits in all.
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -79,7 +94,18 @@ def check_e164(number: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-E164Phone = Annotated[str, AfterValidator(check_e164), Field(examples=["+8613812345678", "+85221234567"])]
+E164Phone = Annotated[
+    str,
+    AfterValidator(check_e164),
+    Field(
+        description="A phone number in E.164 form: '+', the country code and the number, with no spaces or "
+        "punctuation. It must also be a valid number for its country code (length and prefixes, as "
+        "libphonenumber knows them), which the pattern cannot express: other numbers are refused.",
+        examples=["+8613812345678", "+85221234567"],
+        # No number libphonenumber calls valid has fewer than 6 digits (country code included).
+        json_schema_extra={"pattern": r"^\+[1-9][0-9]{5,14}$"},
+    ),
+]
 
 
 def check_language_tag(tag: str) -> str:
@@ -94,7 +120,65 @@ def check_language_tag(tag: str) -> str:
     return standard
 
 
-LanguageTag = Annotated[str, AfterValidator(check_language_tag), Field(examples=["zh-Hans", "zh-Hant", "en"])]
+def _alternatives(codes: Iterable[str]) -> str:
+    """A regular expression alternation matching exactly `codes`, shortened by first character:
+    ["ab", "ac", "ad", "bz"] -> "a[b-d]|bz"."""
+    by_first: dict[str, list[str]] = {}
+    for code in sorted(set(codes)):
+        by_first.setdefault(code[0], []).append(code[1:])
+    return "|".join(first + _one_of(rests) for first, rests in by_first.items())
+
+
+def _one_of(rests: list[str]) -> str:
+    if len(rests) == 1:
+        return re.escape(rests[0])
+    if any(len(rest) != 1 for rest in rests):
+        return "(?:" + "|".join(re.escape(rest) for rest in rests) + ")"
+    runs: list[list[str]] = []
+    for char in rests:  # sorted: consecutive characters become ranges
+        if runs and ord(char) == ord(runs[-1][-1]) + 1:
+            runs[-1].append(char)
+        else:
+            runs.append([char])
+    return (
+        "["
+        + "".join(
+            run[0] if len(run) == 1 else f"{run[0]}{run[-1]}" if len(run) == 2 else f"{run[0]}-{run[-1]}"
+            for run in runs
+        )
+        + "]"
+    )
+
+
+def _language_tag_pattern() -> str:
+    """The tags this API documents: a registered two-letter language (or any three letters), then optionally a
+    registered script and a registered two-letter (or any three-digit) region, spelled as they are stored."""
+    letters = string.ascii_lowercase
+    languages = [a + b for a in letters for b in letters if langcodes.tag_is_valid(a + b)]
+    scripts = [script.alpha_4 for script in pycountry.scripts if langcodes.tag_is_valid(f"en-{script.alpha_4}")]
+    upper = string.ascii_uppercase
+    regions = [a + b for a in upper for b in upper if langcodes.tag_is_valid(f"en-{a}{b}")]
+    return (
+        f"^(?:{_alternatives(languages)}|[a-z]{{3}})"
+        f"(?:-(?:{_alternatives(scripts)}))?"
+        f"(?:-(?:{_alternatives(regions)}|[0-9]{{3}}))?$"
+    )
+
+
+LANGUAGE_TAG_PATTERN = _language_tag_pattern()
+LanguageTag = Annotated[
+    str,
+    AfterValidator(check_language_tag),
+    Field(
+        description="A BCP 47 language tag: language, then optionally script and region (zh-Hans, zh-Hant-HK, "
+        "en-GB), stored in its standard spelling (zh-hans becomes zh-Hans, iw becomes he). The pattern lists the "
+        "registered two-letter languages, scripts and two-letter regions; a three-letter language or a numeric "
+        "region must be registered too (IANA Language Subtag Registry), which it cannot express: others are "
+        "refused. Registered variants and extensions (de-CH-1901) are accepted as well.",
+        examples=["zh-Hans", "zh-Hant", "en"],
+        json_schema_extra={"pattern": LANGUAGE_TAG_PATTERN},
+    ),
+]
 
 
 def check_market(code: str) -> str:
@@ -105,7 +189,16 @@ def check_market(code: str) -> str:
 
 
 # Lives here rather than in events.py because the event payloads are built from these domain types.
-MarketCode = Annotated[str, AfterValidator(check_market), Field(examples=["AE", "MIDDLE_EAST"])]
+MarketCode = Annotated[
+    str,
+    AfterValidator(check_market),
+    Field(
+        description="A target market: an ISO 3166-1 alpha-2 country code, or a region standing for its member "
+        f"countries ({', '.join(sorted(REGIONS))})",
+        examples=["AE", "MIDDLE_EAST"],
+        json_schema_extra={"enum": list(MARKET_CODES)},
+    ),
+]
 
 H = TypeVar("H", bound=Hashable)
 

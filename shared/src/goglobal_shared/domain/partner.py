@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -18,6 +19,7 @@ from pydantic import (
 from goglobal_shared.domain.enterprise import Contact
 from goglobal_shared.domain.identifiers import LanguageTag, MarketCode, reject_duplicates
 from goglobal_shared.domain.sectors import SectorCode
+from goglobal_shared.domain.webhook_targets import WHITESPACE_OR_CONTROL, has_whitespace_or_control
 from goglobal_shared.enums import ServiceCategory
 
 
@@ -46,10 +48,26 @@ def _https_only(url: HttpUrl) -> HttpUrl:
     return url
 
 
+def _as_written(url: object) -> object:
+    """Refuses whitespace and control characters in the text as submitted: HttpUrl would drop tabs and line
+    breaks and percent-encode spaces, so a header-injection attempt would be stored as a different, valid URL.
+    Whitespace around the URL is trimmed first, as for every other field."""
+    if isinstance(url, str):
+        url = url.strip()
+        if has_whitespace_or_control(url):
+            raise ValueError(f"webhook_url {WHITESPACE_OR_CONTROL}")
+    return url
+
+
 class DeliverySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    webhook_url: Annotated[HttpUrl, AfterValidator(_https_only)] | None = None
+    webhook_url: Annotated[HttpUrl, BeforeValidator(_as_written), AfterValidator(_https_only)] | None = Field(
+        default=None,
+        description="Where referrals are delivered: an https URL (plain http only for localhost), without "
+        "whitespace, control characters or credentials. Intake also refuses hosts inside the platform's network "
+        "(loopback, private and link-local addresses) and URLs over 2048 characters.",
+    )
     email: EmailStr | None = None
 
 
@@ -82,16 +100,32 @@ _EXAMPLE_PARTNER: dict[str, Any] = {
 }
 
 
+# `_sequential_means_one` in JSON Schema: while offer_strategy is sequential (also when omitted: the default),
+# parallel_offers, if given, is 1.
+SEQUENTIAL_MEANS_ONE: dict[str, Any] = {
+    "if": {"properties": {"offer_strategy": {"const": OfferStrategy.SEQUENTIAL.value}}},
+    "then": {"properties": {"parallel_offers": {"const": 1}}},
+}
+
+
 class PartnerProfile(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [_EXAMPLE_PARTNER]}
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [_EXAMPLE_PARTNER], **SEQUENTIAL_MEANS_ONE},
     )
 
     name: str = Field(min_length=1, max_length=200)
     categories: Annotated[
-        list[PartnerCategory], Field(min_length=1, max_length=10), AfterValidator(_one_entry_per_category)
+        list[PartnerCategory],
+        Field(min_length=1, max_length=10, description="one entry per category, with all its specialties"),
+        AfterValidator(_one_entry_per_category),
     ]
-    markets: Annotated[list[MarketCode], Field(min_length=1, max_length=100), AfterValidator(reject_duplicates)]
+    markets: Annotated[
+        list[MarketCode],
+        Field(min_length=1, max_length=100, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(reject_duplicates),
+    ]
     sectors: list[SectorCode] = Field(default=[], max_length=30)
     languages: list[LanguageTag] = Field(min_length=1, max_length=10)
     capacity: int = Field(ge=1, le=1000, description="The most referrals the partner holds open at once.")
@@ -128,6 +162,8 @@ PartnerId = Annotated[
 class PartnerRecord(PartnerProfile):
     """A partner with its stable id, as created by POST and by bulk import."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "harbour-legal", **_EXAMPLE_PARTNER}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": "harbour-legal", **_EXAMPLE_PARTNER}], **SEQUENTIAL_MEANS_ONE}
+    )
 
     id: PartnerId

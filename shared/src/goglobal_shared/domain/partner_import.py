@@ -34,7 +34,7 @@ active                      no        true/false/yes/no/1/0, default true
 contact_name                yes       contact person
 contact_email               yes       contact e-mail
 contact_phone               yes       E.164, e.g. +85221234567
-webhook_url                 no        https URL for referral delivery
+webhook_url                 no        https URL for referral delivery, without whitespace or control characters
 delivery_email              no        e-mail address for referral delivery
 ==========================  ========  ==========================================================================
 

@@ -83,4 +83,18 @@ def check_sector(code: str) -> str:
     return normalised
 
 
-SectorCode = Annotated[str, AfterValidator(check_sector), Field(examples=["C", "C26"])]
+SECTOR_CODES: tuple[str, ...] = tuple(
+    code
+    for section, (low, high) in DIVISIONS.items()
+    for code in (section, *(f"{section}{division:02d}" for division in range(low, high + 1)))
+)  # every code `check_sector` accepts, upper-cased
+SectorCode = Annotated[
+    str,
+    AfterValidator(check_sector),
+    Field(
+        description="An ISIC Rev.4 sector: a section letter (A-U), or a section followed by one of its two-digit "
+        "divisions (C26); lower case is accepted and upper-cased",
+        examples=["C", "C26"],
+        json_schema_extra={"enum": list(SECTOR_CODES)},
+    ),
+]

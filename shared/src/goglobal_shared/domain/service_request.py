@@ -26,7 +26,15 @@ class BudgetBand(StrEnum):
 
 
 class Need(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        # `_width_goes_with_parallel` in JSON Schema: parallel_offers only with offer_strategy "parallel".
+        json_schema_extra={
+            "if": {"properties": {"parallel_offers": {"type": "integer"}}, "required": ["parallel_offers"]},
+            "then": {"properties": {"offer_strategy": {"const": "parallel"}}, "required": ["offer_strategy"]},
+        },
+    )
 
     service_category: ServiceCategory
     # Naming a market twice changes nothing about the need, so repeats are dropped rather than refused.

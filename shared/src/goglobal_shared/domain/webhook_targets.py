@@ -8,15 +8,22 @@ import ipaddress
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
+WHITESPACE_OR_CONTROL = "contains whitespace or control characters"
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
+def has_whitespace_or_control(url: str) -> bool:
+    """Spaces, tabs, line breaks, other Unicode whitespace or control characters (C0, DEL, C1) anywhere in `url`.
+    URL parsers drop or percent-encode them silently; a webhook target must be refused instead."""
+    return any(ch.isspace() or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in url)
 
 
 def webhook_url_problem(url: str, allow_private: bool) -> str | None:
     """Why `url` may not be a webhook target, or None when it may."""
     if len(url) > MAX_URL_LENGTH:
         return f"longer than {MAX_URL_LENGTH} characters"
-    if any(ch in url for ch in "\r\n\t ") or any(ord(ch) < 32 for ch in url):
-        return "contains whitespace or control characters"
+    if has_whitespace_or_control(url):
+        return WHITESPACE_OR_CONTROL
     try:
         parts = urlsplit(url)
         hostname = parts.hostname

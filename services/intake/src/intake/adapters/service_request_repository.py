@@ -3,6 +3,7 @@
 Saves are optimistic: the write matches the version that was read, so two concurrent commands on one
 request cannot both apply; the loser reloads and re-runs (see `mutate`)."""
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import asdict
@@ -51,11 +52,13 @@ class ServiceRequestRepository:
 
         The lookups (referral -> request, idempotency key -> request) are written first: one left behind by a
         crash points at nothing and is harmless, while the request itself is never unreachable."""
-        for referral in request.referrals:
-            await self._index(self.referral_index, referral.id, request.id)
+        # Independent of each other, so they go to the server together: the request waits for one round trip.
+        writes = [self._index(self.referral_index, referral.id, request.id) for referral in request.referrals]
         if request.idempotency_key:
-            await self._index(self.key_index, _key_id(request.enterprise_id, request.idempotency_key), request.id)
-        await mark_pending(self.collection, request.id)
+            writes.append(
+                self._index(self.key_index, _key_id(request.enterprise_id, request.idempotency_key), request.id)
+            )
+        await asyncio.gather(*writes, mark_pending(self.collection, request.id))
         doc = {**_to_document(request, now), "version": 1, **new_document_outbox(request.pending)}
         try:
             await self.collection.insert_one(doc)

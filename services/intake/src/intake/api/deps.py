@@ -1,7 +1,7 @@
 """Request-scoped dependencies: the wired service, the caller, and role guards."""
 
 import re
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -45,20 +45,32 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def guard(principal: PrincipalDep) -> Principal:
-        if principal.role not in roles:
-            allowed = " or ".join(r.value for r in roles)
-            raise ProblemError(403, "forbidden", f"this operation is for {allowed} keys")
+@dataclass(frozen=True)
+class RoleGuard:
+    """A dependency that lets only keys of `roles` through (403 for the others); the OpenAPI document reads
+    `roles` to describe each operation's 403."""
+
+    roles: tuple[Role, ...]
+
+    @property
+    def allowed(self) -> str:
+        return " or ".join(r.value for r in self.roles)
+
+    async def __call__(self, principal: PrincipalDep) -> Principal:
+        if principal.role not in self.roles:
+            raise ProblemError(403, "forbidden", f"this operation is for {self.allowed} keys")
         return principal
 
-    return guard
+
+def require(*roles: Role) -> RoleGuard:
+    return RoleGuard(roles)
 
 
 EnterpriseDep = Annotated[Principal, Depends(require(Role.ENTERPRISE))]
 PartnerDep = Annotated[Principal, Depends(require(Role.PARTNER))]
 OperatorDep = Annotated[Principal, Depends(require(Role.OPERATOR))]
 EnterpriseOrOperatorDep = Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.OPERATOR))]
+PartnerOrOperatorDep = Annotated[Principal, Depends(require(Role.PARTNER, Role.OPERATOR))]
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")

@@ -11,10 +11,11 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from goglobal_shared.problems import problem_response
+from goglobal_shared.problems import problem_response, validation_problem
 from intake.adapters.idempotency_repository import Claim, IdempotencyRepository, StoredResponse
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # 1-255 visible ASCII characters (the OpenAPI document says so)
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class BodyTooLarge(Exception):
@@ -86,7 +87,7 @@ class BodyLimitAndIdempotency:
         await self._idempotent(scope, request, key, body, send)
 
     async def _idempotent(self, scope: Scope, request: Request, key: str, body: bytes, send: Send) -> None:
-        if not _IDEMPOTENCY_KEY.match(key):
+        if not _IDEMPOTENCY_KEY.fullmatch(key):
             detail = "Idempotency-Key must be 1-255 visible ASCII characters"
             await problem_response(request, 400, detail, "bad-idempotency-key")(scope, replay_receive(b""), send)
             return
@@ -103,13 +104,17 @@ class BodyLimitAndIdempotency:
         elif claim is Claim.REPLAY:
             assert stored is not None
             await _send_stored(send, stored)
+        elif claim is Claim.IN_PROGRESS:
+            detail = "a request with this Idempotency-Key is still being processed"
+            await problem_response(request, 409, detail, "idempotency-key-in-use")(scope, replay_receive(b""), send)
         else:
-            status, slug, detail = (
-                (409, "idempotency-key-in-use", "a request with this Idempotency-Key is still being processed")
-                if claim is Claim.IN_PROGRESS
-                else (422, "idempotency-key-reused", "this Idempotency-Key was used with a different request")
-            )
-            await problem_response(request, status, detail, slug)(scope, replay_receive(b""), send)
+            reused = {
+                "field": "header.Idempotency-Key",
+                "message": "this Idempotency-Key was used with a different request",
+                "type": "idempotency_key_reused",
+            }
+            answer = validation_problem(request, [reused], "idempotency-key-reused")
+            await answer(scope, replay_receive(b""), send)
 
     async def _execute_and_store(
         self, scope: Scope, body: bytes, send: Send, repo: IdempotencyRepository, record_id: str

@@ -17,34 +17,49 @@ log = logging.getLogger(__name__)
 
 
 def letter(record: ConsumerRecord[bytes, bytes]) -> Document:
+    """The stored form of a dead letter. Anyone can write to a .dlq topic, so nothing in the record is trusted: a
+    letter that cannot be stored would be retried forever and hold back every later letter of its partition."""
     headers = {name: raw for name, raw in record.headers}
 
     def text(name: str) -> str:
-        return str(headers.get(name, b"").decode(errors="replace"))
+        raw = headers.get(name)
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else ""  # a header may have no value
 
-    original_topic = text("dlq_original_topic") or record.topic.removesuffix(".dlq")
-    partition, offset = text("dlq_original_partition") or "?", text("dlq_original_offset") or f"dlq{record.offset}"
+    # The id parts are cut to what Kafka can have (topic names are at most 249 characters): ids stay indexable.
+    original_topic = text("dlq_original_topic")[:249] or record.topic.removesuffix(".dlq")
+    partition = text("dlq_original_partition")[:20] or "?"
+    offset = text("dlq_original_offset")[:20] or f"dlq{record.offset}"
     return {
         "_id": f"{original_topic}:{partition}:{offset}",
         "original_topic": original_topic,
-        "original_partition": int(partition) if partition.isdigit() else None,
-        "original_offset": int(offset) if offset.isdigit() else None,
+        "original_partition": _number(partition),
+        "original_offset": _number(offset),
         "dlq_topic": record.topic,
         "key": record.key,
         "value": record.value,
         # A list of objects, not of pairs: FerretDB stores no array directly inside an array.
-        "headers": [
-            {"name": name, "value": base64.b64encode(raw).decode()}
-            for name, raw in record.headers
-            if not name.startswith("dlq_")
-        ],
+        "headers": [_header(name, raw) for name, raw in record.headers if not name.startswith("dlq_")],
         "error_class": text("dlq_error_class"),
         "error_message": text("dlq_error_message"),
-        "attempts": int(text("dlq_attempts") or 0),
+        "attempts": _number(text("dlq_attempts")) or 0,
+        "value_truncated": text("dlq_value_truncated") == "true",
         "event_type": text("ce_type") or None,
         "event_id": text("ce_id") or None,
         "dead_lettered_at": datetime.fromtimestamp(record.timestamp / 1000, UTC),
     }
+
+
+def _header(name: str, raw: bytes | None) -> Document:
+    # Readers take `value` as base64; a header without a value (legal in Kafka) is kept as "" and flagged, so
+    # that a replay sends it back as it came.
+    if raw is None:
+        return {"name": name, "value": "", "null": True}
+    return {"name": name, "value": base64.b64encode(raw).decode()}
+
+
+def _number(text: str) -> int | None:
+    # ASCII digits only: str.isdigit() alone also passes "²", on which int() raises.
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 class DeadLetterCollector:

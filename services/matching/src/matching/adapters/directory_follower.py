@@ -8,11 +8,13 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from pydantic import ValidationError
 
 from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
 from goglobal_shared.envelope import InvalidEvent, from_kafka
 from goglobal_shared.events import PartnerUpserted
-from matching.engine import DirectoryIndex, partner_from_event
+from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity
+from matching.engine import DirectoryIndex, Partner, partner_from_event
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +65,34 @@ class DirectoryFollower:
 
     async def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
-            envelope = from_kafka(record.key, record.value, list(record.headers))
-            if not isinstance(envelope.data, PartnerUpserted):
-                raise InvalidEvent(f"{envelope.type} does not belong on the partners topic")
+            partner, version = partner_of(record)
         except InvalidEvent as exc:
             # Every replica sees the record; the original topic/partition/offset headers identify repeats.
             failed = FailedRecord(
                 record.topic, record.partition, record.offset, record.key, record.value, list(record.headers)
             )
             await send_to_dead_letters(self.producer, failed, exc, attempts=1)
+            log.warning("partner record dead-lettered: %s", exc, extra={"offset": record.offset})
             return
-        self.index.upsert(partner_from_event(envelope.data), envelope.data.version)
+        self.index.upsert(partner, version)
 
 
-def make_follower_consumer(bootstrap_servers: str, topic: str, client_id: str) -> AIOKafkaConsumer:
+def partner_of(record: ConsumerRecord[bytes, bytes]) -> tuple[Partner, int]:
+    """The partner a record describes, and its version; InvalidEvent if matching cannot use it."""
+    envelope = from_kafka(record.key, record.value, list(record.headers))
+    if not isinstance(envelope.data, PartnerUpserted):
+        raise InvalidEvent(f"{envelope.type} does not belong on the partners topic")
+    try:
+        return partner_from_event(envelope.data), envelope.data.version
+    except ValidationError as exc:
+        # Valid for the event schema (notifications takes it), not for matching's rules (e.g. no category): the
+        # replica keeps the partner's previous version, if any, rather than a partner it cannot match.
+        raise InvalidEvent(f"partner {envelope.data.partner_id!r} breaks matching's rules: {exc}") from exc
+
+
+def make_follower_consumer(
+    bootstrap_servers: str, topic: str, client_id: str, security: KafkaSecurity = PLAINTEXT
+) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap_servers,
@@ -84,4 +100,5 @@ def make_follower_consumer(bootstrap_servers: str, topic: str, client_id: str) -
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **security.client_kwargs(),
     )

@@ -42,6 +42,11 @@ class DeadLetterDetail(DeadLetterOut):
     key: str | None = Field(description="the record key, as text")
     value: str | None = Field(description="the record value: text when it is UTF-8, else base64")
     value_encoding: Literal["utf-8", "base64", "none"]
+    value_truncated: bool = Field(
+        default=False,
+        description="the record was too big to copy whole: its value (see the dlq_original_value_bytes header) was "
+        "left out, so it cannot be replayed; the producer must send it again",
+    )
     headers: dict[str, str]
 
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.ids import new_id
 from goglobal_shared.notification_events import Attempt, RedeliveryRequested
-from goglobal_shared.problems import Problem, ProblemError
-from intake.api.deps import IntakeDep, PrincipalDep
+from goglobal_shared.problems import Problem
+from intake.api.deps import IntakeDep, PartnerOrOperatorDep
 from intake.api.errors import not_found
 from intake.auth.keys import Principal, Role
 
@@ -56,7 +56,7 @@ def _scope(principal: Principal) -> dict[str, Any]:
 
 @router.get("", response_model=list[DeliveryOut])
 async def list_deliveries(
-    principal: PrincipalDep,
+    principal: PartnerOrOperatorDep,
     intake: IntakeDep,
     status: Literal["delivered", "retrying", "failed"] | None = None,
     partner_id: str | None = None,
@@ -65,7 +65,6 @@ async def list_deliveries(
     before: Annotated[datetime | None, Query(description="changed before this time (the next page)")] = None,
 ) -> list[DeliveryOut]:
     """Newest first. Partners see their own; operators everything (or one partner's with `partner_id`)."""
-    _partner_or_operator(principal)
     query = _scope(principal)
     if status is not None:
         query["status"] = status
@@ -80,9 +79,8 @@ async def list_deliveries(
     "/{delivery_id}/redeliver", status_code=202, response_model=RedeliveryAccepted, responses={404: {"model": Problem}}
 )
 async def redeliver_one(
-    delivery_id: Annotated[str, Path(max_length=200)], principal: PrincipalDep, intake: IntakeDep
+    delivery_id: Annotated[str, Path(max_length=200)], principal: PartnerOrOperatorDep, intake: IntakeDep
 ) -> RedeliveryAccepted:
-    _partner_or_operator(principal)
     doc = await intake.notifications.delivery(delivery_id)
     if doc is None or (principal.role is Role.PARTNER and doc["recipient_id"] != principal.subject_id):
         raise not_found("delivery", delivery_id)
@@ -90,16 +88,12 @@ async def redeliver_one(
 
 
 @router.post("/redeliver", status_code=202, response_model=RedeliveryAccepted)
-async def redeliver_failed(body: RedeliverBody, principal: PrincipalDep, intake: IntakeDep) -> RedeliveryAccepted:
+async def redeliver_failed(
+    body: RedeliverBody, principal: PartnerOrOperatorDep, intake: IntakeDep
+) -> RedeliveryAccepted:
     """Every failed (or held) delivery since `failed_since` goes out again; a disabled endpoint is re-enabled."""
-    _partner_or_operator(principal)
     partner = principal.subject_id if principal.role is Role.PARTNER else body.partner_id
     return await _send(intake, principal, partner_id=partner, failed_since=body.failed_since)
-
-
-def _partner_or_operator(principal: Principal) -> None:
-    if principal.role not in (Role.PARTNER, Role.OPERATOR):
-        raise ProblemError(403, "forbidden", "this operation is for partner or operator keys")
 
 
 async def _send(intake: IntakeDep, principal: Principal, **scope: Any) -> RedeliveryAccepted:

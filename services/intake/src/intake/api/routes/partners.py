@@ -138,7 +138,14 @@ async def read(partner_id: PartnerPath, principal: OperatorDep, intake: IntakeDe
     return partner_out(doc)
 
 
-@router.put("/{partner_id}", response_model=PartnerOut)
+@router.put(
+    "/{partner_id}",
+    response_model=PartnerOut,
+    responses={
+        200: {"description": "Replaced: the partner existed"},
+        201: {"model": PartnerOut, "description": "Created: there was no partner with this id"},
+    },
+)
 async def replace(
     partner_id: PartnerPath, body: PartnerProfile, principal: OperatorDep, intake: IntakeDep, response: Response
 ) -> PartnerOut:
@@ -164,6 +171,9 @@ async def deactivate(partner_id: PartnerPath, principal: OperatorDep, intake: In
 @router.post(
     "/import",
     response_model=ImportReport,
+    responses={
+        415: {"description": "Neither CSV nor JSON: send text/csv or application/json, or name the format (`format`)"}
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
