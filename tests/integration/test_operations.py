@@ -52,7 +52,10 @@ class World:
 async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     namespace = module_namespace(infra)
     services = await start_services(
-        ["intake", "matching", "notifications"], namespace, tmp_path_factory.mktemp("operations")
+        ["intake", "matching", "notifications"],
+        namespace,
+        tmp_path_factory.mktemp("operations"),
+        {"intake": {"GOGLOBAL_FUNNEL_SAMPLE_INTERVAL_S": "1"}},
     )
     operator = await factories.operator_key(namespace)
     try:

@@ -8,6 +8,12 @@ class IntakeSettings(ServiceSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    funnel_sample_interval_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="how often the goglobal_referrals gauge is recounted: a scan of every request, so not often",
+    )
     service_urls: dict[str, str] = Field(
         default_factory=lambda: {
             "intake": "http://127.0.0.1:8000",
