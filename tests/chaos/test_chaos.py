@@ -31,7 +31,7 @@ Fault = Callable[[System], Coroutine[Any, Any, None]]
 def chaos_stack() -> Iterator[None]:
     chaos_infra("up")
     yield
-    chaos_infra("up")  # leave it running for the next scenario file, whatever a scenario stopped
+    chaos_infra("down")  # its ports are fixed: a stack left running would block the next run from another clone
 
 
 async def run(scenario: str, log_dir: Path, fault: Fault, matching: int = 1, notifications: int = 1) -> Outcome:
