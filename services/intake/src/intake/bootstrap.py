@@ -49,9 +49,12 @@ class Intake:
     relays: list[OutboxRelay]
     clock: Callable[[], datetime] = utcnow
 
-    def wake_relays(self) -> None:
+    def wake_relay(self, collection: AsyncCollection[Document]) -> None:
+        """Publish `collection`'s new events now rather than at the next poll. Only its relay: waking them all
+        would cost every request a query per idle outbox."""
         for relay in self.relays:
-            relay.wake()
+            if relay.collection.name == collection.name:
+                relay.wake()
 
     async def stop(self) -> None:
         await self.runtime.stop()

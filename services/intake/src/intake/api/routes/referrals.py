@@ -61,7 +61,7 @@ async def _act(
         raise not_found("referral", referral_id) from None
     except DomainError as exc:
         raise conflict(str(exc)) from exc
-    intake.wake_relays()
+    intake.wake_relay(intake.requests.collection)
     enterprise = await intake.enterprises.get(request.enterprise_id)
     return referral_view(principal, request, request.referral(referral_id), enterprise)
 

@@ -51,7 +51,7 @@ async def submit_request(
         idempotency_key=idempotency_key,
     )
     await intake.requests.add(request, now)
-    intake.wake_relays()
+    intake.wake_relay(intake.requests.collection)
     response.headers["Location"] = f"/v1/service-requests/{request.id}"
     return request_view(principal, request, enterprise)
 
