@@ -7,6 +7,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from goglobal_shared.domain.identifiers import uscc_with_check
+from goglobal_shared.events import PartnerUpserted
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.keys import Role
 from tests.support import Namespace
@@ -25,6 +26,26 @@ def partner(partner_id: str, categories: list[str], markets: list[str], **extra:
         "contact": {"name": "Chan Tai Man", "email": f"desk@{partner_id}.example.hk", "phone": "+85221234567"},
         **extra,
     }
+
+
+def partner_upserted(**change: Any) -> PartnerUpserted:
+    """The event a partner's registration publishes, with `change` applied to its fields."""
+    return PartnerUpserted.model_validate(
+        {
+            "partner_id": "gulf-legal",
+            "name": "Gulf Legal",
+            "categories": [{"category": "legal", "specialties": []}],
+            "markets": ["AE"],
+            "capacity": 5,
+            "response_window_hours": 48,
+            "offer_strategy": "sequential",
+            "parallel_offers": 1,
+            "active": True,
+            "version": 1,
+            "updated_at": datetime(2026, 11, 26, tzinfo=UTC),
+            **change,
+        }
+    )
 
 
 def enterprise(consent: bool = True, seed: int | None = None) -> dict[str, Any]:

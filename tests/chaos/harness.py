@@ -31,6 +31,7 @@ from tests.support import REPO, Infra, Namespace, ServiceProcess, discard, event
 from tests.webhook_receiver import Receiver, running
 
 PARTNERS = ("chaos-alpha", "chaos-beta", "chaos-gamma")
+ACCEPT_RETRY_MAX_PAUSE_S = 10.0
 PARTITIONS = 3  # goglobal_shared.kafka.ensure_topics' default
 NEED = {"needs": [{"service_category": "legal", "target_markets": ["AE"]}]}
 FAST = {
@@ -127,7 +128,9 @@ class System:
     enterprise: str
     receivers: dict[str, Receiver]
     partner_keys: dict[str, str]
+    config: ChaosConfig
     offered_at: dict[str, float] = field(default_factory=dict)  # referral -> monotonic time a webhook got it
+    unaccepted: list[str] = field(default_factory=list)  # offers the partner gave up accepting
     _acceptors: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -161,20 +164,24 @@ class System:
         return handle
 
     async def _accept(self, partner_id: str, referral_id: str) -> None:
+        """What a well-behaved partner system does: retry with growing pauses (a 404 means intake has not
+        recorded the offer yet; a storm of immediate retries would only slow intake down further)."""
         headers = {"Authorization": f"Bearer {self.partner_keys[partner_id]}"}
-
-        async def accepted() -> bool:
-            try:
+        pause, deadline = 0.5, time.monotonic() + self.config.settle_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):  # intake is down for the moment: try again
                 answer = await self.http.post(f"/v1/referrals/{referral_id}/accept", headers=headers)
-            except httpx.HTTPError:
-                return False  # intake is down for the moment: the partner's system tries again
-            return answer.status_code in (200, 409)  # 409: taken or withdrawn meanwhile
-
-        await eventually(accepted, f"{partner_id} to accept {referral_id}", deadline_s=300, interval_s=0.5)
+                if answer.status_code in (200, 409):  # 409: taken or withdrawn meanwhile
+                    return
+            await asyncio.sleep(pause)  # the partner's own retry pace, not a wait for an event
+            pause = min(pause * 2, ACCEPT_RETRY_MAX_PAUSE_S)
+        self.unaccepted.append(referral_id)
 
 
 @contextlib.asynccontextmanager
-async def system(scenario: str, log_dir: Path, matching: int = 1, notifications: int = 1) -> AsyncIterator[System]:
+async def system(
+    scenario: str, config: ChaosConfig, log_dir: Path, matching: int = 1, notifications: int = 1
+) -> AsyncIterator[System]:
     tag = uuid.uuid4().hex[:8]
     namespace = Namespace(chaos_infra_handle(), topic_prefix=f"chaos-{tag}.", database_prefix=f"chaos_{tag}")
     services: dict[str, list[ServiceProcess]] = {}
@@ -182,7 +189,7 @@ async def system(scenario: str, log_dir: Path, matching: int = 1, notifications:
     async with contextlib.AsyncExitStack() as stack:
         for receiver in receivers.values():
             await stack.enter_async_context(running(receiver))
-        shell = System(namespace, log_dir, services, httpx.AsyncClient(timeout=15), "", "", receivers, {})
+        shell = System(namespace, log_dir, services, httpx.AsyncClient(timeout=15), "", "", receivers, {}, config)
         stack.push_async_callback(discard, namespace)
         stack.push_async_callback(_stop_all, shell)
         for name, count in (("intake", 1), ("matching", matching), ("notifications", notifications)):
@@ -295,7 +302,11 @@ async def settle(shell: System, submitted: list[Submitted], config: ChaosConfig)
 async def outcome(
     scenario: str, shell: System, submitted: list[Submitted], final: dict[str, dict[str, Any]]
 ) -> Outcome:
-    lost = [s.referral_id for s in submitted if final.get(s.referral_id, {}).get("status") != "accepted"]
+    lost = [
+        f"{s.referral_id} ({why_not_accepted(shell, s.referral_id)})"
+        for s in submitted
+        if final.get(s.referral_id, {}).get("status") != "accepted"
+    ]
     lost += missing_webhooks(shell, final)
     transport = sum(count - 1 for r in shell.receivers.values() for count in r.received.values() if count > 1)
     latency = max(
@@ -304,6 +315,14 @@ async def outcome(
     )
     violations = await uncommitted_violations(shell)
     return Outcome(scenario, len(submitted), len(submitted) - len(lost), lost, transport, max(0.0, latency), violations)
+
+
+def why_not_accepted(shell: System, referral_id: str) -> str:
+    if referral_id not in shell.offered_at:
+        return "no offer reached a partner's webhook"
+    if referral_id in shell.unaccepted:
+        return "the partner's accept was refused until it gave up"
+    return "the partner's accept is still being retried"
 
 
 def missing_webhooks(shell: System, final: dict[str, dict[str, Any]]) -> list[str]:

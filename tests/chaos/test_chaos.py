@@ -35,7 +35,7 @@ def chaos_stack() -> Iterator[None]:
 
 
 async def run(scenario: str, log_dir: Path, fault: Fault, matching: int = 1, notifications: int = 1) -> Outcome:
-    async with system(scenario, log_dir, matching, notifications) as shell:
+    async with system(scenario, CONFIG, log_dir, matching, notifications) as shell:
         submitted = await drive(shell, CONFIG, lambda: fault(shell))
         final = await settle(shell, submitted, CONFIG)
         result = await outcome(scenario, shell, submitted, final)

@@ -38,12 +38,13 @@ from pymongo import AsyncMongoClient
 
 from goglobal_shared.consumer import EventConsumer, ProcessedEvents, RetryPolicy, make_consumer
 from goglobal_shared.envelope import Envelope, to_kafka
-from goglobal_shared.events import NeedDetails, PartnerUpserted, ReferralSubmitted
+from goglobal_shared.events import NeedDetails, ReferralSubmitted
 from goglobal_shared.kafka import ensure_topics, make_producer
 from intake.adapters.dead_letters import DeadLetterRepository
 from intake.consumers.dead_letters import DeadLetterCollector
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.engine import DirectoryIndex
+from tests import factories
 from tests.hostile.known_bugs import (
     COLLECTOR_NULL_HEADER,
     METRIC_LABEL_FROM_HEADER,
@@ -515,22 +516,7 @@ async def consume_loop(namespace: Namespace, handled: list[str]) -> AsyncIterato
 
 
 def partner_event(partner_id: str = "after-the-bad-one", **change: Any) -> Record:
-    payload = PartnerUpserted.model_validate(
-        {
-            "partner_id": partner_id,
-            "name": "Fuzz Partner",
-            "categories": [{"category": "legal", "specialties": []}],
-            "markets": ["AE"],
-            "capacity": 5,
-            "response_window_hours": 48,
-            "offer_strategy": "sequential",
-            "parallel_offers": 1,
-            "active": True,
-            "version": 1,
-            "updated_at": datetime.now(UTC),
-            **change,
-        }
-    )
+    payload = factories.partner_upserted(partner_id=partner_id, updated_at=datetime.now(UTC), **change)
     return record(Envelope.wrap(payload, source="/hostile-tests", subject=payload.partner_id))
 
 

@@ -5,7 +5,10 @@ import re
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+from starlette.requests import Request
 
+from intake.api.deps import _authenticated_earlier
+from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role, hash_secret, issue_key, parse_key, secret_matches
 
 KEY_ID = re.compile(r"[a-z0-9]{16}")
@@ -172,3 +175,16 @@ def test_a_principal_is_labelled_by_role_and_subject() -> None:
     principal = Principal(Role.PARTNER, "hk-law-firm", "0123456789abcdef")
     assert principal.label == "partner:hk-law-firm"
     assert [r.value for r in Role] == ["enterprise", "partner", "operator"]
+
+
+def _request_with(state: dict[str, object]) -> Request:
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": [], "state": state})
+
+
+def test_the_route_reuses_what_the_middleware_authenticated_only_for_the_same_key() -> None:
+    principal = Principal(Role.ENTERPRISE, "e1", "0123456789abcdef")
+    request = _request_with({AUTHENTICATED: (A_KEY, principal)})
+    assert _authenticated_earlier(request, A_KEY) is principal
+    assert _authenticated_earlier(request, ISSUED) is None  # another key in the header than the one checked
+    assert _authenticated_earlier(_request_with({}), A_KEY) is None
+    assert _authenticated_earlier(_request_with({AUTHENTICATED: (A_KEY, "not a principal")}), A_KEY) is None

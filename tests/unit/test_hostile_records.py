@@ -2,7 +2,6 @@
 fit, the directory follower's refusal of partners matching cannot use, and intake's stored form of a dead letter."""
 
 import base64
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,11 +11,11 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from goglobal_shared.consumer import type_label
 from goglobal_shared.dead_letters import FailedRecord, dead_letters
 from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka, to_kafka
-from goglobal_shared.events import PartnerUpserted
 from goglobal_shared.settings import dead_letter_topic
 from intake.consumers.dead_letters import letter
 from intake.dead_letter_replay import header_value
 from matching.adapters.directory_follower import partner_of
+from tests import factories
 from tests.unit.test_envelope import submitted
 
 MAX_REQUEST_BYTES = 1_048_576  # aiokafka's default max_request_size, which every service's producer uses
@@ -139,22 +138,7 @@ def test_the_last_stand_in_fits_whatever_the_key_and_headers() -> None:
 
 
 def partner_record(**change: Any) -> ConsumerRecord[bytes, bytes]:
-    payload = PartnerUpserted.model_validate(
-        {
-            "partner_id": "gulf-legal",
-            "name": "Gulf Legal",
-            "categories": [{"category": "legal", "specialties": []}],
-            "markets": ["AE"],
-            "capacity": 5,
-            "response_window_hours": 48,
-            "offer_strategy": "sequential",
-            "parallel_offers": 1,
-            "active": True,
-            "version": 3,
-            "updated_at": datetime(2026, 11, 26, tzinfo=UTC),
-            **change,
-        }
-    )
+    payload = factories.partner_upserted(**{"version": 3, **change})
     kafka = to_kafka(Envelope.wrap(payload, source="/t", subject=payload.partner_id))
     return consumer_record("goglobal.partners", kafka.key, kafka.value, list(kafka.headers))
 

@@ -19,6 +19,7 @@ from intake.api.routes import (
     referrals,
     service_requests,
 )
+from intake.auth.keys import Principal
 from intake.bootstrap import Intake, bootstrap, utcnow
 from intake.console.routes import router as console_router
 from intake.settings import IntakeSettings
@@ -61,9 +62,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         intake: Intake = app.state.intake
         return intake.idempotency
 
-    async def key_is_valid(presented: str) -> bool:
+    async def authenticate(presented: str) -> Principal | None:
         intake: Intake = app.state.intake
-        return await intake.api_keys.authenticate(presented, utcnow()) is not None
+        return await intake.api_keys.authenticate(presented, utcnow())
 
     # Requests go to the outbox, so a Kafka outage delays their events but must not turn enterprises away.
     app.include_router(health_router(checks, advisory=frozenset({"kafka", "consumer"})))
@@ -72,7 +73,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         repository=idempotency,
         clock=utcnow,
-        key_is_valid=key_is_valid,
+        authenticate=authenticate,
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -79,10 +79,14 @@ class ServiceRequestRepository:
         return _from_document(doc)
 
     async def by_referral(self, referral_id: str) -> ServiceRequest:
+        return await self.get(await self._request_id(referral_id))
+
+    async def _request_id(self, referral_id: str) -> str:
         entry = await self.referral_index.find_one({"_id": referral_id})
         if entry is None:
             raise NotFound(referral_id)
-        return await self.get(entry["request_id"])
+        request_id: str = entry["request_id"]
+        return request_id
 
     async def by_idempotency_key(self, enterprise_id: str, key: str) -> ServiceRequest | None:
         entry = await self.key_index.find_one({"_id": _key_id(enterprise_id, key)})
@@ -112,7 +116,7 @@ class ServiceRequestRepository:
     ) -> ServiceRequest:
         """Loads the request holding `referral_id`, runs `command` (True when it changed something) and
         saves, all under the request's document lock; re-runs on a concurrent update (MongoDB replicas)."""
-        request_id = (await self.by_referral(referral_id)).id
+        request_id = await self._request_id(referral_id)
         for _ in range(MAX_CONFLICT_RETRIES):
             async with self.locks.hold(document_key(self.collection, request_id)):
                 request = await self.get(request_id)

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from goglobal_shared.ids import new_id
 from goglobal_shared.problems import ProblemError
+from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role
 from intake.bootstrap import Intake
 
@@ -25,7 +26,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 async def get_principal(
-    intake: IntakeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, intake: IntakeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None:
         raise ProblemError(
@@ -34,7 +35,10 @@ async def get_principal(
             "send an API key as `Authorization: Bearer <key>`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = await intake.api_keys.authenticate(credentials.credentials.strip(), intake.clock())
+    presented = credentials.credentials.strip()
+    principal = _authenticated_earlier(request, presented) or await intake.api_keys.authenticate(
+        presented, intake.clock()
+    )
     if principal is None:
         raise ProblemError(
             401, "unauthenticated", "the API key is unknown, expired or revoked", headers={"WWW-Authenticate": "Bearer"}
@@ -43,6 +47,14 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def _authenticated_earlier(request: Request, presented: str) -> Principal | None:
+    """The principal the idempotency middleware found for this very key within this request."""
+    earlier = getattr(request.state, AUTHENTICATED, None)
+    if earlier is not None and earlier[0] == presented and isinstance(earlier[1], Principal):
+        return earlier[1]
+    return None
 
 
 @dataclass(frozen=True)

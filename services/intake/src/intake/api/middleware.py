@@ -16,6 +16,7 @@ from intake.adapters.idempotency_repository import Claim, IdempotencyRepository,
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # 1-255 visible ASCII characters (the OpenAPI document says so)
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+AUTHENTICATED = "authenticated"  # request.state key: (the API key presented, what it authenticated as)
 
 
 class BodyTooLarge(Exception):
@@ -58,13 +59,13 @@ class BodyLimitAndIdempotency:
         max_body_bytes: int,
         repository: Callable[[], IdempotencyRepository],
         clock: Callable[[], datetime],
-        key_is_valid: Callable[[str], Awaitable[bool]],
+        authenticate: Callable[[str], Awaitable[object | None]],
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.repository = repository
         self.clock = clock
-        self.key_is_valid = key_is_valid
+        self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"}:
@@ -92,10 +93,13 @@ class BodyLimitAndIdempotency:
             await problem_response(request, 400, detail, "bad-idempotency-key")(scope, replay_receive(b""), send)
             return
         caller = _caller(request.headers)
-        if caller is not None and not await self.key_is_valid(caller):
-            # A revoked or unknown key gets the route's 401, never a stored answer.
-            await self.app(scope, replay_receive(body), send)
-            return
+        if caller is not None:
+            principal = await self.authenticate(caller)
+            if principal is None:
+                # A revoked or unknown key gets the route's 401, never a stored answer.
+                await self.app(scope, replay_receive(body), send)
+                return
+            scope.setdefault("state", {})[AUTHENTICATED] = (caller, principal)  # the route need not look again
         repo = self.repository()
         record_id, fingerprint = _record_id(request.headers, key), _fingerprint(scope, body)
         claim, stored = await repo.claim(record_id, fingerprint, self.clock())
