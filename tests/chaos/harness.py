@@ -8,6 +8,7 @@ have committed an offset past an event it did not handle (or dead-letter)."""
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -23,9 +24,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from goglobal_shared.envelope import InvalidEvent, from_kafka
+from goglobal_shared.partner_events import PARTNER_PAYLOADS
 from intake.consumers.matching_events import HANDLED as INTAKE_HANDLED
 from matching.consumers.referral_events import STEPS as MATCHING_STEPS
-from notifications.consumers.lifecycle import FANNED_OUT as NOTIFICATIONS_HANDLED
+from notifications.consumers.lifecycle import FOR_ENTERPRISES
 from tests import factories
 from tests.support import REPO, Infra, Namespace, ServiceProcess, discard, eventually
 from tests.webhook_receiver import Receiver, running
@@ -46,7 +48,7 @@ FAST = {
 HANDLED_TYPES = {
     "intake": {t.event_type for t in INTAKE_HANDLED},
     "matching": {t.event_type for t in MATCHING_STEPS},
-    "notifications": {t.event_type for t in NOTIFICATIONS_HANDLED},
+    "notifications": {t.event_type for t in FOR_ENTERPRISES} | {t.event_type for t in PARTNER_PAYLOADS},
 }
 
 
@@ -98,6 +100,7 @@ def chaos_infra_handle() -> Infra:
 class Submitted:
     referral_id: str
     accepted_at: float  # monotonic time intake answered 201
+    consented: bool  # whether its enterprise shares its contact with the partner that accepts
 
 
 @dataclass
@@ -109,12 +112,14 @@ class Outcome:
     duplicates_deduped: int  # seen more than once at transport, handled once
     max_latency_s: float
     uncommitted_violations: list[str]
+    contact_leaks: list[str] = field(default_factory=list)
+    refused_accepts: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
             f"[chaos] {self.scenario}: submitted={self.submitted} completed={self.completed} "
             f"lost={len(self.lost)} duplicates_handled={self.duplicates_deduped} "
-            f"max_end_to_end_latency={self.max_latency_s:.1f}s"
+            f"max_end_to_end_latency={self.max_latency_s:.1f}s refused_accepts={len(self.refused_accepts)}"
         )
 
 
@@ -125,12 +130,13 @@ class System:
     services: dict[str, list[ServiceProcess]]
     http: httpx.AsyncClient
     operator: str
-    enterprise: str
+    enterprises: dict[bool, str]  # API key by consent to share the contact: both kinds submit, alternately
     receivers: dict[str, Receiver]
     partner_keys: dict[str, str]
     config: ChaosConfig
     offered_at: dict[str, float] = field(default_factory=dict)  # referral -> monotonic time a webhook got it
     unaccepted: list[str] = field(default_factory=list)  # offers the partner gave up accepting
+    refused: list[str] = field(default_factory=list)  # accepts of a delivered offer answered 404 or 409
     _acceptors: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -164,16 +170,23 @@ class System:
         return handle
 
     async def _accept(self, partner_id: str, referral_id: str) -> None:
-        """What a well-behaved partner system does: retry with growing pauses (a 404 means intake has not
-        recorded the offer yet; a storm of immediate retries would only slow intake down further)."""
+        """The partner accepts the moment its webhook hears of the offer, once: intake recorded the offer before
+        telling the partner, so a 404 or 409 is a failure. Only a request that got no answer (intake down for the
+        moment) is sent again, with growing pauses; a 409 after such a retry may be its own lost success."""
         headers = {"Authorization": f"Bearer {self.partner_keys[partner_id]}"}
-        pause, deadline = 0.5, time.monotonic() + self.config.settle_s
+        pause, deadline, retried = 0.5, time.monotonic() + self.config.settle_s, False
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):  # intake is down for the moment: try again
+            try:
                 answer = await self.http.post(f"/v1/referrals/{referral_id}/accept", headers=headers)
-                if answer.status_code in (200, 409):  # 409: taken or withdrawn meanwhile
-                    return
-            await asyncio.sleep(pause)  # the partner's own retry pace, not a wait for an event
+            except httpx.HTTPError:
+                await asyncio.sleep(pause)  # the partner's own retry pace, not a wait for an event
+                pause, retried = min(pause * 2, ACCEPT_RETRY_MAX_PAUSE_S), True
+                continue
+            if answer.status_code == 404 or (answer.status_code == 409 and not retried):
+                self.refused.append(f"{referral_id}: {partner_id}'s accept answered {answer.status_code}")
+            if answer.status_code < 500:
+                return
+            await asyncio.sleep(pause)
             pause = min(pause * 2, ACCEPT_RETRY_MAX_PAUSE_S)
         self.unaccepted.append(referral_id)
 
@@ -189,7 +202,7 @@ async def system(
     async with contextlib.AsyncExitStack() as stack:
         for receiver in receivers.values():
             await stack.enter_async_context(running(receiver))
-        shell = System(namespace, log_dir, services, httpx.AsyncClient(timeout=15), "", "", receivers, {}, config)
+        shell = System(namespace, log_dir, services, httpx.AsyncClient(timeout=15), "", {}, receivers, {}, config)
         stack.push_async_callback(discard, namespace)
         stack.push_async_callback(_stop_all, shell)
         for name, count in (("intake", 1), ("matching", matching), ("notifications", notifications)):
@@ -233,8 +246,9 @@ async def _seed(shell: System) -> None:
                 return (await shell.http.get(f"{url}/internal/directory/{partner}")).status_code == 200
 
             await eventually(known, f"{pid} in matching's directory")
-    answer = await shell.http.post("/v1/enterprises", json=factories.enterprise())
-    shell.enterprise = answer.json()["api_key"]["api_key"]
+    for consent in (True, False):
+        answer = await shell.http.post("/v1/enterprises", json=factories.enterprise(consent=consent))
+        shell.enterprises[consent] = answer.json()["api_key"]["api_key"]
 
 
 async def drive(shell: System, config: ChaosConfig, fault: Callable[[], Coroutine[Any, Any, None]]) -> list[Submitted]:
@@ -246,7 +260,7 @@ async def drive(shell: System, config: ChaosConfig, fault: Callable[[], Coroutin
         await _pace(started, n, config.rate_per_s)
         if fault_task is None and n >= config.requests // 3:
             fault_task = asyncio.create_task(fault())
-        submitted.append(await _submit(shell, f"chaos-{n}-{uuid.uuid4().hex[:6]}"))
+        submitted.append(await _submit(shell, f"chaos-{n}-{uuid.uuid4().hex[:6]}", consented=n % 2 == 0))
     if fault_task is not None:
         await fault_task
     return submitted
@@ -259,9 +273,9 @@ async def _pace(started: float, n: int, rate: float) -> None:
         await asyncio.sleep(delay)  # the load's own pace, not a wait for an event
 
 
-async def _submit(shell: System, idempotency_key: str) -> Submitted:
+async def _submit(shell: System, idempotency_key: str, consented: bool) -> Submitted:
     """What a careful client does: retry with the same Idempotency-Key until the request is accepted."""
-    headers = {"Authorization": f"Bearer {shell.enterprise}", "Idempotency-Key": idempotency_key}
+    headers = {"Authorization": f"Bearer {shell.enterprises[consented]}", "Idempotency-Key": idempotency_key}
     answer: dict[str, Any] = {}
 
     async def accepted() -> bool:
@@ -275,7 +289,7 @@ async def _submit(shell: System, idempotency_key: str) -> Submitted:
         return False
 
     await eventually(accepted, f"request {idempotency_key} to be accepted", deadline_s=180, interval_s=0.5)
-    return Submitted(answer["referrals"][0]["id"], time.monotonic())
+    return Submitted(answer["referrals"][0]["id"], time.monotonic(), consented)
 
 
 async def settle(shell: System, submitted: list[Submitted], config: ChaosConfig) -> dict[str, dict[str, Any]]:
@@ -314,14 +328,37 @@ async def outcome(
         default=0.0,
     )
     violations = await uncommitted_violations(shell)
-    return Outcome(scenario, len(submitted), len(submitted) - len(lost), lost, transport, max(0.0, latency), violations)
+    leaks = contact_leaks(shell, submitted)
+    completed = len(submitted) - len(lost)
+    return Outcome(
+        scenario, len(submitted), completed, lost, transport, max(0.0, latency), violations, leaks, shell.refused
+    )
+
+
+def contact_leaks(shell: System, submitted: list[Submitted]) -> list[str]:
+    """Every partner payload the webhooks received: a contact for a referral whose enterprise did not consent is
+    a leak; an acceptance without the contact of one that did is a loss (so this check cannot pass vacuously)."""
+    consented = {s.referral_id: s.consented for s in submitted}
+    found = []
+    for partner, receiver in shell.receivers.items():
+        for event in receiver.handled.values():
+            referral_id, data = event["subject"], event.get("data") or {}
+            contact = (data.get("enterprise") or {}).get("contact")
+            if referral_id not in consented or event["type"] != "hk.goglobal.partner.referral_accepted.v1":
+                if "contact" in json.dumps(data):
+                    found.append(f"{referral_id}: {event['type']} at {partner} names a contact")
+            elif (contact is not None) != consented[referral_id]:
+                found.append(f"{referral_id}: acceptance at {partner} has contact={contact is not None}")
+    return found
 
 
 def why_not_accepted(shell: System, referral_id: str) -> str:
     if referral_id not in shell.offered_at:
         return "no offer reached a partner's webhook"
     if referral_id in shell.unaccepted:
-        return "the partner's accept was refused until it gave up"
+        return "intake stayed unreachable for the partner's accept until it gave up"
+    if any(line.startswith(referral_id) for line in shell.refused):
+        return "the partner's accept was refused"
     return "the partner's accept is still being retried"
 
 

@@ -42,6 +42,8 @@ async def run(scenario: str, log_dir: Path, fault: Fault, matching: int = 1, not
     print(result.line())
     assert not result.lost, f"{len(result.lost)} lost, e.g. {result.lost[:5]}"
     assert not result.uncommitted_violations, result.uncommitted_violations[:5]
+    assert not result.contact_leaks, result.contact_leaks[:5]
+    assert not result.refused_accepts, result.refused_accepts[:5]
     return result
 
 

@@ -58,7 +58,7 @@ async def test_killed_matching_restarts_into_exactly_one_decision(namespace: Nam
         for rid in referral_ids:
             assert await plans.count_documents({"_id": rid}) == 1
             events = await read_events(namespace, rid, count=3)
-            decided = {e.get_id() for e in events if e.get_type() != "hk.goglobal.referral.submitted.v1"}
+            decided = {e.get_id() for e in events if e.get_source() == "/goglobal/matching"}
             assert len(decided) == 2, f"{rid} got more than one decision: {decided}"
         inbox = mongo[namespace.database("intake")]["inbox"]  # the partner's inbox, projected by intake
         for rid in referral_ids:

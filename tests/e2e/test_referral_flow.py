@@ -174,17 +174,21 @@ async def test_two_need_request_is_matched_offered_and_completed(
 
         await eventually(in_inbox, "the offer in the partner's inbox")
 
-    events = await read_events(namespace, legal, count=7)
-    types = [e.get_type().removeprefix("hk.goglobal.referral.") for e in events]
-    assert types == [
-        "submitted.v1",
-        "matched.v1",
-        "offered.v1",
-        "accepted.v1",
-        "started.v1",
-        "completed.v1",
-        "rated.v1",
+    events = await read_events(namespace, legal, count=10)
+    types = [e.get_type().removeprefix("hk.goglobal.") for e in events]
+    assert [t for t in types if t.startswith("referral.")] == [
+        "referral.submitted.v1",
+        "referral.matched.v1",
+        "referral.offered.v1",
+        "referral.accepted.v1",
+        "referral.started.v1",
+        "referral.completed.v1",
+        "referral.rated.v1",
     ]
+    # What the partner is told travels with the lifecycle, written by intake once it recorded each step.
+    told = [t for t in types if t.startswith("partner.")]
+    assert told == ["partner.referral_offered.v1", "partner.referral_accepted.v1", "partner.referral_rated.v1"]
+    assert types.index("partner.referral_offered.v1") > types.index("referral.offered.v1")
     assert all(e.get_subject() == legal for e in events)
 
 

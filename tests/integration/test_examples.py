@@ -36,14 +36,16 @@ from tests.support import Namespace, eventually
 
 pytestmark = pytest.mark.integration
 
-SOURCE = "/goglobal/notifications"
+SOURCE = "/goglobal/intake"  # intake writes the partner events; notifications forwards them unchanged
+A_FIRM, B_FIRM = "a-firm", "b-firm"
 B_REFERRAL = "b-firm-referral"
 UNKNOWN_TYPE = "hk.goglobal.partner.referral_reopened.v1"  # a type added after the partner wrote its code
 NOW = datetime(2026, 3, 2, 1, 15, tzinfo=UTC)
 
 
-def offered(referral_id: str) -> ReferralOfferedToPartner:
+def offered(referral_id: str, partner_id: str = A_FIRM) -> ReferralOfferedToPartner:
     return ReferralOfferedToPartner(
+        partner_id=partner_id,
         referral_id=referral_id,
         need=NeedSummary(service_category="legal", target_markets=["AE", "SA"], description="Dubai subsidiary"),
         enterprise=EnterpriseProfileSummary(sector="C27", size_band="medium", hq_province="Guangdong"),
@@ -53,7 +55,7 @@ def offered(referral_id: str) -> ReferralOfferedToPartner:
     )
 
 
-def accepted(referral_id: str) -> ReferralAcceptedByPartner:
+def accepted(referral_id: str, partner_id: str = A_FIRM) -> ReferralAcceptedByPartner:
     contact = ContactDetails(name="Li Wei", email="li.wei@brightsolar.example.cn", phone="+8613812345678")
     enterprise = EnterpriseIdentity(
         enterprise_id="e-1",
@@ -63,7 +65,9 @@ def accepted(referral_id: str) -> ReferralAcceptedByPartner:
         hq_city="Shenzhen",
         contact=contact,
     )
-    return ReferralAcceptedByPartner(referral_id=referral_id, accepted_at=NOW, enterprise=enterprise)
+    return ReferralAcceptedByPartner(
+        partner_id=partner_id, referral_id=referral_id, accepted_at=NOW, enterprise=enterprise
+    )
 
 
 def wrap(payload: EventPayload, referral_id: str) -> Envelope:
@@ -90,20 +94,20 @@ async def producer(namespace: Namespace) -> AsyncIterator[AIOKafkaProducer]:
 
 async def publish_for_two_partners(namespace: Namespace, producer: AIOKafkaProducer) -> list[Envelope]:
     """a-firm's events (one sent twice), one of a type nobody knows yet, a non-CloudEvent; one for b-firm."""
-    a_topic, b_topic = (partner_topic(namespace.topic_prefix, p) for p in ("a-firm", "b-firm"))
+    a_topic, b_topic = (partner_topic(namespace.topic_prefix, p) for p in (A_FIRM, B_FIRM))
     await ensure_topics(namespace.infra.kafka, [a_topic, b_topic])
     first, second = f"a1-{uuid.uuid4().hex}", f"a2-{uuid.uuid4().hex}"
     expected = [
         wrap(offered(first), first),
         wrap(offered(second), second),
         wrap(accepted(first), first),
-        wrap(OfferExpiredForPartner(referral_id=second, offered_at=NOW, expired_at=NOW), second),
+        wrap(OfferExpiredForPartner(partner_id=A_FIRM, referral_id=second, offered_at=NOW, expired_at=NOW), second),
     ]
     future = OfferWithdrawnFromPartner(
-        referral_id=first, reason=OfferWithdrawalReason.ACCEPTED_ELSEWHERE, withdrawn_at=NOW
+        partner_id=A_FIRM, referral_id=first, reason=OfferWithdrawalReason.ACCEPTED_ELSEWHERE, withdrawn_at=NOW
     )
     unknown = Envelope(type=UNKNOWN_TYPE, source=SOURCE, subject=first, data=future)
-    await send(producer, b_topic, wrap(offered(B_REFERRAL), B_REFERRAL))
+    await send(producer, b_topic, wrap(offered(B_REFERRAL, B_FIRM), B_REFERRAL))
     for envelope in (expected[0], expected[0], expected[1], unknown, expected[2], expected[3]):
         await send(producer, a_topic, envelope)
     await producer.send_and_wait(a_topic, value=b"not a cloudevent", key=second.encode())
@@ -137,7 +141,7 @@ async def test_partner_consumer_handles_its_own_events_once(
     caplog.set_level(logging.INFO, logger="partner_consumer")
     expected = await publish_for_two_partners(namespace, producer)
     db, suffix, stop = tmp_path / "a-firm.db", f"crm-{uuid.uuid4().hex[:8]}", asyncio.Event()
-    run = partner_consumer.run(namespace.infra.kafka, "a-firm", suffix, db, stop, topic_prefix=namespace.topic_prefix)
+    run = partner_consumer.run(namespace.infra.kafka, A_FIRM, suffix, db, stop, topic_prefix=namespace.topic_prefix)
     task = asyncio.create_task(run)
     try:
 
@@ -145,7 +149,7 @@ async def test_partner_consumer_handles_its_own_events_once(
             return db.exists() and len(rows(db, "SELECT event_id FROM processed_events")) >= len(expected)
 
         await eventually(handled_all, "the example consumer to handle a-firm's events")
-        group, topic = f"partner-a-firm.{suffix}", partner_topic(namespace.topic_prefix, "a-firm")
+        group, topic = f"partner-{A_FIRM}.{suffix}", partner_topic(namespace.topic_prefix, A_FIRM)
         await eventually(lambda: committed_to_end(namespace.infra.kafka, group, topic), "offsets committed to the end")
     finally:
         stop.set()

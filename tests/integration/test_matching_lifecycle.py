@@ -137,9 +137,13 @@ async def test_parallel_offers_first_acceptance_wins_and_the_rest_are_withdrawn(
     await world.until(rid, "offered", ["par-a", "par-b"])
     assert (await world.act("par-b", rid, "accept")).status_code == 200
     assert (await world.act("par-a", rid, "accept")).status_code == 409
-    events = await referral_events(world, rid, lambda types: "offer_withdrawn" in types)
-    withdrawn = [e for e in events if e.type.endswith("offer_withdrawn.v1")]
+    events = await referral_events(
+        world, rid, lambda types: {"offer_withdrawn", "hk.goglobal.partner.offer_withdrawn"} <= set(types)
+    )
+    withdrawn = [e for e in events if e.type == "hk.goglobal.referral.offer_withdrawn.v1"]
     assert [e.data.model_dump()["partner_id"] for e in withdrawn] == ["par-a"]
+    told = [e.data.model_dump() for e in events if e.type == "hk.goglobal.partner.offer_withdrawn.v1"]
+    assert [(t["partner_id"], t["reason"]) for t in told] == [("par-a", "accepted_elsewhere")]  # intake tells it
     assert not any(e.data.model_dump().get("partner_id") == "par-c" for e in events)
 
 
@@ -154,8 +158,12 @@ async def test_an_offer_deadline_fires_after_a_restart_of_matching(world: World)
     world.services["matching"] = restarted
     await restarted.wait_ready()
     await world.until(rid, "offered", ["exp-b"])
-    events = await referral_events(world, rid, lambda types: types.count("offered") >= 2)
-    assert [e.type.split(".")[-2] for e in events if "expired" in e.type] == ["expired"]
+    events = await referral_events(
+        world, rid, lambda types: types.count("offered") >= 2 and "hk.goglobal.partner.offer_expired" in types
+    )
+    assert [e.data.model_dump()["partner_id"] for e in events if e.type.endswith("referral.expired.v1")] == ["exp-a"]
+    told = [e.data.model_dump()["partner_id"] for e in events if e.type.endswith("partner.offer_expired.v1")]
+    assert told == ["exp-a"]
     assert any("exp-a did not answer in time" in step for step in await world.history(rid))
 
 
@@ -184,7 +192,9 @@ async def test_withdrawal_cancels_the_open_offer(world: World) -> None:
     await world.until(rid, "offered", ["wd-a"])
     withdrawn = await world.http.post(f"/v1/referrals/{rid}/withdraw", headers=bearer(world.enterprise))
     assert withdrawn.status_code == 200, withdrawn.text
-    events = await referral_events(world, rid, lambda types: "offer_withdrawn" in types)
+    events = await referral_events(
+        world, rid, lambda types: {"offer_withdrawn", "hk.goglobal.partner.offer_withdrawn"} <= set(types)
+    )
     assert events[-1].data.model_dump()["reason"] == "withdrawn_by_enterprise"
     assert (await world.act("wd-a", rid, "accept")).status_code == 409
 

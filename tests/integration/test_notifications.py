@@ -251,3 +251,129 @@ async def test_a_partner_topic_carries_only_that_partners_events(world: World) -
     finally:
         await consumer.stop()
     assert rid_two not in seen
+
+
+async def partner_topic_events(world: World, partner_id: str, referral_id: str, event_type: str) -> dict[str, Any]:
+    """The first `event_type` record for `referral_id` on the partner's own topic, as the partner reads it."""
+    consumer = AIOKafkaConsumer(
+        world.namespace.topic(f"goglobal.partner.{partner_id}"),
+        bootstrap_servers=world.namespace.infra.kafka,
+        auto_offset_reset="earliest",
+    )
+    await eventually(lambda: _started(consumer), "the partner topic to exist")
+    found: list[dict[str, Any]] = []
+
+    async def arrived() -> dict[str, Any] | None:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            for record in records:
+                envelope = from_kafka(record.key, record.value, list(record.headers))
+                if envelope.subject == referral_id and envelope.type == event_type:
+                    found.append(envelope.data.model_dump(mode="json"))
+        return found[0] if found else None
+
+    try:
+        return await eventually(arrived, f"{event_type} for {referral_id} on {partner_id}'s topic")
+    finally:
+        await consumer.stop()
+
+
+async def _started(consumer: AIOKafkaConsumer) -> bool:
+    try:
+        await consumer.start()
+    except Exception:
+        return False
+    return True
+
+
+async def webhook_event(receiver: Receiver, referral_id: str, event_type: str) -> dict[str, Any]:
+    async def arrived() -> dict[str, Any] | None:
+        return next(
+            (e for e in receiver.handled.values() if e["subject"] == referral_id and e["type"] == event_type), None
+        )
+
+    return await eventually(arrived, f"{event_type} for {referral_id} at the webhook")
+
+
+@pytest.mark.parametrize("withdrawn", [True, False], ids=["consent-withdrawn", "consent-kept"])
+async def test_consent_at_acceptance_decides_the_contact_on_every_channel(world: World, withdrawn: bool) -> None:
+    """The enterprise consents, a partner gets the offer, the enterprise withdraws its consent (or keeps it), the
+    partner accepts: webhook, partner topic, inbox, e-mail and the API all follow the consent at acceptance."""
+    partner_id = f"privacy-{'withdrawn' if withdrawn else 'kept'}"
+    category = "regulatory_compliance" if withdrawn else "talent_recruitment"
+    contact_email = f"{partner_id}@brightsolar.example.cn"
+    receiver = Receiver()
+    async with running(receiver):
+        key = await world.partner(partner_id, category, "SA", receiver)
+        enterprise = await register_enterprise(world.http, consent=True, contact_email=contact_email)
+        answer = await world.http.post(
+            "/v1/service-requests",
+            headers=bearer(enterprise.key),
+            json={"needs": [{"service_category": category, "target_markets": ["SA"]}]},
+        )
+        assert answer.status_code == 201, answer.text
+        rid = answer.json()["referrals"][0]["id"]
+        await webhook_event(receiver, rid, "hk.goglobal.partner.referral_offered.v1")
+        if withdrawn:
+            changed = await world.http.patch(
+                "/v1/enterprises/me",
+                headers=bearer(enterprise.key),
+                json={"consent": {"share_contact_with_accepted_partners": False}},
+            )
+            assert changed.status_code == 200, changed.text
+        accepted = await world.http.post(f"/v1/referrals/{rid}/accept", headers=bearer(key))
+        assert accepted.status_code == 200, accepted.text  # at once: intake recorded the offer before it went out
+
+        hook = await webhook_event(receiver, rid, "hk.goglobal.partner.referral_accepted.v1")
+    on_topic = await partner_topic_events(world, partner_id, rid, "hk.goglobal.partner.referral_accepted.v1")
+    api = (await world.http.get(f"/v1/referrals/{rid}", headers=bearer(key))).json()
+    for channel, shown in (("webhook", hook["data"]), ("partner topic", on_topic), ("API", api)):
+        contact = shown["enterprise"]["contact"]
+        assert (contact is None) is withdrawn, f"{channel}: contact={contact}"
+        assert shown["enterprise"]["legal_name_en"] == enterprise.profile["legal_name_en"], channel
+
+    async def inbox_item() -> dict[str, Any] | None:
+        items = (await world.http.get("/v1/inbox", headers=bearer(key))).json()
+        return next((i for i in items if i["referral_id"] == rid and i["kind"] == "referral_accepted"), None)
+
+    assert contact_email not in json.dumps(await eventually(inbox_item, "the acceptance in the partner's inbox"))
+
+    def mail_text(message: EmailMessage) -> str:
+        return "\n".join(str(part.get_content()) for part in message.walk() if part.get_content_maintype() == "text")
+
+    async def acceptance_mail() -> str | None:
+        texts = [mail_text(m) for m in world.mailbox.messages if m["To"] == f"desk@{partner_id}.example.hk"]
+        return next((t for t in texts if rid in t and enterprise.profile["legal_name_en"] in t), None)
+
+    mail = await eventually(acceptance_mail, "the acceptance e-mail to the partner")
+    assert (contact_email in mail) is not withdrawn
+
+
+async def test_an_offer_carries_the_profile_the_api_shows_even_right_after_registration(world: World) -> None:
+    """Register and submit at once, many times over: each offer's anonymous profile is the one the API shows the
+    same partner (the profile is read from intake, the system of record, when the offer is recorded)."""
+    receiver = Receiver()
+    provinces, sizes = ["Guangdong", "Zhejiang", "Sichuan", "Hubei"], ["micro", "small", "medium", "large"]
+    async with running(receiver):
+        key = await world.partner("profile-race", "market_entry", "AE", receiver)
+        submitted: dict[str, dict[str, Any]] = {}
+        for n in range(8):
+            profile = factories.enterprise(seed=1000 + n)
+            profile.update(hq_province=provinces[n % 4], size_band=sizes[n // 2 % 4], sector=f"C{20 + n}")
+            registered = await world.http.post("/v1/enterprises", json=profile)
+            assert registered.status_code == 201, registered.text
+            answer = await world.http.post(
+                "/v1/service-requests",
+                headers=bearer(registered.json()["api_key"]["api_key"]),
+                json={"needs": [{"service_category": "market_entry", "target_markets": ["AE"]}]},
+            )
+            assert answer.status_code == 201, answer.text
+            submitted[answer.json()["referrals"][0]["id"]] = profile
+        offers = {
+            rid: await webhook_event(receiver, rid, "hk.goglobal.partner.referral_offered.v1") for rid in submitted
+        }
+    for rid, profile in submitted.items():
+        shown = (await world.http.get(f"/v1/referrals/{rid}", headers=bearer(key))).json()["enterprise"]
+        offered = offers[rid]["data"]["enterprise"]
+        for field_name in ("sector", "size_band", "hq_province"):
+            assert offered[field_name] == shown[field_name] == profile[field_name], (rid, field_name)
+        assert offered["preferred_languages"] == profile["preferred_languages"]

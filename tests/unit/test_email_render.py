@@ -56,6 +56,7 @@ RESPOND_BY = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
 RESPOND_BY_TEXT = "2026-03-04 09:30 UTC"
 LATER = datetime(2026, 3, 6, 2, 15, tzinfo=UTC)
 PORTAL = "https://portal.goglobal.hk"
+PARTNER = "wong-partners"  # the partner each partner event is for
 SCRIPT = "<script>alert('x')</script>"
 DESCRIPTION = f"Set up a trading subsidiary in Dubai and a branch in Riyadh. {SCRIPT}"
 
@@ -101,6 +102,7 @@ def payloads() -> dict[str, dict[str, Any]]:
     """The facts of each kind, as the notifications service has them."""
     return {
         "referral_offered": ReferralOfferedToPartner(
+            partner_id=PARTNER,
             referral_id=RID,
             need=NEED,
             enterprise=EnterpriseProfileSummary(
@@ -111,23 +113,25 @@ def payloads() -> dict[str, dict[str, Any]]:
             round=1,
         ).model_dump(),
         "offer_withdrawn": OfferWithdrawnFromPartner(
-            referral_id=RID, reason=OfferWithdrawalReason.ACCEPTED_ELSEWHERE, withdrawn_at=LATER
+            partner_id=PARTNER, referral_id=RID, reason=OfferWithdrawalReason.ACCEPTED_ELSEWHERE, withdrawn_at=LATER
         ).model_dump(),
         "offer_expired": OfferExpiredForPartner(
-            referral_id=RID, offered_at=OFFERED, expired_at=RESPOND_BY
+            partner_id=PARTNER, referral_id=RID, offered_at=OFFERED, expired_at=RESPOND_BY
         ).model_dump(),
         "referral_accepted": ReferralAcceptedByPartner(
-            referral_id=RID, accepted_at=LATER, enterprise=ENTERPRISE
+            partner_id=PARTNER, referral_id=RID, accepted_at=LATER, enterprise=ENTERPRISE
         ).model_dump(),
-        "referral_withdrawn": ReferralWithdrawnByEnterprise(referral_id=RID, withdrawn_at=LATER).model_dump(),
+        "referral_withdrawn": ReferralWithdrawnByEnterprise(
+            partner_id=PARTNER, referral_id=RID, withdrawn_at=LATER
+        ).model_dump(),
         "referral_closed": ReferralClosedByOperator(
-            referral_id=RID, reason=f"Duplicate of another referral {SCRIPT}", closed_at=LATER
+            partner_id=PARTNER, referral_id=RID, reason=f"Duplicate of another referral {SCRIPT}", closed_at=LATER
         ).model_dump(),
         "referral_rated": ReferralRatedByEnterprise(
-            referral_id=RID, score=4, comment=f"Quick & thorough {SCRIPT}", rated_at=LATER
+            partner_id=PARTNER, referral_id=RID, score=4, comment=f"Quick & thorough {SCRIPT}", rated_at=LATER
         ).model_dump(),
         "endpoint_disabled": EndpointDisabled(
-            partner_id="wong-partners",
+            partner_id=PARTNER,
             url="https://hooks.wongpartners.example.hk/goglobal",
             reason="no successful delivery for 5 days (last: HTTP 503)",
             disabled_at=LATER,

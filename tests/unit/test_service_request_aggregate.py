@@ -2,7 +2,9 @@
 
 Pure: no repository, no broker. Every command gets its own cause id and timestamp so the history entries and
 the queued events can be checked exactly. Matching's decisions (`matched`, `unmatched`, `offered`, `expired`,
-`offer_withdrawn`) return False, changing nothing, when they arrive too late to matter.
+`offer_withdrawn`) return False, changing nothing, when they arrive too late to matter. With each change intake
+also queues what every partner concerned is told of it (offers, acceptances, withdrawals...): the exact queue is
+checked here; tests/unit/test_partner_messages.py checks what partners may and may not learn.
 """
 
 import copy
@@ -16,13 +18,16 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from goglobal_shared.domain.enterprise import EnterpriseProfile
 from goglobal_shared.domain.service_request import Completion, Decline, DeclineReason, Need, Outcome, Rating
 from goglobal_shared.enums import ReferralStatus as S
 from goglobal_shared.enums import ServiceCategory
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
+    ContactDetails,
     NeedDetails,
+    OfferWithdrawalReason,
     ReferralAccepted,
     ReferralAssigned,
     ReferralClosed,
@@ -33,8 +38,21 @@ from goglobal_shared.events import (
     ReferralSubmitted,
     ReferralWithdrawn,
 )
+from goglobal_shared.partner_events import (
+    EnterpriseIdentity,
+    EnterpriseProfileSummary,
+    NeedSummary,
+    OfferExpiredForPartner,
+    OfferWithdrawnFromPartner,
+    PartnerEvent,
+    ReferralAcceptedByPartner,
+    ReferralClosedByOperator,
+    ReferralOfferedToPartner,
+    ReferralRatedByEnterprise,
+    ReferralWithdrawnByEnterprise,
+)
 from goglobal_shared.state_machine import TERMINAL, TRANSITIONS, can_transition
-from intake.domain.service_requests import Actor, DomainError, NotAParty, Referral, ServiceRequest, submit
+from intake.domain.service_requests import Actor, DomainError, NotAParty, Offer, Referral, ServiceRequest, submit
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 SOURCE = "/goglobal/intake"
@@ -45,11 +63,30 @@ ENTERPRISE: dict[str, Any] = {
     "legal_name_zh": "深圳光明太阳能有限公司",
     "legal_name_en": "Shenzhen Bright Solar Co., Ltd.",
     "uscc": "91440300MA5FJ6QW16",
+    "hq_province": "Guangdong",
+    "hq_city": "Shenzhen",
     "sector": "C27",
+    "size_band": "medium",
     "contact": CONTACT,
     "consent": {"share_contact_with_accepted_partners": True, "receive_email": True},
     "preferred_languages": ["zh-Hans", "en"],
 }
+# The profile as intake holds it when a partner is offered the referral or accepts it.
+PROFILE = EnterpriseProfile.model_validate(ENTERPRISE)
+# What a partner is told of the enterprise before it accepts: no names, no contact.
+SUMMARY = EnterpriseProfileSummary(
+    sector="C27", size_band="medium", hq_province="Guangdong", preferred_languages=["zh-Hans", "en"]
+)
+# ... and once it accepted: who the enterprise is, with the contact it consented to share.
+IDENTITY = EnterpriseIdentity(
+    enterprise_id=ENTERPRISE_ID,
+    legal_name_zh="深圳光明太阳能有限公司",
+    legal_name_en="Shenzhen Bright Solar Co., Ltd.",
+    hq_province="Guangdong",
+    hq_city="Shenzhen",
+    contact=ContactDetails(**CONTACT),
+)
+RESPONSE_WINDOW = timedelta(hours=48)  # an offer's respond-by time is this long after it was made
 
 ENTERPRISE_ACTOR = "enterprise:" + ENTERPRISE_ID
 MATCHING_ACTOR = "service:matching"
@@ -91,6 +128,57 @@ def steps(ref: ServiceRequest, rid: str) -> list[tuple[Any, ...]]:
     return [(h["actor"], h["action"], h["from"], h["to"], h["cause_id"]) for h in ref.referral(rid).history]
 
 
+def offer(
+    request: ServiceRequest,
+    rid: str,
+    partner: str,
+    actor: Actor,
+    now: datetime,
+    enterprise: EnterpriseProfile | None = PROFILE,
+    round_: int = 1,
+) -> bool:
+    """Matching offered the referral to `partner` at `now`, to answer within RESPONSE_WINDOW."""
+    return request.offered(Offer(rid, partner, now, now + RESPONSE_WINDOW, round_), enterprise, actor, now)
+
+
+def expire(request: ServiceRequest, rid: str, partner: str, actor: Actor, now: datetime) -> bool:
+    """Matching expired `partner`'s offer (made RESPONSE_WINDOW before its respond-by time, if there is one)."""
+    deadline = request.referral(rid).offer_deadlines.get(partner)
+    return request.expired(rid, partner, deadline - RESPONSE_WINDOW if deadline else now, actor, now)
+
+
+# What the need of `need()` looks like to a partner.
+NEED_SUMMARY = NeedSummary(
+    service_category=ServiceCategory.LEGAL, target_markets=["AE", "SA"], description="Dubai subsidiary"
+)
+
+
+def offered_to(rid: str, partner: str, at: datetime, round_: int = 1) -> ReferralOfferedToPartner:
+    """The offer `offer` makes to `partner` at `at`, as the partner is told of it."""
+    return ReferralOfferedToPartner(
+        partner_id=partner,
+        referral_id=rid,
+        need=NEED_SUMMARY,
+        enterprise=SUMMARY,
+        offered_at=at,
+        respond_by=at + RESPONSE_WINDOW,
+        round=round_,
+    )
+
+
+def withdrawn_from(rid: str, partners: list[str], why: OfferWithdrawalReason, at: datetime) -> list[EventPayload]:
+    return [OfferWithdrawnFromPartner(partner_id=p, referral_id=rid, reason=why, withdrawn_at=at) for p in partners]
+
+
+def queued_since(request: ServiceRequest, count: int) -> list[EventPayload]:
+    """The payloads queued after the first `count` events, each checked to be intake's and about its referral."""
+    new = request.pending[count:]
+    for envelope in new:
+        assert envelope.source == SOURCE
+        assert envelope.subject == getattr(envelope.data, "referral_id", None)
+    return [e.data for e in new]
+
+
 # -- reaching each state through the aggregate's own commands ------------------------------------------
 
 
@@ -104,7 +192,7 @@ def _to_unmatched(request: ServiceRequest, rid: str, clock: Clock) -> None:
 
 def _to_offered(request: ServiceRequest, rid: str, clock: Clock) -> None:
     _to_matched(request, rid, clock)
-    assert request.offered(rid, PARTNER_A, *clock.tick(MATCHING_ACTOR))
+    assert offer(request, rid, PARTNER_A, *clock.tick(MATCHING_ACTOR))
 
 
 def _to_declined(request: ServiceRequest, rid: str, clock: Clock) -> None:
@@ -114,12 +202,12 @@ def _to_declined(request: ServiceRequest, rid: str, clock: Clock) -> None:
 
 def _to_expired(request: ServiceRequest, rid: str, clock: Clock) -> None:
     _to_offered(request, rid, clock)
-    assert request.expired(rid, PARTNER_A, *clock.tick(MATCHING_ACTOR))
+    assert expire(request, rid, PARTNER_A, *clock.tick(MATCHING_ACTOR))
 
 
 def _to_accepted(request: ServiceRequest, rid: str, clock: Clock) -> None:
     _to_offered(request, rid, clock)
-    request.accept(rid, PARTNER_A, *clock.tick("partner:" + PARTNER_A))
+    request.accept(rid, PARTNER_A, PROFILE, *clock.tick("partner:" + PARTNER_A))
 
 
 def _to_in_progress(request: ServiceRequest, rid: str, clock: Clock) -> None:
@@ -275,7 +363,8 @@ def test_offered_accepted_in_progress_completed_rated() -> None:
 
     candidates = [{"partner_id": PARTNER_A, "score": 0.9}, {"partner_id": PARTNER_B, "score": 0.8}]
     assert request.matched(rid, candidates, *clock.tick(MATCHING_ACTOR))
-    assert request.offered(rid, PARTNER_A, *clock.tick(MATCHING_ACTOR))
+    offer_actor, offered_at = clock.tick(MATCHING_ACTOR)
+    assert offer(request, rid, PARTNER_A, offer_actor, offered_at)
     ref = request.referral(rid)
     assert (ref.status, ref.candidates, ref.open_offers, ref.offered_to) == (
         S.OFFERED,
@@ -283,10 +372,13 @@ def test_offered_accepted_in_progress_completed_rated() -> None:
         [PARTNER_A],
         [PARTNER_A],
     )
-    assert len(request.pending) == 2  # only the two submitted events: matching announces its own decisions
+    assert ref.offer_deadlines == {PARTNER_A: offered_at + RESPONSE_WINDOW}
+    # The two submitted events, then the offer as partner-a is told of it: matching announces its own decisions,
+    # intake tells the partner in the same write that records the offer.
+    assert queued_since(request, 2) == [offered_to(rid, PARTNER_A, offered_at)]
 
     accept_actor, accepted_at = clock.tick(partner)
-    request.accept(rid, PARTNER_A, accept_actor, accepted_at)
+    request.accept(rid, PARTNER_A, PROFILE, accept_actor, accepted_at)
     assert (ref.status, ref.partner_id, ref.open_offers) == (S.ACCEPTED, PARTNER_A, [])
 
     start_actor, started_at = clock.tick(partner)
@@ -301,10 +393,11 @@ def test_offered_accepted_in_progress_completed_rated() -> None:
     request.rate(rid, Rating(score=4, comment="Clear advice."), rate_actor, rated_at)
     assert ref.rating == {"score": 4, "comment": "Clear advice.", "rated_at": rated_at}
 
-    events = request.pending[2:]
-    assert [(e.source, e.subject) for e in events] == [(SOURCE, rid)] * 4
+    events = request.pending[3:]
+    assert [(e.source, e.subject) for e in events] == [(SOURCE, rid)] * 6
     assert [e.data for e in events] == [
         ReferralAccepted(referral_id=rid, partner_id=PARTNER_A, accepted_at=accepted_at),
+        ReferralAcceptedByPartner(partner_id=PARTNER_A, referral_id=rid, accepted_at=accepted_at, enterprise=IDENTITY),
         ReferralStarted(referral_id=rid, partner_id=PARTNER_A, started_at=started_at),
         ReferralCompleted(
             referral_id=rid,
@@ -314,12 +407,17 @@ def test_offered_accepted_in_progress_completed_rated() -> None:
             completed_at=completed_at,
         ),
         ReferralRated(referral_id=rid, partner_id=PARTNER_A, score=4, comment="Clear advice.", rated_at=rated_at),
+        ReferralRatedByEnterprise(
+            partner_id=PARTNER_A, referral_id=rid, score=4, comment="Clear advice.", rated_at=rated_at
+        ),
     ]
     assert [e.type for e in events] == [
         "hk.goglobal.referral.accepted.v1",
+        "hk.goglobal.partner.referral_accepted.v1",
         "hk.goglobal.referral.started.v1",
         "hk.goglobal.referral.completed.v1",
         "hk.goglobal.referral.rated.v1",
+        "hk.goglobal.partner.referral_rated.v1",
     ]
 
     assert steps(request, rid) == [
@@ -355,22 +453,33 @@ def test_offered_accepted_in_progress_completed_rated() -> None:
 def test_a_decline_is_recorded_and_the_next_partner_can_accept() -> None:
     request, rid, clock = at(S.OFFERED)
     actor, now = clock.tick("partner:" + PARTNER_A)
+    queued = len(request.pending)
     request.decline(rid, PARTNER_A, Decline(reason=DeclineReason.OTHER, text="Firm is closing."), actor, now)
     ref = request.referral(rid)
     assert (ref.status, ref.open_offers, ref.partner_id) == (S.DECLINED, [], None)
     assert ref.decline == {"reason": "other", "text": "Firm is closing."}
-    assert request.pending[-1].data == ReferralDeclined(
-        referral_id=rid, partner_id=PARTNER_A, reason=DeclineReason.OTHER, text="Firm is closing.", declined_at=now
-    )
+    # The partner that declined knows it already: no partner event.
+    assert queued_since(request, queued) == [
+        ReferralDeclined(
+            referral_id=rid, partner_id=PARTNER_A, reason=DeclineReason.OTHER, text="Firm is closing.", declined_at=now
+        )
+    ]
     assert ref.history[-1]["why"] == "partner-a declined: other Firm is closing."
     assert steps(request, rid)[-1] == ("partner:" + PARTNER_A, "declined", "offered", "declined", actor.cause_id)
 
-    assert request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    assert offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
     assert (ref.open_offers, ref.offered_to) == ([PARTNER_B], [PARTNER_A, PARTNER_B])
     # The partner that declined was offered earlier, so it is a party, but its offer is no longer open.
-    assert_refused(request, lambda: request.accept(rid, PARTNER_A, *clock.tick("partner:" + PARTNER_A)))
-    request.accept(rid, PARTNER_B, *clock.tick("partner:" + PARTNER_B))
+    assert_refused(request, lambda: request.accept(rid, PARTNER_A, PROFILE, *clock.tick("partner:" + PARTNER_A)))
+    queued = len(request.pending)
+    actor, now = clock.tick("partner:" + PARTNER_B)
+    request.accept(rid, PARTNER_B, PROFILE, actor, now)
     assert (ref.status, ref.partner_id) == (S.ACCEPTED, PARTNER_B)
+    # partner-a's offer had ended already: it hears nothing of the acceptance.
+    assert queued_since(request, queued) == [
+        ReferralAccepted(referral_id=rid, partner_id=PARTNER_B, accepted_at=now),
+        ReferralAcceptedByPartner(partner_id=PARTNER_B, referral_id=rid, accepted_at=now, enterprise=IDENTITY),
+    ]
 
 
 def test_a_decline_without_text_has_a_tidy_reason() -> None:
@@ -385,9 +494,12 @@ def test_a_decline_without_text_has_a_tidy_reason() -> None:
 def test_parallel_offers_stay_offered_until_the_last_one_ends() -> None:
     request, rid, clock = at(S.OFFERED)
     ref = request.referral(rid)
+    queued = len(request.pending)
     also, at_also = clock.tick(MATCHING_ACTOR)
-    assert request.offered(rid, PARTNER_B, also, at_also)
-    assert request.offered(rid, PARTNER_C, *clock.tick(MATCHING_ACTOR))
+    assert offer(request, rid, PARTNER_B, also, at_also)
+    third, at_third = clock.tick(MATCHING_ACTOR)
+    assert offer(request, rid, PARTNER_C, third, at_third)
+    assert queued_since(request, queued) == [offered_to(rid, PARTNER_B, at_also), offered_to(rid, PARTNER_C, at_third)]
     assert ref.status is S.OFFERED
     assert ref.open_offers == ref.offered_to == [PARTNER_A, PARTNER_B, PARTNER_C]
     assert steps(request, rid)[-2] == (MATCHING_ACTOR, "offered", "offered", "offered", also.cause_id)
@@ -400,53 +512,81 @@ def test_parallel_offers_stay_offered_until_the_last_one_ends() -> None:
     assert payload(request.pending[-1], ReferralDeclined).partner_id == PARTNER_B
 
     expire_actor, _ = clock.tick(MATCHING_ACTOR)
-    assert request.expired(rid, PARTNER_C, expire_actor, T0)
+    queued = len(request.pending)
+    assert expire(request, rid, PARTNER_C, expire_actor, T0)
     assert (ref.status, ref.open_offers) == (S.OFFERED, [PARTNER_A])
+    assert queued_since(request, queued) == [
+        OfferExpiredForPartner(partner_id=PARTNER_C, referral_id=rid, offered_at=at_third, expired_at=T0)
+    ]
     assert steps(request, rid)[-1] == (MATCHING_ACTOR, "expired", "offered", "offered", expire_actor.cause_id)
     assert ref.history[-1]["why"] == "partner-c did not answer in time"
 
-    # The first acceptance wins; every other open offer is gone with it.
-    assert request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
-    request.accept(rid, PARTNER_B, *clock.tick("partner:" + PARTNER_B))
+    # The first acceptance wins; every other open offer is gone with it, and its partner is told so.
+    assert offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    queued = len(request.pending)
+    accept_actor, accepted_at = clock.tick("partner:" + PARTNER_B)
+    request.accept(rid, PARTNER_B, PROFILE, accept_actor, accepted_at)
     assert (ref.status, ref.partner_id, ref.open_offers) == (S.ACCEPTED, PARTNER_B, [])
-    assert_refused(request, lambda: request.accept(rid, PARTNER_A, *clock.tick("partner:" + PARTNER_A)))
-    assert_superseded(request, lambda: request.expired(rid, PARTNER_A, *clock.tick(MATCHING_ACTOR)))
+    assert queued_since(request, queued) == [
+        ReferralAccepted(referral_id=rid, partner_id=PARTNER_B, accepted_at=accepted_at),
+        ReferralAcceptedByPartner(partner_id=PARTNER_B, referral_id=rid, accepted_at=accepted_at, enterprise=IDENTITY),
+        *withdrawn_from(rid, [PARTNER_A], OfferWithdrawalReason.ACCEPTED_ELSEWHERE, accepted_at),
+    ]
+    assert_refused(request, lambda: request.accept(rid, PARTNER_A, PROFILE, *clock.tick("partner:" + PARTNER_A)))
+    assert_superseded(request, lambda: expire(request, rid, PARTNER_A, *clock.tick(MATCHING_ACTOR)))
     assert_superseded(
-        request, lambda: request.offer_withdrawn(rid, PARTNER_A, "accepted_elsewhere", *clock.tick(MATCHING_ACTOR))
+        request,
+        lambda: request.offer_withdrawn(
+            rid, PARTNER_A, OfferWithdrawalReason.ACCEPTED_ELSEWHERE, *clock.tick(MATCHING_ACTOR)
+        ),
     )
 
 
 def test_the_last_open_offer_expiring_moves_the_referral_to_expired() -> None:
     request, rid, clock = at(S.OFFERED)
+    offered_at = request.referral(rid).history[-1]["at"]
     actor, now = clock.tick(MATCHING_ACTOR)
-    assert request.expired(rid, PARTNER_A, actor, now)
+    assert expire(request, rid, PARTNER_A, actor, now)
     ref = request.referral(rid)
     assert (ref.status, ref.open_offers) == (S.EXPIRED, [])
     assert steps(request, rid)[-1] == (MATCHING_ACTOR, "expired", "offered", "expired", actor.cause_id)
-    assert [e.type.split(".")[-2] for e in request.pending] == ["submitted"]  # matching announced the expiry
-    assert_refused(request, lambda: request.accept(rid, PARTNER_A, *clock.tick("partner:" + PARTNER_A)))
+    # Matching announced the expiry; intake told the partner whose offer it was.
+    assert [e.type.split(".")[-2] for e in request.pending] == ["submitted", "referral_offered", "offer_expired"]
+    assert queued_since(request, 2) == [
+        OfferExpiredForPartner(partner_id=PARTNER_A, referral_id=rid, offered_at=offered_at, expired_at=now)
+    ]
+    assert_refused(request, lambda: request.accept(rid, PARTNER_A, PROFILE, *clock.tick("partner:" + PARTNER_A)))
     # Matching moves on: the next partner, or unmatched.
-    assert request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    assert offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
     assert ref.open_offers == [PARTNER_B]
 
 
 def test_an_offer_withdrawn_by_matching_is_no_longer_open() -> None:
     request, rid, clock = at(S.OFFERED)
-    assert request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    assert offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
     actor, now = clock.tick(MATCHING_ACTOR)
-    assert request.offer_withdrawn(rid, PARTNER_B, "closed_by_operator", actor, now)
+    queued = len(request.pending)
+    assert request.offer_withdrawn(rid, PARTNER_B, OfferWithdrawalReason.CLOSED_BY_OPERATOR, actor, now)
+    assert queued_since(request, queued) == withdrawn_from(
+        rid, [PARTNER_B], OfferWithdrawalReason.CLOSED_BY_OPERATOR, now
+    )
     ref = request.referral(rid)
     assert (ref.status, ref.open_offers) == (S.OFFERED, [PARTNER_A])
     assert steps(request, rid)[-1] == (MATCHING_ACTOR, "offer_withdrawn", "offered", "offered", actor.cause_id)
     assert ref.history[-1]["why"] == "partner-b: closed_by_operator"
-    assert_refused(request, lambda: request.accept(rid, PARTNER_B, *clock.tick("partner:" + PARTNER_B)))
-    assert_superseded(request, lambda: request.offer_withdrawn(rid, PARTNER_B, "again", *clock.tick(MATCHING_ACTOR)))
-    assert_superseded(request, lambda: request.expired(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR)))
+    assert_refused(request, lambda: request.accept(rid, PARTNER_B, PROFILE, *clock.tick("partner:" + PARTNER_B)))
+    assert_superseded(
+        request,
+        lambda: request.offer_withdrawn(
+            rid, PARTNER_B, OfferWithdrawalReason.CLOSED_BY_OPERATOR, *clock.tick(MATCHING_ACTOR)
+        ),
+    )
+    assert_superseded(request, lambda: expire(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR)))
 
 
 def test_offering_a_partner_whose_offer_is_open_does_not_open_it_twice() -> None:
     request, rid, clock = at(S.OFFERED)
-    request.offered(rid, PARTNER_A, *clock.tick(MATCHING_ACTOR))
+    assert_superseded(request, lambda: offer(request, rid, PARTNER_A, *clock.tick(MATCHING_ACTOR)))  # not told twice
     ref = request.referral(rid)
     assert ref.open_offers == [PARTNER_A]
     request.decline(rid, PARTNER_A, Decline(reason=DeclineReason.NO_CAPACITY), *clock.tick("partner:" + PARTNER_A))
@@ -463,14 +603,14 @@ def test_only_the_partner_currently_offered_can_answer(command: str) -> None:
     def answer(partner: str) -> Callable[[], None]:
         actor, now = clock.tick("partner:" + partner)
         if command == "accept":
-            return lambda: request.accept(rid, partner, actor, now)
+            return lambda: request.accept(rid, partner, PROFILE, actor, now)
         return lambda: request.decline(rid, partner, Decline(reason=DeclineReason.NO_CAPACITY), actor, now)
 
     assert_refused(request, answer(PARTNER_B), NotAParty)  # never offered: must not learn the referral exists
 
     # partner-a declines, partner-b is offered: partner-a is a party, but not the current offer any more.
     request.decline(rid, PARTNER_A, Decline(reason=DeclineReason.NO_CAPACITY), *clock.tick("partner:" + PARTNER_A))
-    request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
     assert_refused(request, answer(PARTNER_A), DomainError)
     assert_refused(request, answer(PARTNER_C), NotAParty)
     answer(PARTNER_B)()
@@ -490,7 +630,7 @@ def test_a_partner_cannot_answer_once_its_offer_is_no_longer_open(status: S, com
     assert PARTNER_A in request.referral(rid).offered_to
     actor, now = clock.tick("partner:" + PARTNER_A)
     if command == "accept":
-        assert_refused(request, lambda: request.accept(rid, PARTNER_A, actor, now))
+        assert_refused(request, lambda: request.accept(rid, PARTNER_A, PROFILE, actor, now))
     else:
         decline = Decline(reason=DeclineReason.NO_CAPACITY)
         assert_refused(request, lambda: request.decline(rid, PARTNER_A, decline, actor, now))
@@ -499,7 +639,9 @@ def test_a_partner_cannot_answer_once_its_offer_is_no_longer_open(status: S, com
 @pytest.mark.parametrize("status", [S.SUBMITTED, S.MATCHED, S.UNMATCHED])
 def test_nobody_can_answer_before_any_offer(status: S) -> None:
     request, rid, clock = at(status)
-    assert_refused(request, lambda: request.accept(rid, PARTNER_A, *clock.tick("partner:" + PARTNER_A)), NotAParty)
+    assert_refused(
+        request, lambda: request.accept(rid, PARTNER_A, PROFILE, *clock.tick("partner:" + PARTNER_A)), NotAParty
+    )
 
 
 def test_only_the_accepting_partner_can_start_and_complete() -> None:
@@ -517,8 +659,8 @@ def test_only_the_accepting_partner_can_start_and_complete() -> None:
     assert_refused(request, complete(PARTNER_A), DomainError)
 
     request.decline(rid, PARTNER_A, Decline(reason=DeclineReason.NO_CAPACITY), *clock.tick("partner:" + PARTNER_A))
-    request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
-    request.accept(rid, PARTNER_B, *clock.tick("partner:" + PARTNER_B))
+    offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    request.accept(rid, PARTNER_B, PROFILE, *clock.tick("partner:" + PARTNER_B))
 
     for command in (start, complete):
         assert_refused(request, command(PARTNER_A), DomainError)  # offered earlier, did not accept
@@ -549,10 +691,12 @@ def test_only_a_completed_referral_can_be_rated(status: S) -> None:
 def test_a_referral_is_rated_only_once() -> None:
     request, rid, clock = at(S.COMPLETED)
     actor, now = clock.tick(ENTERPRISE_ACTOR)
+    queued = len(request.pending)
     request.rate(rid, Rating(score=2, comment="Slow."), actor, now)
-    assert payload(request.pending[-1], ReferralRated) == ReferralRated(
-        referral_id=rid, partner_id=PARTNER_A, score=2, comment="Slow.", rated_at=now
-    )
+    assert queued_since(request, queued) == [
+        ReferralRated(referral_id=rid, partner_id=PARTNER_A, score=2, comment="Slow.", rated_at=now),
+        ReferralRatedByEnterprise(partner_id=PARTNER_A, referral_id=rid, score=2, comment="Slow.", rated_at=now),
+    ]
     assert_refused(request, lambda: request.rate(rid, Rating(score=5), *clock.tick(ENTERPRISE_ACTOR)))
     assert request.referral(rid).rating == {"score": 2, "comment": "Slow.", "rated_at": now}
 
@@ -563,17 +707,19 @@ def test_a_referral_is_rated_only_once() -> None:
 def test_an_unmatched_referral_can_be_assigned_and_stays_unmatched() -> None:
     request, rid, clock = at(S.UNMATCHED)
     actor, now = clock.tick(OPERATOR_ACTOR)
+    queued = len(request.pending)
     request.assign(rid, PARTNER_C, actor, now)
     ref = request.referral(rid)
     assert (ref.status, ref.open_offers, ref.offered_to) == (S.UNMATCHED, [], [])
     assert steps(request, rid)[-1] == (OPERATOR_ACTOR, "assigned", "unmatched", "unmatched", actor.cause_id)
     assert ref.history[-1]["why"] == "assigned to partner-c"
-    assert request.pending[-1].data == ReferralAssigned(referral_id=rid, partner_id=PARTNER_C, assigned_at=now)
+    # The partner hears of it only when matching offers it.
+    assert queued_since(request, queued) == [ReferralAssigned(referral_id=rid, partner_id=PARTNER_C, assigned_at=now)]
     assert request.pending[-1].subject == rid
 
     # Matching then offers it to the assigned partner, who can accept.
-    assert request.offered(rid, PARTNER_C, *clock.tick(MATCHING_ACTOR))
-    request.accept(rid, PARTNER_C, *clock.tick("partner:" + PARTNER_C))
+    assert offer(request, rid, PARTNER_C, *clock.tick(MATCHING_ACTOR))
+    request.accept(rid, PARTNER_C, PROFILE, *clock.tick("partner:" + PARTNER_C))
     assert ref.partner_id == PARTNER_C
 
 
@@ -587,19 +733,28 @@ def test_only_an_unmatched_referral_can_be_assigned(status: S) -> None:
 
 # Who the withdrawal/closure event names: the accepting partner, else the partner with the open offer.
 PARTY_AT = {S.OFFERED: PARTNER_A, S.ACCEPTED: PARTNER_A, S.IN_PROGRESS: PARTNER_A}
+ACCEPTED_BY_A = (S.ACCEPTED, S.IN_PROGRESS)  # the states of REACH in which partner-a accepted
 
 
 @pytest.mark.parametrize("status", OPEN)
 def test_the_enterprise_can_withdraw_from_every_open_state(status: S) -> None:
     request, rid, clock = at(status)
     actor, now = clock.tick(ENTERPRISE_ACTOR)
+    queued = len(request.pending)
     request.withdraw(rid, actor, now)
     ref = request.referral(rid)
     assert (ref.status, ref.open_offers) == (S.WITHDRAWN, [])
     assert steps(request, rid)[-1] == (ENTERPRISE_ACTOR, "withdrawn", status.value, "withdrawn", actor.cause_id)
-    assert request.pending[-1].data == ReferralWithdrawn(
-        referral_id=rid, partner_id=PARTY_AT.get(status), withdrawn_at=now
-    )
+    # The partner that accepted is told the enterprise withdrew; a partner with an open offer, that it is gone.
+    told: list[EventPayload] = []
+    if status in ACCEPTED_BY_A:
+        told = [ReferralWithdrawnByEnterprise(partner_id=PARTNER_A, referral_id=rid, withdrawn_at=now)]
+    elif status is S.OFFERED:
+        told = withdrawn_from(rid, [PARTNER_A], OfferWithdrawalReason.WITHDRAWN_BY_ENTERPRISE, now)
+    assert queued_since(request, queued) == [
+        ReferralWithdrawn(referral_id=rid, partner_id=PARTY_AT.get(status), withdrawn_at=now),
+        *told,
+    ]
     assert request.status == "done"
 
 
@@ -607,21 +762,38 @@ def test_the_enterprise_can_withdraw_from_every_open_state(status: S) -> None:
 def test_an_operator_can_close_from_every_open_state(status: S) -> None:
     request, rid, clock = at(status)
     actor, now = clock.tick(OPERATOR_ACTOR)
+    queued = len(request.pending)
     request.close(rid, "enterprise went quiet", actor, now)
     ref = request.referral(rid)
     assert (ref.status, ref.open_offers) == (S.CLOSED, [])
     assert steps(request, rid)[-1] == (OPERATOR_ACTOR, "closed", status.value, "closed", actor.cause_id)
     assert ref.history[-1]["why"] == "enterprise went quiet"
-    assert request.pending[-1].data == ReferralClosed(
-        referral_id=rid, partner_id=PARTY_AT.get(status), reason="enterprise went quiet", closed_at=now
-    )
+    told: list[EventPayload] = []
+    if status in ACCEPTED_BY_A:
+        told = [
+            ReferralClosedByOperator(
+                partner_id=PARTNER_A, referral_id=rid, reason="enterprise went quiet", closed_at=now
+            )
+        ]
+    elif status is S.OFFERED:
+        told = withdrawn_from(rid, [PARTNER_A], OfferWithdrawalReason.CLOSED_BY_OPERATOR, now)
+    assert queued_since(request, queued) == [
+        ReferralClosed(referral_id=rid, partner_id=PARTY_AT.get(status), reason="enterprise went quiet", closed_at=now),
+        *told,
+    ]
 
 
 def test_withdrawing_with_parallel_offers_names_the_first_open_offer() -> None:
     request, rid, clock = at(S.OFFERED)
-    request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
-    request.withdraw(rid, *clock.tick(ENTERPRISE_ACTOR))
-    assert payload(request.pending[-1], ReferralWithdrawn).partner_id == PARTNER_A
+    offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    queued = len(request.pending)
+    actor, now = clock.tick(ENTERPRISE_ACTOR)
+    request.withdraw(rid, actor, now)
+    # Every partner with an open offer is told it is gone.
+    assert queued_since(request, queued) == [
+        ReferralWithdrawn(referral_id=rid, partner_id=PARTNER_A, withdrawn_at=now),
+        *withdrawn_from(rid, [PARTNER_A, PARTNER_B], OfferWithdrawalReason.WITHDRAWN_BY_ENTERPRISE, now),
+    ]
     assert request.referral(rid).open_offers == []
 
 
@@ -638,20 +810,33 @@ def test_a_terminal_referral_cannot_be_withdrawn_or_closed(status: S, command: s
 # -- what matching decided -------------------------------------------------------------------------------
 
 
-def test_matching_decisions_move_the_referral_but_announce_nothing() -> None:
+def test_matching_decisions_move_the_referral_and_only_the_partners_concerned_are_told() -> None:
+    """Matching announces its own decisions; intake only tells the partner an offer was made, expired, withdrawn."""
     request, rid, clock = at(S.SUBMITTED)
     ref = request.referral(rid)
     assert request.unmatched(rid, "no partner offers legal in AE", *clock.tick(MATCHING_ACTOR))
     assert (ref.status, ref.history[-1]["why"]) == (S.UNMATCHED, "no partner offers legal in AE")
     assert request.matched(rid, [{"partner_id": PARTNER_B}], *clock.tick(MATCHING_ACTOR))
-    assert request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    assert len(request.pending) == 1  # neither matched nor unmatched is news to a partner
+    assert offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
     request.decline(rid, PARTNER_B, Decline(reason=DeclineReason.NO_CAPACITY), *clock.tick("partner:" + PARTNER_B))
-    assert request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))  # offered again: listed once
+    again, again_at = clock.tick(MATCHING_ACTOR)
+    assert offer(request, rid, PARTNER_B, again, again_at, round_=2)  # offered again: listed once
     assert ref.offered_to == [PARTNER_B]
-    assert request.expired(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    assert payload(request.pending[-1], ReferralOfferedToPartner) == offered_to(rid, PARTNER_B, again_at, round_=2)
+    assert expire(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR))
+    assert payload(request.pending[-1], OfferExpiredForPartner).offered_at == again_at
+    queued = len(request.pending)
     assert request.unmatched(rid, "all declined", *clock.tick(MATCHING_ACTOR))
+    assert len(request.pending) == queued
     assert (ref.status, ref.open_offers) == (S.UNMATCHED, [])
-    assert [e.type.split(".")[-2] for e in request.pending] == ["submitted", "declined"]
+    assert [e.type for e in request.pending] == [
+        "hk.goglobal.referral.submitted.v1",
+        "hk.goglobal.partner.referral_offered.v1",
+        "hk.goglobal.referral.declined.v1",
+        "hk.goglobal.partner.referral_offered.v1",
+        "hk.goglobal.partner.offer_expired.v1",
+    ]
     assert [s[1:4] for s in steps(request, rid)] == [
         ("submitted", "submitted", "submitted"),
         ("unmatched", "submitted", "unmatched"),
@@ -669,9 +854,14 @@ def test_matching_decisions_that_come_too_late_change_nothing(status: S) -> None
     request, rid, clock = at(status)
     assert_superseded(request, lambda: request.matched(rid, [], *clock.tick(MATCHING_ACTOR)))
     assert_superseded(request, lambda: request.unmatched(rid, "late", *clock.tick(MATCHING_ACTOR)))
-    assert_superseded(request, lambda: request.offered(rid, PARTNER_B, *clock.tick(MATCHING_ACTOR)))
-    assert_superseded(request, lambda: request.expired(rid, PARTNER_A, *clock.tick(MATCHING_ACTOR)))
-    assert_superseded(request, lambda: request.offer_withdrawn(rid, PARTNER_A, "late", *clock.tick(MATCHING_ACTOR)))
+    assert_superseded(request, lambda: offer(request, rid, PARTNER_B, *clock.tick(MATCHING_ACTOR)))
+    assert_superseded(request, lambda: expire(request, rid, PARTNER_A, *clock.tick(MATCHING_ACTOR)))
+    assert_superseded(
+        request,
+        lambda: request.offer_withdrawn(
+            rid, PARTNER_A, OfferWithdrawalReason.CLOSED_BY_OPERATOR, *clock.tick(MATCHING_ACTOR)
+        ),
+    )
 
 
 @pytest.mark.parametrize(
@@ -689,7 +879,7 @@ def test_a_matching_decision_the_state_machine_refuses_is_a_domain_error(status:
     request, rid, clock = at(status)
     actor, now = clock.tick(MATCHING_ACTOR)
     if decision == "offered":
-        assert_refused(request, lambda: request.offered(rid, PARTNER_B, actor, now))
+        assert_refused(request, lambda: offer(request, rid, PARTNER_B, actor, now))
     elif decision == "matched":
         assert_refused(request, lambda: request.matched(rid, [], actor, now))
     else:
@@ -701,7 +891,7 @@ def test_an_unknown_referral_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         request.withdraw("nope", *clock.tick(ENTERPRISE_ACTOR))
     with pytest.raises(KeyError):
-        request.offered("nope", PARTNER_A, *clock.tick(MATCHING_ACTOR))
+        offer(request, "nope", PARTNER_A, *clock.tick(MATCHING_ACTOR))
     with pytest.raises(KeyError):
         request.has_applied("nope", "c1")
 
@@ -784,6 +974,8 @@ class Command:
     actor: str
     score: int
     decline_reason: DeclineReason
+    withdrawal: OfferWithdrawalReason  # why matching withdrew an offer
+    consent: bool  # the enterprise's consent to share its contact when a partner accepts
 
 
 commands_st = st.builds(
@@ -794,7 +986,15 @@ commands_st = st.builds(
     actor=st.sampled_from(ACTORS),
     score=st.integers(1, 5),
     decline_reason=st.sampled_from(list(DeclineReason)),
+    withdrawal=st.sampled_from(list(OfferWithdrawalReason)),
+    consent=st.booleans(),
 )
+PROFILE_WITH_CONSENT = {
+    consent: EnterpriseProfile.model_validate(
+        {**ENTERPRISE, "consent": {"share_contact_with_accepted_partners": consent, "receive_email": True}}
+    )
+    for consent in (True, False)
+}
 
 
 def run(request: ServiceRequest, command: Command, rid: str, actor: Actor, now: datetime) -> bool:
@@ -802,7 +1002,7 @@ def run(request: ServiceRequest, command: Command, rid: str, actor: Actor, now: 
     partner = command.partner
     match command.name:
         case "accept":
-            request.accept(rid, partner, actor, now)
+            request.accept(rid, partner, PROFILE_WITH_CONSENT[command.consent], actor, now)
         case "decline":
             text = "closing down" if command.decline_reason is DeclineReason.OTHER else ""
             request.decline(rid, partner, Decline(reason=command.decline_reason, text=text), actor, now)
@@ -823,11 +1023,11 @@ def run(request: ServiceRequest, command: Command, rid: str, actor: Actor, now: 
         case "unmatched":
             return request.unmatched(rid, "nobody left", actor, now)
         case "offered":
-            return request.offered(rid, partner, actor, now)
+            return offer(request, rid, partner, actor, now)
         case "expired":
-            return request.expired(rid, partner, actor, now)
+            return expire(request, rid, partner, actor, now)
         case "offer_withdrawn":
-            return request.offer_withdrawn(rid, partner, "closed_by_operator", actor, now)
+            return request.offer_withdrawn(rid, partner, command.withdrawal, actor, now)
         case _:
             raise AssertionError(command.name)
     return True
@@ -872,6 +1072,54 @@ def expected_status(before: Referral, command: Command) -> S:
     if command.name in LAST_OFFER_ENDS:
         return LAST_OFFER_ENDS[command.name] if before.open_offers == [command.partner] else before.status
     return TARGET.get(command.name, before.status)
+
+
+Told = tuple[type[PartnerEvent], str, object]  # what a partner is told: the event, the partner, a detail
+
+
+def told(data: EventPayload) -> Told:
+    """The detail is the reason of a withdrawn offer, or whether an acceptance carries the contact."""
+    assert isinstance(data, PartnerEvent)
+    detail: object = None
+    if isinstance(data, OfferWithdrawnFromPartner):
+        detail = data.reason
+    elif isinstance(data, ReferralAcceptedByPartner):
+        detail = data.enterprise.contact is not None
+    return type(data), data.partner_id, detail
+
+
+def expected_told(before: Referral, command: Command) -> list[Told]:
+    """The partner events an applied command queues, in order, after its own lifecycle event if it has one."""
+    partner = command.partner
+
+    def offers_gone(partners: list[str], why: OfferWithdrawalReason) -> list[Told]:
+        return [(OfferWithdrawnFromPartner, p, why) for p in partners]
+
+    match command.name:
+        case "accept":
+            others = [p for p in before.open_offers if p != partner]
+            return [
+                (ReferralAcceptedByPartner, partner, command.consent),
+                *offers_gone(others, OfferWithdrawalReason.ACCEPTED_ELSEWHERE),
+            ]
+        case "rate":
+            assert before.partner_id is not None
+            return [(ReferralRatedByEnterprise, before.partner_id, None)]
+        case "withdraw" | "close":
+            ended: type[PartnerEvent] = ReferralWithdrawnByEnterprise
+            why = OfferWithdrawalReason.WITHDRAWN_BY_ENTERPRISE
+            if command.name == "close":
+                ended, why = ReferralClosedByOperator, OfferWithdrawalReason.CLOSED_BY_OPERATOR
+            accepted = [] if before.partner_id is None else [(ended, before.partner_id, None)]
+            return [*accepted, *offers_gone(before.open_offers, why)]
+        case "offered":
+            return [(ReferralOfferedToPartner, partner, None)]
+        case "expired":
+            return [(OfferExpiredForPartner, partner, None)]
+        case "offer_withdrawn":
+            return offers_gone([partner], command.withdrawal)
+        case _:
+            return []
 
 
 def check_invariants(request: ServiceRequest, n_needs: int) -> None:
@@ -942,14 +1190,14 @@ def test_random_command_sequences_keep_the_aggregate_consistent(n_needs: int, co
         # A terminal referral never changes again, except for its one rating once completed.
         if old.status in TERMINAL:
             assert (command.name, old.status, old.rating) == ("rate", S.COMPLETED, None)
-        # Commands of the enterprise, partners and operators queue exactly one event; matching's queue none.
+        # Commands of the enterprise, partners and operators queue exactly one lifecycle event; matching's queue
+        # none (matching announces its decisions). Then come the partner events, one per partner concerned.
         assert request.pending[: len(before.pending)] == before.pending
         new_events = request.pending[len(before.pending) :]
-        if command.name in MATCHING_COMMANDS:
-            assert new_events == []
-        else:
-            assert len(new_events) == 1
-            queued = new_events[0]
-            assert isinstance(queued.data, EVENT_OF[command.name])
+        for queued in new_events:
             assert (queued.subject, queued.source, getattr(queued.data, "referral_id", None)) == (rid, SOURCE, rid)
+        if command.name not in MATCHING_COMMANDS:
+            assert new_events and isinstance(new_events[0].data, EVENT_OF[command.name])
+            new_events = new_events[1:]
+        assert [told(e.data) for e in new_events] == expected_told(old, command)
         check_invariants(request, n_needs)

@@ -4,6 +4,12 @@ These payloads are the public contract with partners' systems. Before a partner 
 learns the need and a profile of the enterprise without names or contact details; after it accepted, the
 acceptance confirmation names the enterprise, and carries its contact details only if the enterprise
 consented to share them.
+
+Intake, the system of record, writes each of these in the same document write that records the change it tells
+of (an offer, an acceptance, a withdrawal...), from the state it holds at that moment: a partner never hears
+of an offer intake does not know yet, and a consent withdrawn before an acceptance keeps the contact out of
+every channel. They travel on `goglobal.referrals` (key: the referral id), and notifications forwards each one
+unchanged to the partner named in `partner_id`: its topic, webhook, inbox and e-mail.
 """
 
 from datetime import datetime
@@ -11,6 +17,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from goglobal_shared.domain.partner import PartnerId
 from goglobal_shared.domain.service_request import BudgetBand, Urgency
 from goglobal_shared.enums import ServiceCategory
 from goglobal_shared.event_base import TYPE_PREFIX, EventPayload
@@ -52,7 +59,13 @@ class EnterpriseIdentity(BaseModel):
     contact: ContactDetails | None = Field(description="present only if the enterprise consented to share it")
 
 
-class ReferralOfferedToPartner(EventPayload):
+class PartnerEvent(EventPayload):
+    """Every partner event names the partner it is for: the recipient, i.e. you."""
+
+    partner_id: PartnerId = Field(description="the partner this event is for")
+
+
+class ReferralOfferedToPartner(PartnerEvent):
     event_type: ClassVar[str] = PARTNER_PREFIX + "referral_offered.v1"
 
     referral_id: str
@@ -63,7 +76,7 @@ class ReferralOfferedToPartner(EventPayload):
     round: int = Field(ge=1)
 
 
-class OfferWithdrawnFromPartner(EventPayload):
+class OfferWithdrawnFromPartner(PartnerEvent):
     event_type: ClassVar[str] = PARTNER_PREFIX + "offer_withdrawn.v1"
 
     referral_id: str
@@ -71,7 +84,7 @@ class OfferWithdrawnFromPartner(EventPayload):
     withdrawn_at: datetime
 
 
-class OfferExpiredForPartner(EventPayload):
+class OfferExpiredForPartner(PartnerEvent):
     event_type: ClassVar[str] = PARTNER_PREFIX + "offer_expired.v1"
 
     referral_id: str
@@ -79,7 +92,7 @@ class OfferExpiredForPartner(EventPayload):
     expired_at: datetime
 
 
-class ReferralAcceptedByPartner(EventPayload):
+class ReferralAcceptedByPartner(PartnerEvent):
     """Confirms the partner's acceptance and introduces the enterprise."""
 
     event_type: ClassVar[str] = PARTNER_PREFIX + "referral_accepted.v1"
@@ -89,14 +102,14 @@ class ReferralAcceptedByPartner(EventPayload):
     enterprise: EnterpriseIdentity
 
 
-class ReferralWithdrawnByEnterprise(EventPayload):
+class ReferralWithdrawnByEnterprise(PartnerEvent):
     event_type: ClassVar[str] = PARTNER_PREFIX + "referral_withdrawn.v1"
 
     referral_id: str
     withdrawn_at: datetime
 
 
-class ReferralClosedByOperator(EventPayload):
+class ReferralClosedByOperator(PartnerEvent):
     event_type: ClassVar[str] = PARTNER_PREFIX + "referral_closed.v1"
 
     referral_id: str
@@ -104,7 +117,7 @@ class ReferralClosedByOperator(EventPayload):
     closed_at: datetime
 
 
-class ReferralRatedByEnterprise(EventPayload):
+class ReferralRatedByEnterprise(PartnerEvent):
     event_type: ClassVar[str] = PARTNER_PREFIX + "referral_rated.v1"
 
     referral_id: str
@@ -113,7 +126,7 @@ class ReferralRatedByEnterprise(EventPayload):
     rated_at: datetime
 
 
-PARTNER_PAYLOADS: tuple[type[EventPayload], ...] = (
+PARTNER_PAYLOADS: tuple[type[PartnerEvent], ...] = (
     ReferralOfferedToPartner, OfferWithdrawnFromPartner, OfferExpiredForPartner, ReferralAcceptedByPartner,
     ReferralWithdrawnByEnterprise, ReferralClosedByOperator, ReferralRatedByEnterprise,
 )  # fmt: skip

@@ -1,40 +1,22 @@
 """Who hears about a lifecycle event, and what each recipient is told. Pure.
 
-Partners get partner-facing events (their topic, webhook, e-mail, inbox); enterprises get e-mails (with
-consent). A partner learns the enterprise's identity only in the acceptance confirmation, and its contact
-details only if the enterprise consented."""
+Partners get the partner events intake wrote when it recorded each change (their topic, webhook, e-mail,
+inbox): notifications forwards them and never builds them, so nothing a partner hears comes from a projection
+that may lag behind intake. Enterprises get e-mails (with consent)."""
 
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from goglobal_shared.envelope import Envelope
-from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
-    ContactDetails,
     ReferralAccepted,
-    ReferralClosed,
     ReferralCompleted,
-    ReferralExpired,
     ReferralOffered,
-    ReferralOfferWithdrawn,
-    ReferralRated,
     ReferralSubmitted,
     ReferralUnmatched,
-    ReferralWithdrawn,
 )
-from goglobal_shared.partner_events import (
-    EnterpriseIdentity,
-    EnterpriseProfileSummary,
-    NeedSummary,
-    OfferExpiredForPartner,
-    OfferWithdrawnFromPartner,
-    ReferralAcceptedByPartner,
-    ReferralClosedByOperator,
-    ReferralOfferedToPartner,
-    ReferralRatedByEnterprise,
-    ReferralWithdrawnByEnterprise,
-)
+from goglobal_shared.partner_events import PartnerEvent
 
 SOURCE = "/goglobal/notifications"
 _IDS = uuid.UUID("6f1d2c1e-8c53-4c8e-9a7f-1f4f6a0d2b11")
@@ -74,98 +56,12 @@ def derived_id(source_event_id: str, recipient: str, kind: str) -> str:
     return str(uuid.uuid5(_IDS, f"{source_event_id}:{recipient}:{kind}"))
 
 
-def _message(cause: Envelope, partner_id: str, payload: EventPayload) -> PartnerMessage:
-    kind = payload.event_type
-    envelope = Envelope.wrap(
-        payload, source=SOURCE, subject=cause.subject, event_id=derived_id(cause.id, partner_id, kind)
-    )
-    return PartnerMessage(partner_id, envelope)
-
-
-def _need(referral: Referral) -> NeedSummary:
-    return NeedSummary.model_validate({k: v for k, v in referral.need.items() if k in NeedSummary.model_fields})
-
-
-def _summary(enterprise: dict[str, Any] | None) -> EnterpriseProfileSummary:
-    if enterprise is None:
-        return EnterpriseProfileSummary()
-    return EnterpriseProfileSummary(
-        sector=enterprise["sector"],
-        size_band=enterprise["size_band"],
-        hq_province=enterprise["hq_province"],
-        preferred_languages=enterprise["preferred_languages"],
-    )
-
-
-def _identity(enterprise: dict[str, Any]) -> EnterpriseIdentity:
-    consented = enterprise["share_contact_with_accepted_partners"]
-    return EnterpriseIdentity(
-        enterprise_id=enterprise["enterprise_id"],
-        legal_name_zh=enterprise["legal_name_zh"],
-        legal_name_en=enterprise["legal_name_en"],
-        hq_province=enterprise["hq_province"],
-        hq_city=enterprise["hq_city"],
-        contact=ContactDetails.model_validate(enterprise["contact"]) if consented else None,
-    )
-
-
-def partner_messages(
-    cause: Envelope, referral: Referral | None, enterprise: dict[str, Any] | None
-) -> list[PartnerMessage]:
-    event, rid = cause.data, cause.subject
-    if isinstance(event, ReferralOffered) and referral is not None:
-        payload: EventPayload = ReferralOfferedToPartner(
-            referral_id=rid,
-            need=_need(referral),
-            enterprise=_summary(enterprise),
-            offered_at=event.offered_at,
-            respond_by=event.respond_by,
-            round=event.round,
-        )
-        return [_message(cause, event.partner_id, payload)]
-    if isinstance(event, ReferralOfferWithdrawn):
-        payload = OfferWithdrawnFromPartner(referral_id=rid, reason=event.reason, withdrawn_at=event.withdrawn_at)
-        return [_message(cause, event.partner_id, payload)]
-    if isinstance(event, ReferralExpired):
-        payload = OfferExpiredForPartner(referral_id=rid, offered_at=event.offered_at, expired_at=event.expired_at)
-        return [_message(cause, event.partner_id, payload)]
-    if isinstance(event, ReferralAccepted) and enterprise is not None:
-        payload = ReferralAcceptedByPartner(
-            referral_id=rid, accepted_at=event.accepted_at, enterprise=_identity(enterprise)
-        )
-        return [_message(cause, event.partner_id, payload)]
-    return _after_acceptance(cause, referral)
-
-
-def _after_acceptance(cause: Envelope, referral: Referral | None) -> list[PartnerMessage]:
-    """Withdrawal, closure and rating concern the partner that accepted (open offers hear of it from matching)."""
-    event, rid = cause.data, cause.subject
-    partner = referral.accepted_by if referral else None
-    if partner is None:
-        return []
-    if isinstance(event, ReferralWithdrawn):
-        return [
-            _message(cause, partner, ReferralWithdrawnByEnterprise(referral_id=rid, withdrawn_at=event.withdrawn_at))
-        ]
-    if isinstance(event, ReferralClosed):
-        return [
-            _message(
-                cause,
-                partner,
-                ReferralClosedByOperator(referral_id=rid, reason=event.reason, closed_at=event.closed_at),
-            )
-        ]
-    if isinstance(event, ReferralRated):
-        return [
-            _message(
-                cause,
-                partner,
-                ReferralRatedByEnterprise(
-                    referral_id=rid, score=event.score, comment=event.comment, rated_at=event.rated_at
-                ),
-            )
-        ]
-    return []
+def partner_message(envelope: Envelope) -> PartnerMessage:
+    """A partner event intake recorded, forwarded unchanged (same id, so the partner dedupes redeliveries)."""
+    payload = envelope.data
+    if not isinstance(payload, PartnerEvent):
+        raise TypeError(f"{envelope.type} is not a partner event")
+    return PartnerMessage(payload.partner_id, envelope)
 
 
 def enterprise_messages(

@@ -51,6 +51,9 @@ class EnterpriseRepository:
     async def get(self, enterprise_id: str) -> Document | None:
         return await self.collection.find_one({"_id": enterprise_id}, projection={"outbox": 0})
 
+    async def profile(self, enterprise_id: str) -> EnterpriseProfile | None:
+        return profile_of(await self.get(enterprise_id))
+
     async def update(self, enterprise_id: str, changes: dict[str, Any], now: datetime) -> Document | None:
         """Applies changes to the profile; raises pydantic's ValidationError if the result is not valid."""
         async with self.locks.hold(document_key(self.collection, enterprise_id)):
@@ -79,6 +82,10 @@ class EnterpriseRepository:
         query: Document = {"_id": {"$lt": after}} if after else {}
         docs = self.collection.find(query, projection={"outbox": 0}).sort("_id", -1).limit(limit)
         return [doc async for doc in docs]
+
+
+def profile_of(doc: Document | None) -> EnterpriseProfile | None:
+    return EnterpriseProfile.model_validate(doc["profile"]) if doc is not None else None
 
 
 def _merged(profile: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

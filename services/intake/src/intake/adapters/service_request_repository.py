@@ -5,7 +5,7 @@ request cannot both apply; the loser reloads and re-runs (see `mutate`)."""
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -112,7 +112,10 @@ class ServiceRequestRepository:
         request.version, request.pending = request.version + 1, []
 
     async def mutate(
-        self, referral_id: str, command: Callable[[ServiceRequest], bool], clock: Callable[[], datetime]
+        self,
+        referral_id: str,
+        command: Callable[[ServiceRequest], Awaitable[bool]],
+        clock: Callable[[], datetime],
     ) -> ServiceRequest:
         """Loads the request holding `referral_id`, runs `command` (True when it changed something) and
         saves, all under the request's document lock; re-runs on a concurrent update (MongoDB replicas)."""
@@ -120,7 +123,7 @@ class ServiceRequestRepository:
         for _ in range(MAX_CONFLICT_RETRIES):
             async with self.locks.hold(document_key(self.collection, request_id)):
                 request = await self.get(request_id)
-                if not command(request):
+                if not await command(request):
                     return request
                 try:
                     await self.save(request, clock())

@@ -209,7 +209,7 @@ async def _assign(who: SignedIn, referral_id: str, partner_id: str) -> tuple[str
         return "error", f"{partner_id or 'No partner'} is not an active partner; nothing was assigned."
     actor = Actor(who.session.principal, new_id())
 
-    def command(request: ServiceRequest) -> bool:
+    async def command(request: ServiceRequest) -> bool:
         request.assign(referral_id, partner_id, actor, intake.clock())
         return True
 

@@ -1,20 +1,24 @@
 """The service-request aggregate: one enterprise request and the referral each of its needs became.
 
 Pure: every command checks its guard, changes state through the shared state machine, appends an entry to
-the referral's append-only history and queues the event that announces it. The repository saves the whole
-aggregate, events included, in one document write (no multi-document transaction exists on FerretDB).
+the referral's append-only history and queues the event that announces it, with what each partner concerned
+is told of it (`partner_messages`). The repository saves the whole aggregate, events included, in one document
+write (no multi-document transaction exists on FerretDB).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from goglobal_shared.domain.enterprise import EnterpriseProfile
 from goglobal_shared.domain.service_request import Completion, Decline, Need, Rating
 from goglobal_shared.enums import ReferralStatus as S
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
     NeedDetails,
+    OfferWithdrawalReason,
     ReferralAccepted,
     ReferralAssigned,
     ReferralClosed,
@@ -26,7 +30,16 @@ from goglobal_shared.events import (
     ReferralWithdrawn,
 )
 from goglobal_shared.ids import new_id
+from goglobal_shared.partner_events import (
+    OfferExpiredForPartner,
+    ReferralAcceptedByPartner,
+    ReferralClosedByOperator,
+    ReferralOfferedToPartner,
+    ReferralRatedByEnterprise,
+    ReferralWithdrawnByEnterprise,
+)
 from goglobal_shared.state_machine import TERMINAL, transition
+from intake.domain.partner_messages import identity, need_summary, offers_withdrawn, profile_summary
 
 SOURCE = "/goglobal/intake"
 
@@ -45,6 +58,17 @@ class Actor:
 
     label: str
     cause_id: str  # the HTTP request id or the event id that caused it
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Matching's decision to offer a referral to a partner, as intake records it."""
+
+    referral_id: str
+    partner_id: str
+    offered_at: datetime
+    respond_by: datetime
+    round: int = 1
 
 
 @dataclass
@@ -94,11 +118,25 @@ class ServiceRequest:
 
     # -- commands -----------------------------------------------------------------------------------
 
-    def accept(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
+    def accept(
+        self, referral_id: str, partner_id: str, enterprise: EnterpriseProfile, actor: Actor, now: datetime
+    ) -> None:
+        """`enterprise` is the profile as it stands now: its consent decides whether the contact is shared."""
         ref = self._offered_to(referral_id, partner_id)
+        others = [p for p in ref.open_offers if p != partner_id]
         self._move(ref, S.ACCEPTED, actor, now, "accepted the offer")
         ref.partner_id, ref.open_offers = partner_id, []
         self._emit(ref, ReferralAccepted(referral_id=ref.id, partner_id=partner_id, accepted_at=now))
+        self._emit(
+            ref,
+            ReferralAcceptedByPartner(
+                partner_id=partner_id,
+                referral_id=ref.id,
+                accepted_at=now,
+                enterprise=identity(self.enterprise_id, enterprise),
+            ),
+        )
+        self._emit_all(ref, offers_withdrawn(ref.id, others, OfferWithdrawalReason.ACCEPTED_ELSEWHERE, now))
 
     def decline(self, referral_id: str, partner_id: str, decline: Decline, actor: Actor, now: datetime) -> None:
         ref = self._offered_to(referral_id, partner_id)
@@ -147,20 +185,37 @@ class ServiceRequest:
                 referral_id=ref.id, partner_id=ref.partner_id, score=rating.score, comment=rating.comment, rated_at=now
             ),
         )
+        self._emit(
+            ref,
+            ReferralRatedByEnterprise(
+                partner_id=ref.partner_id, referral_id=ref.id, score=rating.score, comment=rating.comment, rated_at=now
+            ),
+        )
 
     def withdraw(self, referral_id: str, actor: Actor, now: datetime) -> None:
         ref = self.referral(referral_id)
-        partner = ref.partner_id or next(iter(ref.open_offers), None)
+        partner, open_offers = ref.partner_id or next(iter(ref.open_offers), None), ref.open_offers
         self._move(ref, S.WITHDRAWN, actor, now, "withdrawn by the enterprise")
         ref.open_offers = []
         self._emit(ref, ReferralWithdrawn(referral_id=ref.id, partner_id=partner, withdrawn_at=now))
+        if ref.partner_id is not None:
+            self._emit(
+                ref, ReferralWithdrawnByEnterprise(partner_id=ref.partner_id, referral_id=ref.id, withdrawn_at=now)
+            )
+        self._emit_all(ref, offers_withdrawn(ref.id, open_offers, OfferWithdrawalReason.WITHDRAWN_BY_ENTERPRISE, now))
 
     def close(self, referral_id: str, reason: str, actor: Actor, now: datetime) -> None:
         ref = self.referral(referral_id)
-        partner = ref.partner_id or next(iter(ref.open_offers), None)
+        partner, open_offers = ref.partner_id or next(iter(ref.open_offers), None), ref.open_offers
         self._move(ref, S.CLOSED, actor, now, reason)
         ref.open_offers = []
         self._emit(ref, ReferralClosed(referral_id=ref.id, partner_id=partner, reason=reason, closed_at=now))
+        if ref.partner_id is not None:
+            self._emit(
+                ref,
+                ReferralClosedByOperator(partner_id=ref.partner_id, referral_id=ref.id, reason=reason, closed_at=now),
+            )
+        self._emit_all(ref, offers_withdrawn(ref.id, open_offers, OfferWithdrawalReason.CLOSED_BY_OPERATOR, now))
 
     def assign(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
         """An operator picks the partner for an unmatched referral; matching then offers it."""
@@ -188,10 +243,10 @@ class ServiceRequest:
         ref.open_offers = []
         return True
 
-    def offered(
-        self, referral_id: str, partner_id: str, actor: Actor, now: datetime, respond_by: datetime | None = None
-    ) -> bool:
-        """False when the offer came too late to matter (the referral was taken or ended meanwhile)."""
+    def offered(self, offer: Offer, enterprise: EnterpriseProfile | None, actor: Actor, now: datetime) -> bool:
+        """False when the offer came too late to matter (the referral was taken or ended meanwhile). The partner
+        is told of it with the enterprise's anonymous profile as it stands now."""
+        referral_id, partner_id = offer.referral_id, offer.partner_id
         ref = self.referral(referral_id)
         if not self._open_for_offers(ref) or partner_id in ref.open_offers:
             return False
@@ -200,25 +255,43 @@ class ServiceRequest:
         else:
             self._move(ref, S.OFFERED, actor, now, f"offered to {partner_id}")
         ref.open_offers.append(partner_id)
-        if respond_by is not None:
-            ref.offer_deadlines[partner_id] = respond_by
+        ref.offer_deadlines[partner_id] = offer.respond_by
         if partner_id not in ref.offered_to:
             ref.offered_to.append(partner_id)
+        self._emit(
+            ref,
+            ReferralOfferedToPartner(
+                partner_id=partner_id,
+                referral_id=ref.id,
+                need=need_summary(ref.need),
+                enterprise=profile_summary(enterprise),
+                offered_at=offer.offered_at,
+                respond_by=offer.respond_by,
+                round=offer.round,
+            ),
+        )
         return True
 
-    def expired(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> bool:
+    def expired(self, referral_id: str, partner_id: str, offered_at: datetime, actor: Actor, now: datetime) -> bool:
         ref = self.referral(referral_id)
         if partner_id not in ref.open_offers:
             return False  # it was accepted, declined or withdrawn first
         self._offer_ended(ref, partner_id, S.EXPIRED, "expired", actor, now, f"{partner_id} did not answer in time")
+        self._emit(
+            ref,
+            OfferExpiredForPartner(partner_id=partner_id, referral_id=ref.id, offered_at=offered_at, expired_at=now),
+        )
         return True
 
-    def offer_withdrawn(self, referral_id: str, partner_id: str, why: str, actor: Actor, now: datetime) -> bool:
+    def offer_withdrawn(
+        self, referral_id: str, partner_id: str, why: OfferWithdrawalReason, actor: Actor, now: datetime
+    ) -> bool:
         ref = self.referral(referral_id)
         if partner_id not in ref.open_offers:
             return False
         ref.open_offers.remove(partner_id)
-        self._record(ref, actor, now, "offer_withdrawn", ref.status, ref.status, f"{partner_id}: {why}")
+        self._record(ref, actor, now, "offer_withdrawn", ref.status, ref.status, f"{partner_id}: {why.value}")
+        self._emit_all(ref, offers_withdrawn(ref.id, [partner_id], why, now))
         return True
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -279,6 +352,10 @@ class ServiceRequest:
 
     def _emit(self, ref: Referral, payload: EventPayload) -> None:
         self.pending.append(Envelope.wrap(payload, source=SOURCE, subject=ref.id))
+
+    def _emit_all(self, ref: Referral, payloads: Sequence[EventPayload]) -> None:
+        for payload in payloads:
+            self._emit(ref, payload)
 
 
 def submit(

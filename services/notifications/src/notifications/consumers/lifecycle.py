@@ -1,5 +1,6 @@
-"""What notifications does with each event it consumes: keep its projections, fan out to recipients,
-and act on redelivery requests. Every step is idempotent (derived ids, versioned projections)."""
+"""What notifications does with each event it consumes: forward the partner events intake recorded, e-mail
+enterprises about their referrals, keep its projections, and act on redelivery requests. Every step is
+idempotent (derived ids, versioned projections)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,36 +12,22 @@ from goglobal_shared.events import (
     EnterpriseUpserted,
     PartnerUpserted,
     ReferralAccepted,
-    ReferralClosed,
     ReferralCompleted,
-    ReferralExpired,
     ReferralOffered,
-    ReferralOfferWithdrawn,
-    ReferralRated,
     ReferralSubmitted,
     ReferralUnmatched,
-    ReferralWithdrawn,
 )
 from goglobal_shared.notification_events import RedeliveryRequested
+from goglobal_shared.partner_events import PARTNER_PAYLOADS
 from notifications.adapters.deliveries import DeliveryRepository
 from notifications.adapters.directory import Directory
 from notifications.adapters.referrals import ReferralProjection
 from notifications.endpoints import EndpointHealth
-from notifications.fanout import enterprise_messages, partner_messages
+from notifications.fanout import enterprise_messages, partner_message
 from notifications.notifier import Notifier
 
-FANNED_OUT = (
-    ReferralSubmitted,
-    ReferralOffered,
-    ReferralOfferWithdrawn,
-    ReferralExpired,
-    ReferralAccepted,
-    ReferralWithdrawn,
-    ReferralClosed,
-    ReferralRated,
-    ReferralUnmatched,
-    ReferralCompleted,
-)
+# Lifecycle events that e-mail the enterprise or keep the referral projection those e-mails need.
+FOR_ENTERPRISES = (ReferralSubmitted, ReferralOffered, ReferralAccepted, ReferralUnmatched, ReferralCompleted)
 
 
 @dataclass
@@ -61,11 +48,13 @@ class Lifecycle:
             await self.referrals.accepted(event.referral_id, event.partner_id)
         referral = await self.referrals.get(envelope.subject)
         enterprise = await self.directory.enterprise(referral.enterprise_id) if referral else None
-        for message in partner_messages(envelope, referral, enterprise):
-            await self.notifier.to_partner(message)
         partner_name = await self._accepting_partner_name(referral.accepted_by if referral else None)
         for note in enterprise_messages(envelope, referral, enterprise, partner_name):
             await self.notifier.to_enterprise(note, envelope)
+
+    async def partner_event(self, envelope: Envelope) -> None:
+        """What intake recorded for a partner goes out on every channel the partner has."""
+        await self.notifier.to_partner(partner_message(envelope))
 
     async def _accepting_partner_name(self, partner_id: str | None) -> str | None:
         partner = await self.directory.partner(partner_id) if partner_id else None
@@ -98,7 +87,8 @@ class Lifecycle:
 
 
 def handlers(lifecycle: Lifecycle) -> dict[str, Handler]:
-    routes: dict[str, Handler] = {t.event_type: lifecycle.referral_event for t in FANNED_OUT}
+    routes: dict[str, Handler] = {t.event_type: lifecycle.referral_event for t in FOR_ENTERPRISES}
+    routes.update({t.event_type: lifecycle.partner_event for t in PARTNER_PAYLOADS})
     routes[PartnerUpserted.event_type] = lifecycle.partner_upserted
     routes[EnterpriseUpserted.event_type] = lifecycle.enterprise_upserted
     routes[RedeliveryRequested.event_type] = lifecycle.redelivery

@@ -1,6 +1,6 @@
 """Referrals: reading them (scoped by role) and every party's actions on them."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -47,12 +47,12 @@ async def _load(intake: Intake, principal: Principal, referral_id: str) -> Servi
 
 
 async def _act(
-    intake: Intake, principal: Principal, referral_id: str, command: Callable[[ServiceRequest], None]
+    intake: Intake, principal: Principal, referral_id: str, command: Callable[[ServiceRequest], Awaitable[None]]
 ) -> ReferralView:
     await _load(intake, principal, referral_id)
 
-    def run(request: ServiceRequest) -> bool:
-        command(request)
+    async def run(request: ServiceRequest) -> bool:
+        await command(request)
         return True
 
     try:
@@ -64,6 +64,13 @@ async def _act(
     intake.wake_relay(intake.requests.collection)
     enterprise = await intake.enterprises.get(request.enterprise_id)
     return referral_view(principal, request, request.referral(referral_id), enterprise)
+
+
+def _plain(command: Callable[[ServiceRequest], None]) -> Callable[[ServiceRequest], Awaitable[None]]:
+    async def run(request: ServiceRequest) -> None:
+        command(request)
+
+    return run
 
 
 @router.get("", response_model=Page[ReferralView])
@@ -131,9 +138,16 @@ async def accept(
     referral_id: ReferralId, principal: PartnerDep, intake: IntakeDep, request_id: RequestIdDep
 ) -> ReferralView:
     actor = Actor(principal.label, request_id)
-    return await _act(
-        intake, principal, referral_id, lambda r: r.accept(referral_id, principal.subject_id, actor, intake.clock())
-    )
+
+    async def accept_now(request: ServiceRequest) -> None:
+        # Read as the change is recorded (under the request's lock, again on a retry): the consent at this moment
+        # decides whether the partner is given the contact.
+        enterprise = await intake.enterprises.profile(request.enterprise_id)
+        if enterprise is None:
+            raise DomainError(f"the enterprise behind referral {referral_id} is not registered")
+        request.accept(referral_id, principal.subject_id, enterprise, actor, intake.clock())
+
+    return await _act(intake, principal, referral_id, accept_now)
 
 
 @router.post("/{referral_id}/decline", response_model=ReferralView, responses=ERRORS)
@@ -145,7 +159,7 @@ async def decline(
         intake,
         principal,
         referral_id,
-        lambda r: r.decline(referral_id, principal.subject_id, body, actor, intake.clock()),
+        _plain(lambda r: r.decline(referral_id, principal.subject_id, body, actor, intake.clock())),
     )
 
 
@@ -155,7 +169,10 @@ async def start(
 ) -> ReferralView:
     actor = Actor(principal.label, request_id)
     return await _act(
-        intake, principal, referral_id, lambda r: r.start(referral_id, principal.subject_id, actor, intake.clock())
+        intake,
+        principal,
+        referral_id,
+        _plain(lambda r: r.start(referral_id, principal.subject_id, actor, intake.clock())),
     )
 
 
@@ -169,7 +186,7 @@ async def complete(
         intake,
         principal,
         referral_id,
-        lambda r: r.complete(referral_id, principal.subject_id, body, actor, intake.clock()),
+        _plain(lambda r: r.complete(referral_id, principal.subject_id, body, actor, intake.clock())),
     )
 
 
@@ -178,7 +195,9 @@ async def rate(
     referral_id: ReferralId, body: Rating, principal: EnterpriseDep, intake: IntakeDep, request_id: RequestIdDep
 ) -> ReferralView:
     actor = Actor(principal.label, request_id)
-    return await _act(intake, principal, referral_id, lambda r: r.rate(referral_id, body, actor, intake.clock()))
+    return await _act(
+        intake, principal, referral_id, _plain(lambda r: r.rate(referral_id, body, actor, intake.clock()))
+    )
 
 
 @router.post("/{referral_id}/withdraw", response_model=ReferralView, responses=ERRORS)
@@ -187,7 +206,7 @@ async def withdraw(
 ) -> ReferralView:
     """The enterprise withdraws this need; an open offer is cancelled."""
     actor = Actor(principal.label, request_id)
-    return await _act(intake, principal, referral_id, lambda r: r.withdraw(referral_id, actor, intake.clock()))
+    return await _act(intake, principal, referral_id, _plain(lambda r: r.withdraw(referral_id, actor, intake.clock())))
 
 
 @router.post("/{referral_id}/close", response_model=ReferralView, responses=ERRORS)
@@ -196,7 +215,7 @@ async def close(
 ) -> ReferralView:
     actor = Actor(principal.label, request_id)
     return await _act(
-        intake, principal, referral_id, lambda r: r.close(referral_id, body.reason, actor, intake.clock())
+        intake, principal, referral_id, _plain(lambda r: r.close(referral_id, body.reason, actor, intake.clock()))
     )
 
 
@@ -210,5 +229,5 @@ async def assign(
         raise conflict(f"{body.partner_id!r} is not an active partner")
     actor = Actor(principal.label, request_id)
     return await _act(
-        intake, principal, referral_id, lambda r: r.assign(referral_id, body.partner_id, actor, intake.clock())
+        intake, principal, referral_id, _plain(lambda r: r.assign(referral_id, body.partner_id, actor, intake.clock()))
     )
