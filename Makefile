@@ -27,13 +27,14 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml services/*/p
 
 install: $(VENV)/.synced  ## create .venv with the pinned dependencies (uv.lock)
 
-infra-up:  ## start Kafka (KRaft) and FerretDB on this machine, or reuse them
+# Needs only python3 (and Java 17 + Maven for Kafka): nx-27017 installs into a venv of its own under .state/.
+infra-up:  ## start Kafka (KRaft) and nx-27017 (MongoDB wire protocol on SQLite) here, or reuse them
 	@$(PYTHON) deploy/local/infra.py up
 
-infra-down:  ## stop Kafka and FerretDB
+infra-down:  ## stop Kafka and nx-27017
 	@$(PYTHON) deploy/local/infra.py down
 
-infra-status:  ## is Kafka answering metadata requests, and FerretDB pings?
+infra-status:  ## is Kafka answering metadata requests, and nx-27017 pings?
 	@$(PYTHON) deploy/local/infra.py status
 
 run: install infra-up  ## start the infrastructure, the three services and the demo partners
@@ -47,7 +48,7 @@ browser:  ## Debian's chromium and chromium-driver, for the console's browser te
 	    || echo "WARNING: could not install chromium; the browser test will be skipped"; \
 	fi
 
-test: install infra-up browser  ## install everything and run the whole suite against real Kafka and FerretDB
+test: install infra-up browser  ## install everything and run the whole suite against real Kafka and nx-27017
 	$(PY) -m pytest -q
 
 test-hostile: install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
@@ -75,5 +76,5 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-clean:  ## remove the virtual environments (the state dir with Kafka/FerretDB data stays)
+clean:  ## remove the virtual environments (the state dir with Kafka/nx-27017 data stays)
 	rm -rf $(VENV) $(TOOLS)

@@ -26,7 +26,6 @@ from pymongo.asynchronous.collection import AsyncCollection
 from bench.common import REQUEST_BODY
 from goglobal_shared.domain.service_request import Need
 from goglobal_shared.ids import new_id
-from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.mongo import Document, make_client
 from intake.adapters.service_request_repository import ServiceRequestRepository
 from intake.domain.service_requests import Actor, submit
@@ -79,7 +78,7 @@ async def intake_writes() -> list[tuple[str, Document]]:
     )
     inserted: list[tuple[str, Document]] = []
     recorder = _Recorder(COLLECTION, inserted)
-    repository = ServiceRequestRepository(cast(AsyncCollection[Document], recorder), cast(DocumentLocks, None))
+    repository = ServiceRequestRepository(cast(AsyncCollection[Document], recorder))
     await repository.add(request, now)
     return inserted
 
@@ -97,7 +96,7 @@ def create_app(mongodb_uri: str, database: str) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = make_client(mongodb_uri)
         collection = client[database][COLLECTION]
-        await ServiceRequestRepository(collection, DocumentLocks(client[database]["locks"])).ensure_indexes()
+        await ServiceRequestRepository(collection).ensure_indexes()
         collections.append(collection)
         try:
             yield

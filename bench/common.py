@@ -150,6 +150,7 @@ class System:
     namespace: Namespace
     log_dir: Path
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    keep_logs: bool = False  # keep the services' logs even if the run ends well (something looked wrong)
 
     def start(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         service = ServiceProcess(name, self.namespace, self.log_dir, extra_env)
@@ -199,7 +200,7 @@ async def system(bench: str) -> AsyncIterator[System]:
         running.stop_all()
         with contextlib.suppress(Exception):
             await drop_namespace(namespace)
-        if failed:
+        if failed or running.keep_logs:
             print(f"service logs kept in {log_dir}", flush=True)
         else:
             shutil.rmtree(log_dir, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 1. `KAFKA_BOOTSTRAP_SERVERS` / `MONGODB_URI` when both are set;
 2. with `GOGLOBAL_TEST_INFRA=docker` and a Docker engine answering: testcontainers (Kafka + MongoDB 7);
-3. otherwise the native stack of `deploy/local/infra.py` (Kafka KRaft + FerretDB), started once if needed.
+3. otherwise the native stack of `deploy/local/infra.py` (Kafka KRaft + nx-27017), started once if needed.
 
 Every test that touches them gets its own topic prefix and database name, so tests never see each
 other's data.

@@ -99,7 +99,7 @@ A first request, with two needs (README.md, "A full walk", goes on from here):
       {{"service_category": "legal", "target_markets": ["AE", "SA"], "description": "Dubai subsidiary"}},
       {{"service_category": "banking_and_fund_management", "target_markets": ["AE"]}}]}}'
 
-Ctrl-C stops the services; `make infra-down` stops Kafka and FerretDB.
+Ctrl-C stops the services; `make infra-down` stops Kafka and nx-27017.
 """
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Faults under load: one scenario each, on a Kafka + FerretDB stack of their own (they stop it).
+"""Faults under load: one scenario each, on a Kafka + nx-27017 stack of their own (they stop it).
 
 `make test` runs the short form (40 requests at 4/s, faults of 5 s); `make test-chaos` the full one
 (500 requests, the broker and the database away for 30 s, webhooks failing for 60 s)."""
@@ -82,9 +82,9 @@ async def test_the_broker_is_stopped_and_restarted(tmp_path: Path) -> None:
 
 async def test_the_database_is_stopped_and_restarted(tmp_path: Path) -> None:
     async def fault(shell: System) -> None:
-        await asyncio.to_thread(chaos_infra, "down", "ferretdb")
+        await asyncio.to_thread(chaos_infra, "down", "database")
         await pause()
-        await asyncio.to_thread(chaos_infra, "up", "ferretdb")
+        await asyncio.to_thread(chaos_infra, "up", "database")
 
     await run(f"database stopped for {CONFIG.fault_s:.0f}s", tmp_path, fault)
 

@@ -1,5 +1,7 @@
-"""The document outbox on the real database and broker: in-order publication, then removal."""
+"""The document outbox on the real database and broker: in-order publication, then removal, also with two relays
+racing over the same documents."""
 
+import asyncio
 import uuid
 from collections.abc import Awaitable
 
@@ -9,8 +11,8 @@ from pymongo import AsyncMongoClient
 
 from goglobal_shared.envelope import Envelope, from_kafka
 from goglobal_shared.kafka import enqueue, ensure_topics, make_producer
-from goglobal_shared.locks import DocumentLocks
-from goglobal_shared.outbox import OutboxRelay, ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
+from goglobal_shared.store import Aggregates, OutboxRelay
+from goglobal_shared.store.aggregates import Change
 from tests.support import Namespace, eventually
 from tests.unit.test_envelope import submitted
 
@@ -22,44 +24,79 @@ async def test_pending_events_are_published_in_order_and_removed(namespace: Name
     await ensure_topics(namespace.infra.kafka, [topic])
     mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
     collection = mongo[namespace.database("outbox")]["referrals"]
-    await ensure_outbox_index(collection)
+    docs = Aggregates(collection)
+    await docs.ensure_indexes()
     producer = make_producer(namespace.infra.kafka, "test")
     await producer.start()
     referral = uuid.uuid4().hex
     first, second, third = (submitted(referral) for _ in range(3))
-    await mark_pending(collection, referral)  # the writer's contract: mark, then write the events
-    await collection.insert_one({"_id": referral, **new_document_outbox([first, second])})
-    await collection.update_one(
-        {"_id": referral}, {"$set": outbox_fields([third], start_seq=2), "$inc": {"outbox_count": 1}}
-    )
-    await collection.insert_one({"_id": "quiet", **new_document_outbox([])})
+    assert await docs.insert({"_id": referral}, [first, second])
+    current = await collection.find_one({"_id": referral})
+    assert current is not None
+    assert await docs.save(current, Change({"note": "changed"}, [third]))
+    assert not await docs.save(current, Change({"note": "stale"}))  # the version moved: a lost race
+    assert await docs.insert({"_id": "quiet"}, [])
 
     async def send(envelope: Envelope) -> Awaitable[None]:
         return await enqueue(producer, topic, envelope)
 
-    relay = OutboxRelay(collection, send, DocumentLocks(mongo[namespace.database("outbox")]["locks"]))
+    relay = OutboxRelay(collection, send)
     try:
-        assert await relay.backlog() == 1
+        assert (await relay.backlog())[0] == 1
         assert await relay.relay_once() == 3
         assert await relay.relay_once() == 0
-        assert await relay.backlog() == 0
+        assert (await relay.backlog())[0] == 0
         doc = await collection.find_one({"_id": referral})
-        assert doc is not None and doc["outbox"] == {} and doc["outbox_count"] == 0
+        assert doc is not None and doc["outbox"] == {} and doc["outbox_count"] == 0 and doc["version"] == 2
     finally:
         await producer.stop()
         await mongo.close()
+    assert await published(namespace, topic, 3) == [first.id, second.id, third.id]
 
+
+async def test_two_relays_racing_clear_each_event_once(namespace: Namespace) -> None:
+    """Replicas relay the same collection: events may go out twice, but the count never drops below what is
+    left, and nothing stays behind."""
+    topic = namespace.topic("goglobal.referrals")
+    await ensure_topics(namespace.infra.kafka, [topic])
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    collection = mongo[namespace.database("outbox")]["race"]
+    docs = Aggregates(collection)
+    await docs.ensure_indexes()
+    producer = make_producer(namespace.infra.kafka, "test")
+    await producer.start()
+    ids = [uuid.uuid4().hex for _ in range(20)]
+    for referral in ids:
+        assert await docs.insert({"_id": referral}, [submitted(referral), submitted(referral)])
+
+    async def send(envelope: Envelope) -> Awaitable[None]:
+        return await enqueue(producer, topic, envelope)
+
+    relays = [OutboxRelay(collection, send, batch=7), OutboxRelay(collection, send, batch=7)]
+    try:
+        for _ in range(10):
+            await asyncio.gather(*(relay.relay_once() for relay in relays))
+        counts = [d["outbox_count"] async for d in collection.find({}, projection={"outbox_count": 1})]
+        assert counts == [0] * len(ids)
+        assert sum(relay.status.published for relay in relays) >= 2 * len(ids)
+    finally:
+        await producer.stop()
+        await mongo.close()
+    assert len(set(await published(namespace, topic, 2 * len(ids)))) == 2 * len(ids)  # every event, by id
+
+
+async def published(namespace: Namespace, topic: str, count: int) -> list[str]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=namespace.infra.kafka, auto_offset_reset="earliest")
     await consumer.start()
     seen: list[str] = []
 
-    async def all_three() -> bool:
+    async def enough() -> bool:
         for records in (await consumer.getmany(timeout_ms=200)).values():
             seen.extend(from_kafka(r.key, r.value, list(r.headers)).id for r in records)
-        return len(seen) >= 3
+        return len(seen) >= count
 
     try:
-        await eventually(all_three, "three published events")
+        await eventually(enough, f"{count} published events")
     finally:
         await consumer.stop()
-    assert seen == [first.id, second.id, third.id]
+    return seen

@@ -31,10 +31,11 @@ from typing import Any, Literal
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from goglobal_shared.contract import PAYLOADS, REFERRAL_PAYLOADS
+from goglobal_shared.contract import API_KEY_PAYLOADS, PAYLOADS, REFERRAL_PAYLOADS
 from goglobal_shared.envelope import CONTENT_TYPE
 from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
+    ApiKeyRevoked,
     EnterpriseUpserted,
     PartnerUpserted,
     ReferralAccepted,
@@ -347,6 +348,16 @@ DIRECTORY_EXAMPLES: dict[Payload, Example] = {
     ),
 }
 
+API_KEY_EXAMPLES: dict[Payload, Example] = {
+    ApiKeyRevoked: Example(
+        "0123456789abcdef",
+        "An API key was revoked (`DELETE /v1/api-keys/{key_id}`); every intake replica forgets its cached "
+        "verification of that key at once.",
+        {"key_id": "0123456789abcdef", "revoked_at": "2026-03-02T09:00:00Z"},
+        source="/goglobal/intake/api-keys",
+    ),
+}
+
 NOTIFICATION_EXAMPLES: dict[Payload, Example] = {
     NotificationCreated: Example(
         PARTNER_ID,
@@ -428,6 +439,7 @@ PARTNER_EXAMPLES: dict[Payload, Example] = {
         "The referral is offered to you: the need and an anonymous profile of the enterprise (no names, no "
         "contact). Accept or decline by `respond_by`.",
         {
+            "partner_id": PARTNER_ID,
             "referral_id": REFERRAL_ID,
             "need": NEED,
             "enterprise": {
@@ -445,18 +457,29 @@ PARTNER_EXAMPLES: dict[Payload, Example] = {
         REFERRAL_ID,
         "Your open offer was taken back: another partner accepted first, the enterprise withdrew the need, or "
         "an operator closed the referral.",
-        {"referral_id": REFERRAL_ID, "reason": "accepted_elsewhere", "withdrawn_at": "2026-03-02T06:40:01Z"},
+        {
+            "partner_id": PARTNER_ID,
+            "referral_id": REFERRAL_ID,
+            "reason": "accepted_elsewhere",
+            "withdrawn_at": "2026-03-02T06:40:01Z",
+        },
     ),
     OfferExpiredForPartner: Example(
         REFERRAL_ID,
         "You did not answer the offer before `respond_by`; it went to the next candidate.",
-        {"referral_id": REFERRAL_ID, "offered_at": "2026-03-02T01:15:02Z", "expired_at": "2026-03-04T01:15:02Z"},
+        {
+            "partner_id": PARTNER_ID,
+            "referral_id": REFERRAL_ID,
+            "offered_at": "2026-03-02T01:15:02Z",
+            "expired_at": "2026-03-04T01:15:02Z",
+        },
     ),
     ReferralAcceptedByPartner: Example(
         REFERRAL_ID,
         "Confirms your acceptance and names the enterprise. `enterprise.contact` is present only if the "
         "enterprise consented to share its contact details with accepting partners; otherwise it is null.",
         {
+            "partner_id": PARTNER_ID,
             "referral_id": REFERRAL_ID,
             "accepted_at": "2026-03-02T06:40:00Z",
             "enterprise": {
@@ -472,12 +495,13 @@ PARTNER_EXAMPLES: dict[Payload, Example] = {
     ReferralWithdrawnByEnterprise: Example(
         REFERRAL_ID,
         "The enterprise withdrew a referral you had accepted.",
-        {"referral_id": REFERRAL_ID, "withdrawn_at": "2026-03-09T05:00:00Z"},
+        {"partner_id": PARTNER_ID, "referral_id": REFERRAL_ID, "withdrawn_at": "2026-03-09T05:00:00Z"},
     ),
     ReferralClosedByOperator: Example(
         REFERRAL_ID,
         "An operator closed a referral you had accepted, with the reason.",
         {
+            "partner_id": PARTNER_ID,
             "referral_id": REFERRAL_ID,
             "reason": "the enterprise asked the task force to stop",
             "closed_at": "2026-03-09T05:00:00Z",
@@ -486,13 +510,20 @@ PARTNER_EXAMPLES: dict[Payload, Example] = {
     ReferralRatedByEnterprise: Example(
         REFERRAL_ID,
         "The enterprise rated your work on a referral you completed.",
-        {"referral_id": REFERRAL_ID, "score": 5, "comment": "quick and clear", "rated_at": "2026-04-22T08:00:00Z"},
+        {
+            "partner_id": PARTNER_ID,
+            "referral_id": REFERRAL_ID,
+            "score": 5,
+            "comment": "quick and clear",
+            "rated_at": "2026-04-22T08:00:00Z",
+        },
     ),
 }
 
 EXAMPLES: dict[Payload, Example] = {
     **REFERRAL_EXAMPLES,
     **DIRECTORY_EXAMPLES,
+    **API_KEY_EXAMPLES,
     **NOTIFICATION_EXAMPLES,
     **PARTNER_EXAMPLES,
 }
@@ -503,8 +534,10 @@ TOPICS: tuple[Topic, ...] = (
         "goglobal.referrals",
         "Referral lifecycle",
         "the referral id",
-        "Every step of every referral, from submission to rating. Internal: read by the services only.",
-        REFERRAL_PAYLOADS,
+        "Every step of every referral, from submission to rating, and what intake recorded for each partner "
+        "concerned (the `hk.goglobal.partner.*` events, forwarded by notifications). Internal: read by the "
+        "services only.",
+        (*REFERRAL_PAYLOADS, *PARTNER_PAYLOADS),
     ),
     Topic(
         "partners",
@@ -522,6 +555,16 @@ TOPICS: tuple[Topic, ...] = (
         "the enterprise id",
         "Enterprise profiles and their consent to share contact details. Internal.",
         (EnterpriseUpserted,),
+    ),
+    Topic(
+        "apiKeys",
+        "goglobal.api-keys",
+        "API key revocations",
+        "the key id",
+        "Revoked API keys, so that every intake replica stops trusting its cached verification of a key at once "
+        "(the cache keeps a verification for at most 5 s anyway). Read from the end by every replica, so it is "
+        "kept for one day only (`retention.ms=86400000`). Internal.",
+        API_KEY_PAYLOADS,
     ),
     Topic(
         "notifications",
@@ -556,9 +599,25 @@ SOURCES = {"intake": "/goglobal/intake", "matching": "/goglobal/matching", "noti
 PARTNER_GROUP_PATTERN = r"^partner-[a-z0-9][a-z0-9-]{1,62}\..+$"
 
 FLOWS: tuple[Flow, ...] = (
-    Flow("intake", "send", "referrals", INTAKE_SENDS, "Steps taken through the API, relayed from intake's outbox."),
+    Flow(
+        "intake",
+        "send",
+        "referrals",
+        (*INTAKE_SENDS, *PARTNER_PAYLOADS),
+        "Steps taken through the API, and what each partner is told of every change intake records (an offer "
+        "only once intake holds it), relayed from intake's outbox.",
+    ),
     Flow("intake", "send", "partners", (PartnerUpserted,), "Directory changes, relayed from intake's outbox."),
     Flow("intake", "send", "enterprises", (EnterpriseUpserted,), "Enterprise registrations and profile changes."),
+    Flow("intake", "send", "apiKeys", API_KEY_PAYLOADS, "Key revocations, relayed from the API keys' outbox."),
+    Flow(
+        "intake",
+        "receive",
+        "apiKeys",
+        API_KEY_PAYLOADS,
+        "Every replica reads every revocation (no group), from the end of the topic at its start, and evicts the "
+        "key from its cache of verified keys.",
+    ),
     Flow("intake", "send", "notifications", NOTIFICATION_COMMANDS, "Redeliveries asked for through the API."),
     Flow("intake", "receive", "referrals", MATCHING_SENDS, "Follows matching's decisions.", "goglobal-intake"),
     Flow("intake", "receive", "notifications", NOTIFICATION_OUTCOMES, "Builds the inbox and delivery log it serves."),
@@ -569,15 +628,21 @@ FLOWS: tuple[Flow, ...] = (
         "notifications",
         "receive",
         "referrals",
-        REFERRAL_PAYLOADS,
-        "Turns lifecycle events into partner events.",
+        (*REFERRAL_PAYLOADS, *PARTNER_PAYLOADS),
+        "Forwards intake's partner events to each partner; e-mails enterprises about their referrals.",
         "goglobal-notifications",
     ),
     Flow("notifications", "receive", "partners", (PartnerUpserted,), "Where and how to reach each partner."),
-    Flow("notifications", "receive", "enterprises", (EnterpriseUpserted,), "Names and contact for acceptances."),
+    Flow("notifications", "receive", "enterprises", (EnterpriseUpserted,), "Where and whether to e-mail enterprises."),
     Flow("notifications", "receive", "notifications", NOTIFICATION_COMMANDS, "Redelivers on request."),
     Flow("notifications", "send", "notifications", NOTIFICATION_OUTCOMES, "Inbox items and delivery outcomes."),
-    Flow("notifications", "send", "partner", PARTNER_PAYLOADS, "Publishes each partner's events to its topic."),
+    Flow(
+        "notifications",
+        "send",
+        "partner",
+        PARTNER_PAYLOADS,
+        "Forwards each partner event intake wrote, unchanged (same id), to that partner's topic.",
+    ),
     Flow("partner", "receive", "partner", PARTNER_PAYLOADS, "A partner's own consumer.", "partner-<id>.<app>"),
 )
 
@@ -655,9 +720,11 @@ def headers_schema(event_type: str, key: str) -> Json:
 
 
 def _sender(cls: Payload) -> str:
+    """The service that writes `cls` (its `ce_source`): the first sending flow in FLOWS. A later one forwards the
+    same event unchanged (notifications, the partner events intake wrote)."""
     senders = [flow.service for flow in FLOWS if flow.action == "send" and cls in flow.payloads]
-    if len(senders) != 1:
-        raise LookupError(f"{cls.event_type} needs exactly one sending flow in FLOWS, has {senders}")
+    if not senders:
+        raise LookupError(f"{cls.event_type} needs a sending flow in FLOWS")
     return senders[0]
 
 
@@ -795,9 +862,11 @@ def operations() -> Json:
 
 
 def _topic_of(cls: Payload) -> Topic:
+    """The topic whose key describes `cls`'s records; a payload on several topics must be keyed alike on each
+    (partner events: the referral id, on `goglobal.referrals` and on the partner's own topic)."""
     topics = [topic for topic in TOPICS if cls in topic.payloads]
-    if len(topics) != 1:
-        raise LookupError(f"{cls.event_type} must be on exactly one topic in TOPICS, is on {len(topics)}")
+    if not topics or len({topic.key for topic in topics}) != 1:
+        raise LookupError(f"{cls.event_type} must be on at least one topic in TOPICS, with one key on all")
     return topics[0]
 
 

@@ -2,20 +2,20 @@
 
 At-least-once: an offset is committed only after the handler's effect is stored (or the record is
 dead-lettered). Handlers must be idempotent on the event id; the processed-event log skips repeats cheaply.
+A partition's records are handled as a batch: one read of the log for all of them, the handlers in order, one
+write of the log, one commit.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from opentelemetry.trace import SpanKind
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from goglobal_shared import tracing
 from goglobal_shared.contract import PAYLOADS
@@ -24,11 +24,22 @@ from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity
 from goglobal_shared.metrics import DEAD_LETTERS, EVENT_HANDLING, EVENTS_CONSUMED
-from goglobal_shared.mongo import Document
+from goglobal_shared.store.processed import ProcessedEvents
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class BatchHandler(Protocol):
+    """Handles many events of `types` at once (one read, one bulk write). Returns, per event and in order, None
+    when its effect is stored, a PermanentEventError to dead-letter it, or another exception when it was not
+    applied (the consumer then runs it, and what follows, one by one through the ordinary handler). An event not
+    applied holds back the later events of the same document."""
+
+    types: frozenset[str]
+
+    async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]: ...
 
 
 @dataclass
@@ -55,20 +66,6 @@ class ConsumerStatus:
     dead_lettered: int = 0
 
 
-class ProcessedEvents:
-    """The log of handled event ids, one document each; a unique `_id` makes recording idempotent."""
-
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self.collection = collection
-
-    async def seen(self, event_id: str) -> bool:
-        return await self.collection.find_one({"_id": event_id}, projection={"_id": 1}) is not None
-
-    async def record(self, envelope: Envelope) -> None:
-        with contextlib.suppress(DuplicateKeyError):
-            await self.collection.insert_one({"_id": envelope.id, "type": envelope.type, "at": envelope.time})
-
-
 class Step(Enum):
     DONE = "done"  # every record of the partition handled (or dead-lettered) and committed
     PAUSED = "paused"  # a transient failure: the partition waits, the others go on
@@ -84,9 +81,11 @@ class EventConsumer:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     status: ConsumerStatus = field(default_factory=ConsumerStatus)
     poll_budget_s: float = 120.0  # well inside max.poll.interval.ms (300 s): handling never starves the poll
+    batch: BatchHandler | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _attempts: dict[tuple[TopicPartition, int], int] = field(default_factory=dict)
     _paused_until: dict[TopicPartition, float] = field(default_factory=dict)
+    _outages: dict[TopicPartition, int] = field(default_factory=dict)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -107,33 +106,122 @@ class EventConsumer:
         await asyncio.gather(*(self._process_partition(tp, records) for tp, records in batch.items()))
 
     async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> Step:
-        """Handles the partition's records in order and commits once, up to the last one handled: never past a
-        record whose effect is not stored."""
-        handled_up_to: int | None = None
+        """Handles the partition's records in order, records them in the log and commits once, up to the last one
+        handled: never past a record whose effect is not stored."""
+        parsed = [_parse(record) for record in records]
+        wanted = (e.id for e in parsed if isinstance(e, Envelope) and e.type in self.handlers)
         try:
-            for record in records:
-                out_of_time = time.monotonic() - self.status.last_poll_monotonic > self.poll_budget_s
-                if self._stopping.is_set() or out_of_time:
-                    self.consumer.seek(tp, record.offset)
-                    return Step.YIELD
-                if not await self._attempt(record):
-                    self.consumer.seek(tp, record.offset)
-                    self._pause(tp, record.offset)
-                    return Step.PAUSED
-                handled_up_to = record.offset + 1
-                self._attempts.pop((tp, record.offset), None)
-            return Step.DONE
-        finally:
-            if handled_up_to is not None:
-                await self.consumer.commit({tp: handled_up_to})
+            seen = await self.processed.seen(wanted)
+        except Exception as exc:  # the database is away: the whole batch waits, nothing was done
+            return self._hold(tp, records[0].offset, exc)
+        done = await self._in_batch(parsed, seen)
+        handled: list[Envelope] = []
+        handled_up_to: int | None = None
+        step = Step.DONE
+        for record, envelope in zip(records, parsed, strict=True):
+            out_of_time = time.monotonic() - self.status.last_poll_monotonic > self.poll_budget_s
+            if self._stopping.is_set() or out_of_time:
+                self.consumer.seek(tp, record.offset)
+                step = Step.YIELD
+                break
+            if not await self._step(record, envelope, seen, handled, done):
+                self.consumer.seek(tp, record.offset)
+                self._pause(tp, record.offset)
+                step = Step.PAUSED
+                break
+            handled_up_to = record.offset + 1
+            self._attempts.pop((tp, record.offset), None)
+        if handled_up_to is not None and not await self._settle(tp, records[0].offset, handled, handled_up_to):
+            return Step.PAUSED
+        self._outages.pop(tp, None)
+        return step
 
-    async def _attempt(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+    async def _settle(self, tp: TopicPartition, first: int, handled: list[Envelope], up_to: int) -> bool:
+        """Records the handled events in the log, then commits. If either fails, the batch comes again from its
+        first record (its effects are stored and every handler is idempotent; the log skips what it holds)."""
+        try:
+            await self.processed.record(handled)
+            await self.consumer.commit({tp: up_to})
+        except Exception as exc:
+            self._hold(tp, first, exc)
+            return False
+        return True
+
+    def _hold(self, tp: TopicPartition, offset: int, exc: Exception) -> Step:
+        """A failure of the database or the broker outside any handler: the partition waits, with growing pauses,
+        and starts again at `offset`."""
+        outages = self._outages[tp] = self._outages.get(tp, 0) + 1
+        log.warning("partition %s waits (%d in a row): %s", tp, outages, exc)
+        self.consumer.seek(tp, offset)
+        self.consumer.pause(tp)
+        self._paused_until[tp] = time.monotonic() + self.retry.delay(outages)
+        return Step.PAUSED
+
+    async def _step(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        parsed: Envelope | InvalidEvent,
+        seen: set[str],
+        handled: list[Envelope],
+        done: dict[str, Exception | None],
+    ) -> bool:
+        """One record of the batch; False after a transient failure (the partition pauses there)."""
+        if isinstance(parsed, InvalidEvent):
+            await self._dead_letter(record, parsed, 1)
+            return True
+        if parsed.type not in self.handlers:
+            EVENTS_CONSUMED.labels(record.topic, parsed.type, "ignored").inc()
+            return True  # a known event type that this service has no interest in
+        if parsed.id in seen:
+            EVENTS_CONSUMED.labels(record.topic, parsed.type, "duplicate").inc()
+            return True
+        settled = parsed.id in done and await self._batched(record, parsed, done.pop(parsed.id), handled)
+        if not settled and not await self._attempt(record, parsed, handled):
+            return False
+        seen.add(parsed.id)  # the same event twice in one batch: handled once
+        return True
+
+    async def _in_batch(self, parsed: list[Envelope | InvalidEvent], seen: set[str]) -> dict[str, Exception | None]:
+        """The batch handler's outcome for each of its events (none when the batch failed as a whole)."""
+        if self.batch is None:
+            return {}
+        chosen = list({e.id: e for e in parsed if isinstance(e, Envelope) and e.type in self.batch.types}.values())
+        chosen = [e for e in chosen if e.id not in seen]
+        if not chosen:
+            return {}
+        try:
+            outcomes = await asyncio.wait_for(self.batch(chosen), timeout=self.retry.handler_timeout_s)
+        except Exception as exc:  # the ordinary handlers take over, one event at a time
+            log.warning("batch of %d events failed, handling them one by one: %s", len(chosen), exc)
+            return {}
+        return {e.id: outcome for e, outcome in zip(chosen, outcomes, strict=True)}
+
+    async def _batched(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        envelope: Envelope,
+        outcome: Exception | None,
+        handled: list[Envelope],
+    ) -> bool:
+        """Settles a record the batch handler dealt with; False when it left it to the ordinary handler."""
+        if outcome is None:
+            handled.append(envelope)
+            self.status.handled += 1
+            EVENTS_CONSUMED.labels(record.topic, envelope.type, "handled").inc()
+            return True
+        if isinstance(outcome, PermanentEventError):
+            await self._dead_letter(record, outcome, 1)
+            return True
+        return False
+
+    async def _attempt(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, handled: list[Envelope]) -> bool:
         """True once the record is handled or dead-lettered; False after a transient failure."""
         tp = TopicPartition(record.topic, record.partition)
         attempt = self._attempts.get((tp, record.offset), 0) + 1
         self._attempts[(tp, record.offset)] = attempt
         try:
-            await self._process(record, attempt)
+            if await self._handle(record, envelope, attempt):
+                handled.append(envelope)
             return True
         except Exception as exc:
             if attempt >= self.retry.max_attempts:
@@ -161,30 +249,20 @@ class EventConsumer:
             if tp in self.consumer.assignment():
                 self.consumer.resume(tp)
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes], attempt: int) -> None:
-        try:
-            envelope = from_kafka(record.key, record.value, list(record.headers))
-        except InvalidEvent as exc:
-            await self._dead_letter(record, exc, attempt)
-            return
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            EVENTS_CONSUMED.labels(record.topic, envelope.type, "ignored").inc()
-            return  # a known event type that this service has no interest in
-        if await self.processed.seen(envelope.id):
-            EVENTS_CONSUMED.labels(record.topic, envelope.type, "duplicate").inc()
-            return
+    async def _handle(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, attempt: int) -> bool:
+        """True when handled; False when refused for good (dead-lettered, not logged as handled)."""
+        handler = self.handlers[envelope.type]
         with tracing.span(f"handle {envelope.type}", envelope.traceparent, SpanKind.CONSUMER):
             started = time.monotonic()
             try:
                 await asyncio.wait_for(handler(envelope), timeout=self.retry.handler_timeout_s)
             except PermanentEventError as exc:
                 await self._dead_letter(record, exc, attempt)
-                return
+                return False
             EVENT_HANDLING.labels(envelope.type).observe(time.monotonic() - started)
-        await self.processed.record(envelope)
         self.status.handled += 1
         EVENTS_CONSUMED.labels(record.topic, envelope.type, "handled").inc()
+        return True
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception, attempt: int) -> None:
         failed = FailedRecord(
@@ -195,6 +273,13 @@ class EventConsumer:
         EVENTS_CONSUMED.labels(record.topic, type_label(record.headers), "dead_lettered").inc()
         DEAD_LETTERS.labels(record.topic, type(exc).__name__).inc()
         log.warning("dead-lettered: %s", exc, extra={"topic": record.topic, "offset": record.offset})
+
+
+def _parse(record: ConsumerRecord[bytes, bytes]) -> Envelope | InvalidEvent:
+    try:
+        return from_kafka(record.key, record.value, list(record.headers))
+    except InvalidEvent as exc:
+        return exc
 
 
 def type_label(headers: Sequence[tuple[str, bytes | None]]) -> str:

@@ -3,6 +3,7 @@ what `make docs` turns into JSON Schemas and the AsyncAPI document."""
 
 from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
+    ApiKeyRevoked,
     EnterpriseUpserted,
     PartnerUpserted,
     ReferralAccepted,
@@ -29,7 +30,9 @@ REFERRAL_PAYLOADS: tuple[type[EventPayload], ...] = (
     ReferralClosed, ReferralAssigned,
 )  # fmt: skip
 DIRECTORY_PAYLOADS: tuple[type[EventPayload], ...] = (PartnerUpserted, EnterpriseUpserted)
+API_KEY_PAYLOADS: tuple[type[EventPayload], ...] = (ApiKeyRevoked,)
 
 PAYLOADS: dict[str, type[EventPayload]] = {
-    cls.event_type: cls for cls in (*REFERRAL_PAYLOADS, *DIRECTORY_PAYLOADS, *NOTIFICATION_PAYLOADS, *PARTNER_PAYLOADS)
+    cls.event_type: cls
+    for cls in (*REFERRAL_PAYLOADS, *DIRECTORY_PAYLOADS, *API_KEY_PAYLOADS, *NOTIFICATION_PAYLOADS, *PARTNER_PAYLOADS)
 }

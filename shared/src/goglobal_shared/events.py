@@ -251,3 +251,13 @@ class EnterpriseUpserted(EventPayload):
     preferred_languages: list[LanguageTag]
     version: int = Field(ge=1)
     updated_at: datetime
+
+
+class ApiKeyRevoked(EventPayload):
+    """An API key was revoked. Every intake replica reads these (no consumer group) and forgets the key at once
+    instead of trusting its cached verification until it expires. Carries no secret, not even its hash."""
+
+    event_type: ClassVar[str] = TYPE_PREFIX + "directory.api_key_revoked.v1"
+
+    key_id: str = Field(pattern=r"^[a-z0-9]{16}$")
+    revoked_at: datetime

@@ -23,3 +23,8 @@ DELIVERIES = Counter("goglobal_deliveries", "Webhook and e-mail delivery attempt
 OPEN_OFFERS = Gauge("goglobal_open_offers", "Referral offers waiting for a partner's answer")
 OFFERS_PAST_DEADLINE = Gauge("goglobal_offers_past_deadline", "Open offers whose response window has passed")
 REFERRALS = Gauge("goglobal_referrals", "Referrals by status", ["status"])
+DB_COMMANDS = Counter(
+    "goglobal_db_commands",
+    "Database commands sent, by command name and the collection it names ('' for none, e.g. ping)",
+    ["service", "command", "collection"],
+)

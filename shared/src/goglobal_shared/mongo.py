@@ -5,11 +5,18 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from goglobal_shared.db_metrics import CommandCounter
+
 Document = dict[str, Any]
 
 
-def make_client(uri: str) -> AsyncMongoClient[Document]:
-    return AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000)
+def make_client(uri: str, service: str | None = None) -> AsyncMongoClient[Document]:
+    """A client for `uri`. With `service`, every command it sends is counted in `goglobal_db_commands_total`
+    under that service's name (`goglobal_shared.db_metrics`); services pass their name, one-off tools need not."""
+    listeners = [CommandCounter(service)] if service is not None else []
+    return AsyncMongoClient(
+        uri, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, event_listeners=listeners
+    )
 
 
 async def ping(db: AsyncDatabase[Document]) -> None:

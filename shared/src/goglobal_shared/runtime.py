@@ -24,9 +24,9 @@ from goglobal_shared.http_observability import ObservabilityMiddleware
 from goglobal_shared.kafka import ensure_topics, make_producer
 from goglobal_shared.logs import configure
 from goglobal_shared.mongo import Document, make_client, ping
-from goglobal_shared.outbox import OutboxRelay
 from goglobal_shared.sampler import MetricsSampler, Sample, consumer_lag, outbox
 from goglobal_shared.settings import ServiceSettings, dead_letter_topic
+from goglobal_shared.store.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 STALE_POLL_S = 30.0
@@ -135,7 +135,7 @@ class ServiceRuntime:
         self.loops.start(self.events, self.events.run(), "event-consumer")
         standard = [consumer_lag(self.connections.consumer)]
         if self.relay is not None:
-            standard.append(outbox(self.relay.collection))
+            standard.append(outbox(self.relay))
         sampler = MetricsSampler([*standard, *samples])
         self.loops.start(sampler, sampler.run(), "metrics-sampler")
 
@@ -212,7 +212,7 @@ async def connect(settings: ServiceSettings, topics: list[str], produces: list[s
     bootstrap, security = settings.kafka_bootstrap_servers, settings.kafka_security
     all_topics = [*topics, *(dead_letter_topic(t) for t in topics), *(produces or [])]
     await ensure_topics(bootstrap, all_topics, configs=settings.topic_configs, security=security)
-    mongo = make_client(settings.mongodb_uri)
+    mongo = make_client(settings.mongodb_uri, settings.service_name)
     producer = make_producer(bootstrap, client_id=settings.service_name, security=security)
     await producer.start()
     consumer = make_consumer(bootstrap, settings.consumer_group, topics, settings.service_name, security)

@@ -5,14 +5,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
-from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.metrics import CONSUMER_LAG, OUTBOX_BACKLOG, OUTBOX_OLDEST
-from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import pending_index
+from goglobal_shared.store.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 Sample = Callable[[], Awaitable[None]]
@@ -49,16 +46,10 @@ def consumer_lag(consumer: AIOKafkaConsumer) -> Sample:
     return sample
 
 
-def outbox(collection: AsyncCollection[Document]) -> Sample:
+def outbox(relay: OutboxRelay) -> Sample:
     async def sample() -> None:
-        oldest: datetime | None = None
-        count = 0
-        async for marker in pending_index(collection).find({}):
-            count += 1
-            when = marker["since"] if marker["since"].tzinfo else marker["since"].replace(tzinfo=UTC)
-            oldest = when if oldest is None or when < oldest else oldest
-        OUTBOX_BACKLOG.labels(collection.name).set(count)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        OUTBOX_OLDEST.labels(collection.name).set(age)
+        count, oldest_s = await relay.backlog()
+        OUTBOX_BACKLOG.labels(relay.collection.name).set(count)
+        OUTBOX_OLDEST.labels(relay.collection.name).set(oldest_s)
 
     return sample

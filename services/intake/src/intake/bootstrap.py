@@ -5,19 +5,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pymongo.asynchronous.collection import AsyncCollection
 
-from goglobal_shared.consumer import EventConsumer, ProcessedEvents, make_consumer
-from goglobal_shared.enums import ReferralStatus
+from goglobal_shared.consumer import EventConsumer, make_consumer
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.kafka import enqueue
-from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.metrics import REFERRALS
-from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import OutboxRelay, Publish
 from goglobal_shared.runtime import ServiceRuntime, connect
 from goglobal_shared.sampler import MetricsSampler, Sample, outbox
 from goglobal_shared.settings import dead_letter_topic
+from goglobal_shared.store import ProcessedEvents
+from goglobal_shared.store.outbox import OutboxRelay, Publish
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.adapters.dead_letters import DeadLetterRepository
 from intake.adapters.enterprise_repository import EnterpriseRepository
@@ -25,7 +22,10 @@ from intake.adapters.idempotency_repository import IdempotencyRepository
 from intake.adapters.notification_views import NotificationViews
 from intake.adapters.partner_repository import PartnerRepository
 from intake.adapters.service_request_repository import ServiceRequestRepository
+from intake.auth.cache import VerifiedKeyCache
+from intake.auth.revocations import follow_revocations
 from intake.consumers.dead_letters import DeadLetterCollector
+from intake.consumers.matching_events import DecisionBatch
 from intake.consumers.matching_events import handlers as matching_handlers
 from intake.consumers.notification_events import handlers as notification_handlers
 from intake.settings import IntakeSettings
@@ -49,13 +49,6 @@ class Intake:
     relays: list[OutboxRelay]
     clock: Callable[[], datetime] = utcnow
 
-    def wake_relay(self, collection: AsyncCollection[Document]) -> None:
-        """Publish `collection`'s new events now rather than at the next poll. Only its relay: waking them all
-        would cost every request a query per idle outbox."""
-        for relay in self.relays:
-            if relay.collection.name == collection.name:
-                relay.wake()
-
     async def stop(self) -> None:
         await self.runtime.stop()
 
@@ -75,26 +68,39 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
         produces=[settings.partners_topic, settings.enterprises_topic],
     )
     db = conn.mongo[settings.database]
-    locks = DocumentLocks(db["locks"])
-    requests = ServiceRequestRepository(db["service_requests"], locks)
-    enterprises = EnterpriseRepository(db["enterprises"], locks)
-    partners = PartnerRepository(db["partners"], locks)
-    api_keys = ApiKeyRepository(db["api_keys"])
-    views = NotificationViews(db["inbox"], db["deliveries"], db["endpoints"], db["commands"])
+    # One relay per collection that holds events, publishing to that collection's topic; each repository wakes
+    # its relay when it wrote events.
+    relays = [
+        OutboxRelay(db[name], _publisher(conn.producer, topic))
+        for name, topic in (
+            ("service_requests", settings.referrals_topic),
+            ("partners", settings.partners_topic),
+            ("enterprises", settings.enterprises_topic),
+            ("commands", notifications_topic),
+            ("api_keys", settings.api_keys_topic),
+        )
+    ]
+    requests_relay, partners_relay, enterprises_relay, commands_relay, api_keys_relay = relays
+    requests = ServiceRequestRepository(requests_relay.collection, requests_relay.wake)
+    enterprises = EnterpriseRepository(enterprises_relay.collection, enterprises_relay.wake)
+    partners = PartnerRepository(partners_relay.collection, partners_relay.wake)
+    key_cache = VerifiedKeyCache(settings.api_key_cache_ttl_s, settings.api_key_cache_max_entries)
+    api_keys = ApiKeyRepository(api_keys_relay.collection, api_keys_relay.wake, key_cache)
+    views = NotificationViews(
+        db["inbox"], db["deliveries"], db["endpoints"], commands_relay.collection, commands_relay.wake
+    )
     for repo in (requests, enterprises, partners, api_keys, views):
         await repo.ensure_indexes()
-    relays = [
-        OutboxRelay(requests.collection, _publisher(conn.producer, settings.referrals_topic), locks),
-        OutboxRelay(partners.collection, _publisher(conn.producer, settings.partners_topic), locks),
-        OutboxRelay(enterprises.collection, _publisher(conn.producer, settings.enterprises_topic), locks),
-        OutboxRelay(views.commands, _publisher(conn.producer, notifications_topic), locks),
-    ]
-    routes = {**matching_handlers(requests, utcnow), **notification_handlers(views)}
-    events = EventConsumer(conn.consumer, conn.producer, routes, ProcessedEvents(db["processed_events"]))
+    routes = {**matching_handlers(requests, enterprises, utcnow), **notification_handlers(views)}
+    decisions = DecisionBatch(requests, enterprises, utcnow)
+    events = EventConsumer(
+        conn.consumer, conn.producer, routes, ProcessedEvents(db["processed_events"]), batch=decisions
+    )
     runtime = ServiceRuntime(settings, conn, events, relays[0])
-    runtime.start(samples=[outbox(relay.collection) for relay in relays[1:]])
+    await follow_revocations(settings, runtime, key_cache)
+    runtime.start(samples=[outbox(relay) for relay in relays[1:]])
     # Counting referrals by status reads every request: on its own, slower clock, not with the cheap gauges.
-    funnel = MetricsSampler([referral_counts(requests.collection)], settings.funnel_sample_interval_s)
+    funnel = MetricsSampler([referral_counts(requests)], settings.funnel_sample_interval_s)
     runtime.loops.start(funnel, funnel.run(), "funnel-sampler")
     for number, relay in enumerate(relays[1:], start=2):
         runtime.loops.start(relay, relay.run(), f"outbox-relay-{number}")
@@ -110,22 +116,24 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
     )
 
 
-def referral_counts(collection: AsyncCollection[Document]) -> Sample:
-    """Referrals by status, for the funnel dashboards (a scan of statuses only)."""
+def referral_counts(requests: ServiceRequestRepository) -> Sample:
+    """Referrals by status, for the funnel dashboards (a scan of each request's status summary)."""
 
     async def sample() -> None:
-        counts = dict.fromkeys((s.value for s in ReferralStatus), 0)
-        async for doc in collection.find({}, projection={"referrals.status": 1}):
-            for referral in doc.get("referrals", []):
-                counts[referral["status"]] = counts.get(referral["status"], 0) + 1
-        for status, count in counts.items():
+        for status, count in (await requests.referral_counts()).items():
             REFERRALS.labels(status).set(count)
 
     return sample
 
 
 def _dead_letter_consumer(settings: IntakeSettings, notifications_topic: str) -> AIOKafkaConsumer:
-    topics = [settings.referrals_topic, settings.partners_topic, settings.enterprises_topic, notifications_topic]
+    topics = [
+        settings.referrals_topic,
+        settings.partners_topic,
+        settings.enterprises_topic,
+        notifications_topic,
+        settings.api_keys_topic,
+    ]
     return make_consumer(
         settings.kafka_bootstrap_servers,
         f"{settings.consumer_group}-dead-letters",

@@ -1,6 +1,9 @@
 from pydantic import Field, SecretStr
 
 from goglobal_shared.settings import ServiceSettings
+from intake.auth.cache import MAX_TTL_S
+
+API_KEYS_RETENTION_MS = 86_400_000  # one day
 
 
 class IntakeSettings(ServiceSettings):
@@ -29,3 +32,22 @@ class IntakeSettings(ServiceSettings):
     webhook_secret_overlap_s: float = Field(
         default=86400.0, ge=0, le=30 * 86400.0, description="how long the previous secret signs after a rotation"
     )
+    api_key_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=MAX_TTL_S,
+        description="how long a replica trusts a verified API key without reading it again; 0 reads it every time. "
+        "A revocation is broadcast at once; without Kafka, other replicas may accept the key this long",
+    )
+    api_key_cache_max_entries: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="verified API keys kept per replica (least recently used go)"
+    )
+
+    @property
+    def api_keys_topic(self) -> str:
+        """API key revocations, read by every replica from the end: a day of history is plenty."""
+        return self.topic("goglobal.api-keys")
+
+    @property
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        return {**super().topic_configs, self.api_keys_topic: {"retention.ms": str(API_KEYS_RETENTION_MS)}}

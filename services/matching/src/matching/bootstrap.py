@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
-from goglobal_shared.consumer import EventConsumer, ProcessedEvents
+from goglobal_shared.consumer import EventConsumer
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.health import Check
 from goglobal_shared.kafka import enqueue
-from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.metrics import OFFERS_PAST_DEADLINE, OPEN_OFFERS
-from goglobal_shared.outbox import OutboxRelay
 from goglobal_shared.runtime import STALE_POLL_S, ServiceRuntime, connect
 from goglobal_shared.sampler import Sample
+from goglobal_shared.store import ProcessedEvents
+from goglobal_shared.store.outbox import OutboxRelay
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.adapters.partner_stats import PartnerStatsRepository
 from matching.adapters.plan_repository import PlanRepository
@@ -50,8 +50,12 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     referrals_topic = settings.referrals_topic
     conn = await connect(settings, [referrals_topic], produces=[settings.partners_topic])
     db = conn.mongo[settings.database]
-    locks = DocumentLocks(db["locks"])
-    plans = PlanRepository(db["plans"], locks)
+
+    async def publish_decision(envelope: Envelope) -> Awaitable[None]:
+        return await enqueue(conn.producer, referrals_topic, envelope)
+
+    relay = OutboxRelay(db["plans"], publish_decision)
+    plans = PlanRepository(relay.collection, relay.wake)
     await plans.ensure_indexes()
     index = DirectoryIndex()
     _seed(index, settings)
@@ -64,16 +68,9 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     )
     await follower.consumer.start()
     await follower.catch_up()
-    matcher = Matcher(settings, index, plans, PartnerStatsRepository(db["partner_stats"], locks), utcnow)
-
-    async def publish_decision(envelope: Envelope) -> Awaitable[None]:
-        return await enqueue(conn.producer, referrals_topic, envelope)
-
-    relay = OutboxRelay(plans.collection, publish_decision, locks)
-    scheduler = ExpiryScheduler(matcher, settings.scheduler_interval_s, relay.wake)
-    events = EventConsumer(
-        conn.consumer, conn.producer, handlers(matcher, relay.wake), ProcessedEvents(db["processed_events"])
-    )
+    matcher = Matcher(settings, index, plans, PartnerStatsRepository(db["partner_stats"]), utcnow)
+    scheduler = ExpiryScheduler(matcher, settings.scheduler_interval_s)
+    events = EventConsumer(conn.consumer, conn.producer, handlers(matcher), ProcessedEvents(db["processed_events"]))
     runtime = ServiceRuntime(settings, conn, events, relay, extra_checks=_checks(follower, scheduler))
     runtime.start(samples=[offer_counts(plans, utcnow)])
     runtime.loops.start(follower, follower.run(), "directory-follower")

@@ -1,12 +1,11 @@
 """Fires offer deadlines. The deadlines live in the plan documents, so this loop only asks the database which
-plans are due: a restart loses none, and the plan lock plus the plan's own state make each fire once even
-with several replicas polling."""
+plans are due: a restart loses none, and the plan's compare-and-set plus its own state make each fire once
+even with several replicas polling."""
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 from matching.consumers.referral_events import Matcher
 from matching.plan import Plan
@@ -15,10 +14,9 @@ log = logging.getLogger(__name__)
 
 
 class ExpiryScheduler:
-    def __init__(self, matcher: Matcher, interval_s: float, after: Callable[[], None]) -> None:
+    def __init__(self, matcher: Matcher, interval_s: float) -> None:
         self.matcher = matcher
         self.interval_s = interval_s
-        self.after = after
         self.running = False
         self.last_pass_monotonic = 0.0
         self.fired = 0
@@ -46,14 +44,11 @@ class ExpiryScheduler:
         for referral_id in await self.matcher.plans.due(self.matcher.clock()):
             if await self.matcher.plans.change(referral_id, self._expire, self.matcher.clock):
                 fired += 1
-        if fired:
-            self.fired += fired
-            self.after()
+        self.fired += fired
         return fired
 
     async def _expire(self, plan: Plan) -> bool:
         if not plan.expire_due(self.matcher.clock()):
-            await self.matcher.plans.track_deadline(plan)  # fired by another replica: bring the index up to date
-            return False
+            return False  # fired by another replica first
         await self.matcher.refill(plan)
         return True

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from goglobal_shared.consumer import EventConsumer, ProcessedEvents
+from goglobal_shared.consumer import EventConsumer
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.health import Check
 from goglobal_shared.kafka import ensure_topics, publish
-from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.notification_events import (
     EndpointDisabled,
     NotificationDelivered,
@@ -19,6 +18,7 @@ from goglobal_shared.notification_events import (
 )
 from goglobal_shared.partner_events import partner_topic
 from goglobal_shared.runtime import ServiceRuntime, connect
+from goglobal_shared.store import ProcessedEvents
 from notifications.adapters.deliveries import DeliveryRepository
 from notifications.adapters.directory import Directory
 from notifications.adapters.referrals import ReferralProjection
@@ -84,9 +84,8 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
     consumed = [settings.referrals_topic, settings.partners_topic, settings.enterprises_topic, notifications_topic]
     conn = await connect(settings, consumed)
     db = conn.mongo[settings.database]
-    locks = DocumentLocks(db["locks"])
     directory = Directory(db["partners"], db["enterprises"], db["endpoints"])
-    deliveries = DeliveryRepository(db["deliveries"], locks)
+    deliveries = DeliveryRepository(db["deliveries"])
     await deliveries.ensure_indexes()
     topics = PartnerTopics(conn.producer, settings)
 
@@ -131,14 +130,13 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
         )
 
     endpoints = EndpointHealth(
-        db["endpoints"], deliveries, locks, timedelta(seconds=settings.endpoint_disable_after_s), on_disabled
+        db["endpoints"], deliveries, timedelta(seconds=settings.endpoint_disable_after_s), on_disabled
     )
     schedule = Schedule(settings.retry_schedule_s, settings.retry_time_scale, settings.retry_jitter)
     dispatcher = Dispatcher(
         deliveries,
         directory,
         endpoints,
-        locks,
         make_client(settings.webhook_timeout_s),
         schedule,
         settings.webhook_master_key.get_secret_value(),
@@ -152,7 +150,8 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
     lifecycle = Lifecycle(
         directory, ReferralProjection(db["referrals"]), deliveries, endpoints, notifier, utcnow, dispatcher.wake
     )
-    events = EventConsumer(conn.consumer, conn.producer, handlers(lifecycle), ProcessedEvents(db["processed_events"]))
+    routes = handlers(lifecycle, emails_enterprises=settings.smtp_host is not None)
+    events = EventConsumer(conn.consumer, conn.producer, routes, ProcessedEvents(db["processed_events"]))
     runtime = ServiceRuntime(settings, conn, events, relay=None, extra_checks={"dispatcher": _running(dispatcher)})
     runtime.start()
     runtime.loops.start(dispatcher, dispatcher.run(), "dispatcher")

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 
-from goglobal_shared.locks import DocumentLocks
 from goglobal_shared.metrics import DELIVERIES
 from goglobal_shared.notification_events import Attempt, EndpointDisabled, NotificationDelivered, NotificationFailed
 from goglobal_shared.webhook_secrets import signing_secrets
@@ -34,7 +33,6 @@ class Dispatcher:
     deliveries: DeliveryRepository
     directory: Directory
     endpoints: EndpointHealth
-    locks: DocumentLocks
     http: httpx.AsyncClient
     schedule: Schedule
     master_key: str
@@ -71,48 +69,42 @@ class Dispatcher:
 
     async def deliver_due(self) -> int:
         due = await self.deliveries.due(self.clock())
-        done = await asyncio.gather(*(self._claimed(delivery_id) for delivery_id in due), return_exceptions=True)
-        for delivery_id, result in zip(due, done, strict=True):
+        done = await asyncio.gather(*(self._claimed(delivery) for delivery in due), return_exceptions=True)
+        for delivery, result in zip(due, done, strict=True):
             if isinstance(result, BaseException):
-                log.error("delivery %s attempt crashed; it stays due", delivery_id, exc_info=result)
+                log.error("delivery %s attempt crashed; it stays due", delivery["_id"], exc_info=result)
         return sum(r for r in done if isinstance(r, int))
 
-    async def _claimed(self, delivery_id: str) -> int:
-        key = f"delivery:{delivery_id}"
-        if not await self.locks.try_hold(key):
-            return 0  # another replica has it
-        try:
-            delivery = await self.deliveries.get(delivery_id)
-            if delivery is None:
-                return 0  # queued an instant before its document is written
-            if delivery["status"] != PENDING:
-                await self.deliveries.dequeue(delivery_id)  # a stale queue entry
-                return 0
-            if delivery["next_attempt_at"] > self.clock():
-                return 0
-            await self._attempt(delivery)
-            return 1
-        finally:
-            await self.locks.release(key)
+    async def _claimed(self, due: dict[str, Any]) -> int:
+        delivery = await self.deliveries.claim(due, self.clock())
+        if delivery is None:
+            return 0  # another replica has it, or it changed since it was read
+        await self._attempt(delivery)
+        return 1
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
         now = self.clock()
+        failing = False
         if delivery["channel"] == "webhook":
-            if await self.endpoints.is_disabled(delivery["recipient_id"]):
+            endpoint = await self.endpoints.state(delivery["recipient_id"])
+            if endpoint is not None and endpoint.get("disabled"):
                 await self.deliveries.record(delivery, _note(now, "endpoint disabled"), DISABLED, None, now)
                 return
+            failing = endpoint is not None
             result, verdict = await self._webhook(delivery, now)
         else:
             result, verdict = await self._email(delivery)
         self.attempts += 1
-        await self._conclude(delivery, result, verdict, now)
+        await self._conclude(delivery, result, verdict, now, failing)
 
     async def _webhook(self, delivery: dict[str, Any], now: datetime) -> tuple[AttemptResult, Verdict]:
         partner = await self.directory.partner(delivery["recipient_id"]) or {}
         try:
             await check_target(delivery["target"], self.allow_private_targets)
-        except (TargetRefused, OSError) as exc:
+        except TargetRefused as exc:
             return AttemptResult(None, 0, str(exc)[:500]), Verdict.GIVE_UP
+        except OSError as exc:  # the name did not resolve: often a passing DNS failure, so try again later
+            return AttemptResult(None, 0, str(exc)[:500]), Verdict.RETRY
         secrets = signing_secrets(
             self.master_key,
             delivery["recipient_id"],
@@ -144,12 +136,15 @@ class Dispatcher:
             return AttemptResult(None, _ms(started), str(exc)[:500]), Verdict.GIVE_UP
         return AttemptResult(250, _ms(started), None), Verdict.DELIVERED
 
-    async def _conclude(self, delivery: dict[str, Any], result: AttemptResult, verdict: Verdict, now: datetime) -> None:
+    async def _conclude(
+        self, delivery: dict[str, Any], result: AttemptResult, verdict: Verdict, now: datetime, failing: bool = False
+    ) -> None:
+        """`failing`: the endpoint had failed before this attempt (a success clears that)."""
         note = {"at": now, "status_code": result.status_code, "latency_ms": result.latency_ms, "error": result.error}
         DELIVERIES.labels(delivery["channel"], verdict.value).inc()
         if verdict is Verdict.DELIVERED:
             saved = await self.deliveries.record(delivery, note, DELIVERED, None, now)
-            if delivery["channel"] == "webhook":
+            if failing:
                 await self.endpoints.succeeded(delivery["recipient_id"])
             await self.emit(NotificationDelivered(**_outcome(saved, now)))
             return

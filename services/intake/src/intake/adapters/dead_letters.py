@@ -9,6 +9,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from goglobal_shared.mongo import Document
+from goglobal_shared.store import ConcurrentUpdate
+from goglobal_shared.store.aggregates import MAX_RETRIES
 
 OPEN, REPLAYED = "open", "replayed"
 
@@ -60,4 +62,19 @@ class DeadLetterRepository:
     async def replayed(self, letter_id: str, by: str, at: datetime, result: str) -> None:
         replay: dict[str, Any] = {"by": by, "at": at, "result": result}
         status = REPLAYED if result == "sent" else OPEN
-        await self.collection.update_one({"_id": letter_id}, {"$set": {"status": status}, "$push": {"replays": replay}})
+        for _ in range(MAX_RETRIES):  # another operator replaying it at the same moment: add to their record
+            letter = await self.get(letter_id)
+            if letter is None:
+                return
+            # The whole list is set (not `$push`ed), and the letter is not replaced: nx-27017 0.8.1 stores a date
+            # inside a pushed entry as a string and cannot rewrite a document holding bytes (`value`).
+            replays = [*letter.get("replays", []), replay]
+            version = letter.get("version", 0)
+            unchanged = {"version": version} if version else {"version": {"$exists": False}}
+            written = await self.collection.update_one(
+                {"_id": letter_id, **unchanged},
+                {"$set": {"status": status, "replays": replays, "version": version + 1}},
+            )
+            if written.matched_count == 1:
+                return
+        raise ConcurrentUpdate(letter_id)

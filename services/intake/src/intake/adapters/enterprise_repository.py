@@ -1,19 +1,19 @@
 """Enterprise profiles; the Unified Social Credit Code is unique, so one company registers once. Every change
 queues an `enterprise.upserted` event in the same write (notifications needs contact, consent, languages)."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from goglobal_shared.domain.enterprise import EnterpriseProfile
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.events import ContactDetails, EnterpriseUpserted
 from goglobal_shared.ids import new_id
-from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
+from goglobal_shared.store import Aggregates
+from goglobal_shared.store.aggregates import Change
 
 SOURCE = "/goglobal/intake/enterprises"
 
@@ -23,12 +23,12 @@ class AlreadyRegistered(Exception):
 
 
 class EnterpriseRepository:
-    def __init__(self, collection: AsyncCollection[Document], locks: DocumentLocks) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+        self.docs = Aggregates(collection, on_events)
         self.collection = collection
-        self.locks = locks
 
     async def ensure_indexes(self) -> None:
-        await ensure_outbox_index(self.collection)
+        await self.docs.ensure_indexes()
         await self.collection.create_index("profile.uscc", unique=True)
 
     async def register(self, profile: EnterpriseProfile, now: datetime) -> Document:
@@ -36,47 +36,33 @@ class EnterpriseRepository:
         doc = {
             "_id": enterprise_id,
             "profile": profile.model_dump(mode="json"),
-            "version": 1,
             "created_at": now,
             "updated_at": now,
-            **new_document_outbox([_event(enterprise_id, profile, 1, now)]),
         }
-        await mark_pending(self.collection, enterprise_id)
-        try:
-            await self.collection.insert_one(doc)
-        except DuplicateKeyError as exc:
-            raise AlreadyRegistered(profile.uscc) from exc
-        return doc
+        if not await self.docs.insert(doc, [_event(enterprise_id, profile, 1, now)]):
+            raise AlreadyRegistered(profile.uscc)
+        return {**doc, "version": 1}
 
     async def get(self, enterprise_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": enterprise_id}, projection={"outbox": 0})
+        return await self.docs.get(enterprise_id)
 
     async def profile(self, enterprise_id: str) -> EnterpriseProfile | None:
         return profile_of(await self.get(enterprise_id))
 
+    async def profiles(self, enterprise_ids: list[str]) -> dict[str, EnterpriseProfile | None]:
+        """Several profiles in one read; raises pydantic's ValidationError for a stored profile gone invalid."""
+        found = await self.docs.get_many(enterprise_ids)
+        return {enterprise_id: profile_of(found.get(enterprise_id)) for enterprise_id in enterprise_ids}
+
     async def update(self, enterprise_id: str, changes: dict[str, Any], now: datetime) -> Document | None:
         """Applies changes to the profile; raises pydantic's ValidationError if the result is not valid."""
-        async with self.locks.hold(document_key(self.collection, enterprise_id)):
-            current = await self.get(enterprise_id)
-            if current is None:
-                return None
+
+        async def decide(current: Document) -> Change:
             profile = EnterpriseProfile.model_validate(_merged(current["profile"], changes))
-            version = current.get("version", 1) + 1
-            event = _event(enterprise_id, profile, version, now)
-            await mark_pending(self.collection, enterprise_id)
-            await self.collection.update_one(
-                {"_id": enterprise_id},
-                {
-                    "$set": {
-                        "profile": profile.model_dump(mode="json"),
-                        "version": version,
-                        "updated_at": now,
-                        **outbox_fields([event], start_seq=version * 1000),
-                    },
-                    "$inc": {"outbox_count": 1},
-                },
-            )
-        return await self.get(enterprise_id)
+            event = _event(enterprise_id, profile, current["version"] + 1, now)
+            return Change({"profile": profile.model_dump(mode="json"), "updated_at": now}, [event])
+
+        return await self.docs.change(enterprise_id, decide)
 
     async def page(self, limit: int, after: str | None) -> list[Document]:
         query: Document = {"_id": {"$lt": after}} if after else {}

@@ -3,6 +3,7 @@ attempt), projected from `goglobal.notifications` so the API can list them; and 
 intake sends back, each stored with its event (outbox) before the API answers."""
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ from goglobal_shared.notification_events import (
     NotificationDelivered,
     NotificationFailed,
 )
-from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox
+from goglobal_shared.store import Aggregates
+from goglobal_shared.store.aggregates import replace_versioned
 
 
 class NotificationViews:
@@ -28,16 +30,17 @@ class NotificationViews:
         deliveries: AsyncCollection[Document],
         endpoints: AsyncCollection[Document],
         commands: AsyncCollection[Document],
+        on_commands: Callable[[], None] = lambda: None,
     ) -> None:
         self.inbox = inbox
         self.deliveries = deliveries
         self.endpoints = endpoints
-        self.commands = commands
+        self.commands = Aggregates(commands, on_commands)
 
     async def ensure_indexes(self) -> None:
         await self.inbox.create_index([("recipient_id", 1), ("created_at", -1)])
         await self.deliveries.create_index([("recipient_id", 1), ("updated_at", -1)])
-        await ensure_outbox_index(self.commands)
+        await self.commands.ensure_indexes()
 
     async def created(self, event: NotificationCreated) -> None:
         doc = {"_id": event.notification_id, **event.model_dump(mode="python"), "read_at": None}
@@ -61,10 +64,13 @@ class NotificationViews:
             doc["next_attempt_at"] = event.next_attempt_at
         held = await self.deliveries.find_one({"_id": event.delivery_id}, projection={"attempt_count": 1})
         if held is None or held["attempt_count"] <= len(event.attempts):  # a replay of older news changes nothing
-            await self.deliveries.replace_one({"_id": event.delivery_id}, doc, upsert=True)
+            await self.deliveries.replace_one(
+                {"_id": event.delivery_id}, {"_id": event.delivery_id, **doc}, upsert=True
+            )
 
     async def endpoint_disabled(self, event: EndpointDisabled) -> None:
-        await self.endpoints.replace_one({"_id": event.partner_id}, event.model_dump(mode="python"), upsert=True)
+        doc = {"_id": event.partner_id, **event.model_dump(mode="python")}
+        await self.endpoints.replace_one({"_id": event.partner_id}, doc, upsert=True)
 
     async def endpoint(self, partner_id: str) -> Document | None:
         return await self.endpoints.find_one({"_id": partner_id})
@@ -80,10 +86,15 @@ class NotificationViews:
         return [d async for d in self.inbox.find(query).sort("created_at", -1).limit(limit)]
 
     async def mark_read(self, recipient_id: str, notification_id: str, now: datetime) -> Document | None:
-        await self.inbox.update_one(
-            {"_id": notification_id, "recipient_id": recipient_id, "read_at": None}, {"$set": {"read_at": now}}
+        item = await self.inbox.find_one({"_id": notification_id, "recipient_id": recipient_id})
+        if item is None or item.get("read_at") is not None:
+            return item
+        read = {"read_at": now}
+        return (
+            {**item, **read}
+            if await replace_versioned(self.inbox, item, read)
+            else await self.inbox.find_one({"_id": notification_id})
         )
-        return await self.inbox.find_one({"_id": notification_id, "recipient_id": recipient_id})
 
     async def delivery_page(self, query: Document, limit: int, before: datetime | None) -> list[Document]:
         if before is not None:
@@ -95,5 +106,4 @@ class NotificationViews:
 
     async def command(self, command_id: str, event: Envelope, now: datetime) -> None:
         """Stores the command with its event; the relay sends it to notifications."""
-        await mark_pending(self.commands, command_id)
-        await self.commands.insert_one({"_id": command_id, "created_at": now, **new_document_outbox([event])})
+        await self.commands.insert({"_id": command_id, "created_at": now}, [event])

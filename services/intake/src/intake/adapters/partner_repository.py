@@ -1,19 +1,19 @@
 """The partner directory. Every change bumps the version and queues a `partner.upserted` event in the
 same document write, so the other services' copies of the directory follow every change exactly."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from goglobal_shared.domain.partner import PartnerProfile
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.events import PartnerCategoryDetails, PartnerUpserted
-from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
+from goglobal_shared.store import Aggregates, ConcurrentUpdate
+from goglobal_shared.store.aggregates import MAX_RETRIES, Change
 
 SOURCE = "/goglobal/intake/partners"
 
@@ -31,78 +31,55 @@ class SecretState:
 
 
 class PartnerRepository:
-    def __init__(self, collection: AsyncCollection[Document], locks: DocumentLocks) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+        self.docs = Aggregates(collection, on_events)
         self.collection = collection
-        self.locks = locks
 
     async def ensure_indexes(self) -> None:
-        await ensure_outbox_index(self.collection)
+        await self.docs.ensure_indexes()
         await self.collection.create_index("profile.active")
 
     async def get(self, partner_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": partner_id}, projection={"outbox": 0})
+        return await self.docs.get(partner_id)
 
     async def upsert(self, partner_id: str, profile: PartnerProfile, actor: str, now: datetime) -> Saved:
-        async with self.locks.hold(document_key(self.collection, partner_id)):
-            current = await self.get(partner_id)
-            if current is None:
-                return await self._insert(partner_id, profile, actor, now)
-            was_active = current["profile"]["active"]
-            action = "deactivated" if was_active and not profile.active else "updated"
-            return await self._update(current, profile, _secret(current), actor, action, now)
+        for _ in range(MAX_RETRIES):  # created by another writer meanwhile: update it instead
+            if await self.get(partner_id) is None and await self._insert(partner_id, profile, actor, now):
+                return Saved(await self.get(partner_id) or {}, created=True)
+
+            async def decide(current: Document) -> Change:
+                action = "deactivated" if current["profile"]["active"] and not profile.active else "updated"
+                return _change(current, profile, _secret(current), actor, action, now)
+
+            saved = await self.docs.change(partner_id, decide)
+            if saved is not None:
+                return Saved(saved, created=False)
+        raise ConcurrentUpdate(partner_id)
 
     async def rotate_secret(
         self, partner_id: str, previous_valid_until: datetime, actor: str, now: datetime
     ) -> Saved | None:
         """A new signing secret; the previous one keeps signing until `previous_valid_until`."""
-        async with self.locks.hold(document_key(self.collection, partner_id)):
-            current = await self.get(partner_id)
-            if current is None:
-                return None
+
+        async def decide(current: Document) -> Change:
             state = SecretState(_secret(current).generation + 1, previous_valid_until)
             profile = PartnerProfile.model_validate(current["profile"])
-            return await self._update(current, profile, state, actor, "rotated the webhook secret", now)
+            return _change(current, profile, state, actor, "rotated the webhook secret", now)
 
-    async def _insert(self, partner_id: str, profile: PartnerProfile, actor: str, now: datetime) -> Saved:
+        saved = await self.docs.change(partner_id, decide)
+        return Saved(saved, created=False) if saved is not None else None
+
+    async def _insert(self, partner_id: str, profile: PartnerProfile, actor: str, now: datetime) -> bool:
         state = SecretState()
         doc = {
             "_id": partner_id,
             "profile": profile.model_dump(mode="json"),
-            "version": 1,
             "created_at": now,
             "updated_at": now,
             "webhook_secret": _secret_doc(state),
             "audit": [_audit(actor, now, "created")],
-            **new_document_outbox([_event(partner_id, profile, state, 1, now)]),
         }
-        await mark_pending(self.collection, partner_id)
-        try:
-            await self.collection.insert_one(doc)
-        except DuplicateKeyError as exc:  # cannot happen under the lock, unless the lock expired
-            raise RuntimeError(f"partner {partner_id} was created concurrently") from exc
-        return Saved(doc, created=True)
-
-    async def _update(
-        self, current: Document, profile: PartnerProfile, state: SecretState, actor: str, action: str, now: datetime
-    ) -> Saved:
-        version = current["version"] + 1
-        event = _event(current["_id"], profile, state, version, now)
-        await mark_pending(self.collection, current["_id"])
-        await self.collection.update_one(
-            {"_id": current["_id"]},
-            {
-                "$set": {
-                    "profile": profile.model_dump(mode="json"),
-                    "version": version,
-                    "updated_at": now,
-                    "webhook_secret": _secret_doc(state),
-                    **outbox_fields([event], start_seq=version * 1000),
-                },
-                "$push": {"audit": _audit(actor, now, action)},
-                "$inc": {"outbox_count": 1},
-            },
-        )
-        return Saved(await self.get(current["_id"]) or {}, created=False)
+        return await self.docs.insert(doc, [_event(partner_id, profile, state, 1, now)])
 
     async def page(self, limit: int, after: str | None, active: bool | None) -> list[Document]:
         query: Document = {"_id": {"$gt": after}} if after else {}
@@ -110,6 +87,18 @@ class PartnerRepository:
             query["profile.active"] = active
         docs = self.collection.find(query, projection={"outbox": 0}).sort("_id", 1).limit(limit)
         return [doc async for doc in docs]
+
+
+def _change(
+    current: Document, profile: PartnerProfile, state: SecretState, actor: str, action: str, now: datetime
+) -> Change:
+    fields = {
+        "profile": profile.model_dump(mode="json"),
+        "updated_at": now,
+        "webhook_secret": _secret_doc(state),
+    }
+    event = _event(current["_id"], profile, state, current["version"] + 1, now)
+    return Change(fields, [event], push={"audit": _audit(actor, now, action)})
 
 
 def _secret(doc: Document) -> SecretState:

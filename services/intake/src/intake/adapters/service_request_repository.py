@@ -1,145 +1,186 @@
 """Service requests, each one document holding its referrals, their history and the pending events.
 
-Saves are optimistic: the write matches the version that was read, so two concurrent commands on one
-request cannot both apply; the loser reloads and re-runs (see `mutate`)."""
+A referral's id is its request's id with a different last byte (`request_id_of`), so finding the request of a
+referral needs no lookup. `statuses` counts the request's referrals by status: lists filter on it (a scalar field
+of a subdocument, indexable on every supported server, unlike fields inside the `referrals` array). Which
+partners a request was offered to lives in a small collection with one document per (partner, request): the
+partners' lists read it through an index on scalar fields."""
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from goglobal_shared.domain.service_request import Need
 from goglobal_shared.enums import ReferralStatus
-from goglobal_shared.locks import DocumentLocks, document_key
 from goglobal_shared.mongo import Document
-from goglobal_shared.outbox import ensure_outbox_index, mark_pending, new_document_outbox, outbox_fields
-from intake.domain.service_requests import Referral, ServiceRequest
-
-MAX_CONFLICT_RETRIES = 20
+from goglobal_shared.store import Aggregates
+from goglobal_shared.store.aggregates import Change
+from intake.domain.service_requests import Referral, ServiceRequest, request_id_of
 
 
 class NotFound(LookupError):
     pass
 
 
-class ConcurrentUpdate(RuntimeError):
-    pass
+@dataclass(frozen=True)
+class RequestFilter:
+    """What a list may be narrowed to: one enterprise's requests, those offered to one partner, a status."""
+
+    enterprise_id: str | None = None
+    partner_id: str | None = None
+    status: ReferralStatus | None = None
 
 
 class ServiceRequestRepository:
-    def __init__(self, collection: AsyncCollection[Document], locks: DocumentLocks) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+        self.docs = Aggregates(collection, on_events)
         self.collection = collection
-        self.locks = locks
-        # FerretDB answers only `_id` lookups from an index: these map other keys to request ids.
-        self.referral_index = collection.database[f"{collection.name}_by_referral"]
-        self.key_index = collection.database[f"{collection.name}_by_idempotency_key"]
+        self.offers = collection.database[f"{collection.name}_offers"]
 
     async def ensure_indexes(self) -> None:
-        await ensure_outbox_index(self.collection)
-        await self.collection.create_index("referrals.id")
-        await self.collection.create_index([("enterprise_id", 1), ("_id", -1)])
-        await self.collection.create_index([("enterprise_id", 1), ("idempotency_key", 1)])
-        await self.collection.create_index("referrals.offered_to")
-        await self.collection.create_index("referrals.status")
+        await self.docs.ensure_indexes()
+        await self.collection.create_index("enterprise_id")
+        await self.collection.create_index("idempotency_key_id", unique=True, sparse=True)
+        await self.collection.create_index(f"statuses.{ReferralStatus.UNMATCHED.value}")
+        await self.offers.create_index([("partner_id", 1), ("request_id", -1)])
 
-    async def add(self, request: ServiceRequest, now: datetime) -> bool:
-        """False when a request with this id exists already (a retried submission).
-
-        The lookups (referral -> request, idempotency key -> request) are written first: one left behind by a
-        crash points at nothing and is harmless, while the request itself is never unreachable."""
-        # Independent of each other, so they go to the server together: the request waits for one round trip.
-        writes = [self._index(self.referral_index, referral.id, request.id) for referral in request.referrals]
+    async def add(self, request: ServiceRequest, now: datetime) -> ServiceRequest:
+        """Stores a new request with its events; returns the one stored: `request`, or the earlier request the
+        enterprise sent with the same `Idempotency-Key` (a retried submission)."""
+        if await self.docs.insert(_to_document(request, now), request.pending):
+            request.version, request.pending = 1, []
+            return request
         if request.idempotency_key:
-            writes.append(
-                self._index(self.key_index, _key_id(request.enterprise_id, request.idempotency_key), request.id)
-            )
-        await asyncio.gather(*writes, mark_pending(self.collection, request.id))
-        doc = {**_to_document(request, now), "version": 1, **new_document_outbox(request.pending)}
-        try:
-            await self.collection.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        request.version, request.pending = 1, []
-        return True
-
-    @staticmethod
-    async def _index(index: AsyncCollection[Document], key: str, request_id: str) -> None:
-        with contextlib.suppress(DuplicateKeyError):
-            await index.insert_one({"_id": key, "request_id": request_id})
+            earlier = await self.by_idempotency_key(request.enterprise_id, request.idempotency_key)
+            if earlier is not None:
+                return earlier
+        raise RuntimeError(f"service request {request.id} exists already")  # a new id never collides
 
     async def get(self, request_id: str) -> ServiceRequest:
-        doc = await self.collection.find_one({"_id": request_id}, projection={"outbox": 0})
+        doc = await self.docs.get(request_id)
         if doc is None:
             raise NotFound(request_id)
         return _from_document(doc)
 
     async def by_referral(self, referral_id: str) -> ServiceRequest:
-        return await self.get(await self._request_id(referral_id))
-
-    async def _request_id(self, referral_id: str) -> str:
-        entry = await self.referral_index.find_one({"_id": referral_id})
-        if entry is None:
+        request = await self.get(request_id_of(referral_id))
+        if not any(r.id == referral_id for r in request.referrals):
             raise NotFound(referral_id)
-        request_id: str = entry["request_id"]
-        return request_id
+        return request
 
     async def by_idempotency_key(self, enterprise_id: str, key: str) -> ServiceRequest | None:
-        entry = await self.key_index.find_one({"_id": _key_id(enterprise_id, key)})
-        if entry is None:
-            return None
-        try:
-            return await self.get(entry["request_id"])
-        except NotFound:
-            return None  # the submission died between its lookup and its document
-
-    async def save(self, request: ServiceRequest, now: datetime) -> None:
-        update: dict[str, Any] = {"$set": {**_to_document(request, now), "version": request.version + 1}}
-        del update["$set"]["_id"]
-        if request.pending:
-            # The relay publishes a document's events in `seq` order: later saves get higher numbers.
-            update["$set"].update(outbox_fields(request.pending, start_seq=(request.version + 1) * 1000))
-            update["$inc"] = {"outbox_count": len(request.pending)}
-            await mark_pending(self.collection, request.id)
-        # The document lock serialises writers (a `version` filter would make FerretDB scan the collection).
-        result = await self.collection.update_one({"_id": request.id}, update)
-        if result.matched_count == 0:
-            raise ConcurrentUpdate(request.id)
-        request.version, request.pending = request.version + 1, []
+        doc = await self.collection.find_one({"idempotency_key_id": _key_id(enterprise_id, key)}, {"outbox": 0})
+        return _from_document(doc) if doc else None
 
     async def mutate(
-        self,
-        referral_id: str,
-        command: Callable[[ServiceRequest], Awaitable[bool]],
-        clock: Callable[[], datetime],
+        self, referral_id: str, command: Callable[[ServiceRequest], Awaitable[bool]], clock: Callable[[], datetime]
     ) -> ServiceRequest:
-        """Loads the request holding `referral_id`, runs `command` (True when it changed something) and
-        saves, all under the request's document lock; re-runs on a concurrent update (MongoDB replicas)."""
-        request_id = await self._request_id(referral_id)
-        for _ in range(MAX_CONFLICT_RETRIES):
-            async with self.locks.hold(document_key(self.collection, request_id)):
-                request = await self.get(request_id)
-                if not await command(request):
-                    return request
-                try:
-                    await self.save(request, clock())
-                    return request
-                except ConcurrentUpdate:
-                    continue
-        raise ConcurrentUpdate(referral_id)
+        """Runs `command` (True when it changed something) on the request holding `referral_id` and saves it with
+        the events it queued; re-runs on a concurrent change."""
+        outcome: list[ServiceRequest] = []
+
+        async def decide(doc: Document) -> Change | None:
+            request = _from_document(doc)
+            outcome[:] = [request]
+            if not any(r.id == referral_id for r in request.referrals):
+                raise NotFound(referral_id)
+            offered_before = _offered(request)
+            if not await command(request):
+                return None
+            await self._index_offers_of({request.id: request}, {request.id: _offered(request) - offered_before})
+            return _change(request, clock())
+
+        written = await self.docs.change(request_id_of(referral_id), decide)
+        if written is None:
+            raise NotFound(referral_id)
+        request = outcome[0]
+        request.version, request.pending = written["version"], []
+        return request
+
+    async def mutate_many(
+        self,
+        request_ids: list[str],
+        decide: Callable[[dict[str, ServiceRequest]], Awaitable[dict[str, ServiceRequest]]],
+        clock: Callable[[], datetime],
+    ) -> set[str]:
+        """Lets `decide` change any of the requests (returning those it changed) and saves them all in one bulk
+        write; returns the ids whose save lost a race with another writer (not saved)."""
+
+        async def changes(docs: dict[str, Document]) -> dict[str, Change]:
+            requests = {request_id: _from_document(doc) for request_id, doc in docs.items()}
+            offered_before = {request_id: _offered(request) for request_id, request in requests.items()}
+            changed = await decide(requests)
+            new_offers = {rid: _offered(req) - offered_before[rid] for rid, req in changed.items()}
+            await self._index_offers_of(changed, new_offers)
+            now = clock()
+            return {request_id: _change(request, now) for request_id, request in changed.items()}
+
+        return await self.docs.change_many(request_ids, changes)
 
     async def page(
-        self, query: Document, limit: int, after: str | None, include_after: bool = False
+        self, chosen: RequestFilter, limit: int, after: str | None, include_after: bool = False
     ) -> list[ServiceRequest]:
         """Newest first, starting below `after` (or at it, with `include_after`)."""
-        if after is not None:
-            query = {**query, "_id": {"$lte" if include_after else "$lt": after}}
+        query: Document = {}
+        if chosen.partner_id is not None:
+            ids = await self._offered_to(chosen.partner_id, limit, after, include_after)
+            query["_id"] = {"$in": ids}
+        elif after is not None:
+            query["_id"] = {"$lte" if include_after else "$lt": after}
+        if chosen.enterprise_id is not None:
+            query["enterprise_id"] = chosen.enterprise_id
+        if chosen.status is not None and chosen.partner_id is None:  # a partner's page is filtered by its caller
+            query[f"statuses.{chosen.status.value}"] = {"$gt": 0}
         docs = self.collection.find(query, projection={"outbox": 0}).sort("_id", -1).limit(limit)
         return [_from_document(doc) async for doc in docs]
+
+    async def _offered_to(self, partner_id: str, limit: int, after: str | None, include_after: bool) -> list[str]:
+        query: Document = {"partner_id": partner_id}
+        if after is not None:
+            query["request_id"] = {"$lte" if include_after else "$lt": after}
+        found = self.offers.find(query, projection={"request_id": 1}).sort("request_id", -1).limit(limit)
+        return [doc["request_id"] async for doc in found]
+
+    async def _index_offers_of(self, requests: dict[str, ServiceRequest], partners: dict[str, set[str]]) -> None:
+        """Written before the requests themselves: an entry whose write then lost the race points at a request the
+        partner cannot see (lists check visibility), while an offer is never missing from its partner's list."""
+        docs = [
+            {"_id": f"{p}:{request_id}", "partner_id": p, "request_id": request_id}
+            for request_id in requests
+            for p in sorted(partners.get(request_id, ()))
+        ]
+        if docs:
+            with contextlib.suppress(BulkWriteError):  # written before by a run that lost the race: the same entries
+                await self.offers.insert_many(docs, ordered=False)
+
+    async def referral_documents(self, status: ReferralStatus | None = None) -> list[Document]:
+        """Every request's name and referrals as stored (the console's tables), optionally only those with a
+        referral in `status`."""
+        query = {f"statuses.{status.value}": {"$gt": 0}} if status else {}
+        found = self.collection.find(query, projection={"enterprise_name": 1, "referrals": 1})
+        return [doc async for doc in found]
+
+    async def referral_counts(self) -> dict[str, int]:
+        """Referrals by status, across every request (a scan of the `statuses` summaries)."""
+        counts = dict.fromkeys((s.value for s in ReferralStatus), 0)
+        async for doc in self.collection.find({}, projection={"statuses": 1}):
+            for status, count in (doc.get("statuses") or {}).items():
+                counts[status] = counts.get(status, 0) + count
+        return counts
+
+
+def _change(request: ServiceRequest, now: datetime) -> Change:
+    fields = _to_document(request, now)
+    del fields["_id"]
+    return Change(fields, request.pending)
+
+
+def _offered(request: ServiceRequest) -> set[str]:
+    return {p for r in request.referrals for p in r.offered_to}
 
 
 def _key_id(enterprise_id: str, key: str) -> str:
@@ -147,16 +188,20 @@ def _key_id(enterprise_id: str, key: str) -> str:
 
 
 def _to_document(request: ServiceRequest, now: datetime) -> Document:
-    return {
+    doc: Document = {
         "_id": request.id,
         "enterprise_id": request.enterprise_id,
         "enterprise_name": request.enterprise_name,
         "created_at": request.created_at,
         "updated_at": now,
         "status": request.status,
+        "statuses": request.progress,
         "idempotency_key": request.idempotency_key,
         "referrals": [_referral_doc(r) for r in request.referrals],
     }
+    if request.idempotency_key:  # absent otherwise: the unique index only holds requests that have a key
+        doc["idempotency_key_id"] = _key_id(request.enterprise_id, request.idempotency_key)
+    return doc
 
 
 def _referral_doc(referral: Referral) -> Document:

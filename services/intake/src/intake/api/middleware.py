@@ -102,9 +102,12 @@ class BodyLimitAndIdempotency:
             scope.setdefault("state", {})[AUTHENTICATED] = (caller, principal)  # the route need not look again
         repo = self.repository()
         record_id, fingerprint = _record_id(request.headers, key), _fingerprint(scope, body)
-        claim, stored = await repo.claim(record_id, fingerprint, self.clock())
+        # A route that finds its own earlier result by the key needs no claim: only its answer is written.
+        by_itself = scope["path"] in SELF_IDEMPOTENT
+        claim_with = repo.lookup if by_itself else repo.claim
+        claim, stored = await claim_with(record_id, fingerprint, self.clock())
         if claim is Claim.NEW:
-            await self._execute_and_store(scope, body, send, repo, record_id)
+            await self._execute_and_store(scope, body, send, repo, record_id, fingerprint if by_itself else None)
         elif claim is Claim.REPLAY:
             assert stored is not None
             await _send_stored(send, stored)
@@ -121,9 +124,16 @@ class BodyLimitAndIdempotency:
             await answer(scope, replay_receive(b""), send)
 
     async def _execute_and_store(
-        self, scope: Scope, body: bytes, send: Send, repo: IdempotencyRepository, record_id: str
+        self,
+        scope: Scope,
+        body: bytes,
+        send: Send,
+        repo: IdempotencyRepository,
+        record_id: str,
+        unclaimed: str | None,
     ) -> None:
-        """Runs the request and stores its answer before sending it, so an immediate retry finds it stored."""
+        """Runs the request and stores its answer before sending it, so an immediate retry finds it stored.
+        `unclaimed`: the fingerprint of a request run without a claim (nothing to release, the answer is new)."""
         messages: list[Message] = []
 
         async def hold(message: Message) -> None:
@@ -132,11 +142,13 @@ class BodyLimitAndIdempotency:
         try:
             await self.app(scope, replay_receive(body), hold)
         except BaseException:
-            await repo.release(record_id)
+            if unclaimed is None:
+                await repo.release(record_id)
             raise
         start = next(m for m in messages if m["type"] == "http.response.start")
         if start["status"] >= 500:
-            await repo.release(record_id)
+            if unclaimed is None:
+                await repo.release(record_id)
         else:
             headers = Headers(raw=start["headers"])
             content_type = headers.get("content-type", "")
@@ -144,7 +156,10 @@ class BodyLimitAndIdempotency:
             stored = StoredResponse(
                 start["status"], content_type, _without_secrets(content_type, answer), headers.get("location")
             )
-            await repo.complete(record_id, stored)
+            if unclaimed is None:
+                await repo.complete(record_id, stored)
+            else:
+                await repo.store(record_id, unclaimed, stored, self.clock())
         for message in messages:
             await send(message)
 
@@ -161,6 +176,8 @@ def _record_id(headers: Headers, key: str) -> str:
     return hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()
 
 
+# Routes that find their own earlier result by the Idempotency-Key (a unique index on the stored request).
+SELF_IDEMPOTENT = frozenset({"/v1/service-requests"})
 SECRET_FIELDS = frozenset({"api_key"})
 NOT_STORED = "(shown once in the first answer; not stored)"
 

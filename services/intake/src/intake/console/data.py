@@ -10,8 +10,10 @@ from typing import Any, Literal
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.mongo import Document
 from intake.adapters.dead_letters import DeadLetterFilter
+from intake.adapters.service_request_repository import RequestFilter
 from intake.bootstrap import Intake
 
 HTTP_TIMEOUT_S = 2.0
@@ -260,27 +262,17 @@ async def read_partner_loads(http: httpx.AsyncClient, urls: Mapping[str, str]) -
 
 
 async def read_funnel(intake: Intake) -> list[FunnelStep]:
-    # Only the fields the count needs: whole documents carry every history entry's details.
-    docs = intake.requests.collection.find({}, projection={"referrals.history.action": 1, "referrals.status": 1})
-    return funnel(referrals_of([doc async for doc in docs]))
+    return funnel(referrals_of(await intake.requests.referral_documents()))
 
 
 async def read_past_deadline(intake: Intake, now: datetime) -> list[OverdueOffer]:
-    projection = {
-        "enterprise_name": 1,
-        "referrals.id": 1,
-        "referrals.status": 1,
-        "referrals.open_offers": 1,
-        "referrals.offer_deadlines": 1,
-        "referrals.need.service_category": 1,
-    }
-    docs = intake.requests.collection.find({"referrals.status": "offered"}, projection=projection)
-    return past_deadline([doc async for doc in docs], now)
+    return past_deadline(await intake.requests.referral_documents(ReferralStatus.OFFERED), now)
 
 
 async def read_unmatched(intake: Intake) -> list[UnmatchedReferral]:
     rows = []
-    for request in await intake.requests.page({"referrals.status": "unmatched"}, UNMATCHED_REQUESTS, None):
+    unmatched = RequestFilter(status=ReferralStatus.UNMATCHED)
+    for request in await intake.requests.page(unmatched, UNMATCHED_REQUESTS, None):
         for referral in request.referrals:
             if referral.status.value != "unmatched":
                 continue

@@ -219,7 +219,6 @@ async def _assign(who: SignedIn, referral_id: str, partner_id: str) -> tuple[str
         return "error", f"Referral {referral_id} does not exist."
     except DomainError as exc:
         return "error", f"Referral {referral_id} was not assigned: {exc}."
-    intake.wake_relay(intake.requests.collection)  # publish the assignment now, not at the next poll
     return "ok", f"Referral {referral_id} assigned to {partner_id}; matching will offer it to them."
 
 

@@ -1,8 +1,8 @@
 """Server-side console sessions (collection `console_sessions`).
 
 The cookie carries a random token; the database keeps only its SHA-256 as `_id`, so a copy of the database
-cannot be replayed as cookies. FerretDB has no TTL indexes: expired sessions are refused on read and swept
-at each sign-in."""
+cannot be replayed as cookies. Expired sessions are refused on read and swept at each sign-in (no TTL index:
+not every supported server has them)."""
 
 import hashlib
 import hmac

@@ -37,7 +37,7 @@ def letter(record: ConsumerRecord[bytes, bytes]) -> Document:
         "dlq_topic": record.topic,
         "key": record.key,
         "value": record.value,
-        # A list of objects, not of pairs: FerretDB stores no array directly inside an array.
+        # A list of objects, not of pairs: arrays directly inside arrays are not portable across MongoDB-wire servers.
         "headers": [_header(name, raw) for name, raw in record.headers if not name.startswith("dlq_")],
         "error_class": text("dlq_error_class"),
         "error_message": text("dlq_error_message"),

@@ -2,15 +2,19 @@
 partners concerned in the same write (an offer reaches a partner only once intake holds it).
 
 An offer decision that arrives after the referral was taken or ended is superseded, not an error: it is
-skipped. An event for an unknown referral, or a transition the state machine refuses, is dead-lettered."""
+skipped. An event for an unknown referral, or a transition the state machine refuses, is dead-lettered.
+A poll's decisions are applied together (`DecisionBatch`): one read of their requests, one of the enterprises
+whose profile an offer carries, one bulk write; one at a time (`handlers`) when that is not possible."""
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
 
 from goglobal_shared.consumer import Handler
+from goglobal_shared.domain.enterprise import EnterpriseProfile
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.events import (
@@ -22,48 +26,112 @@ from goglobal_shared.events import (
 )
 from intake.adapters.enterprise_repository import EnterpriseRepository
 from intake.adapters.service_request_repository import NotFound, ServiceRequestRepository
-from intake.domain.service_requests import Actor, DomainError, Offer, ServiceRequest
+from intake.domain.service_requests import Actor, DomainError, Offer, ServiceRequest, request_id_of
 
 log = logging.getLogger(__name__)
 MATCHING = "service:matching"
 HANDLED = (ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralExpired, ReferralOfferWithdrawn)
+Profiles = Callable[[str], Awaitable[EnterpriseProfile | None]]
 
 
-def _apply(
-    envelope: Envelope, enterprises: EnterpriseRepository, now: datetime
-) -> Callable[[ServiceRequest], Awaitable[bool]]:
+def _apply(envelope: Envelope, request: ServiceRequest, enterprise: EnterpriseProfile | None, now: datetime) -> bool:
+    """Records one decision on the request; False when it came too late to matter (or was applied before)."""
     actor, rid, event = Actor(MATCHING, envelope.id), envelope.subject, envelope.data
+    if request.has_applied(rid, envelope.id):
+        return False
+    if isinstance(event, ReferralMatched):
+        applied = request.matched(rid, [c.model_dump() for c in event.candidates], actor, now)
+    elif isinstance(event, ReferralUnmatched):
+        applied = request.unmatched(rid, event.reason, actor, now)
+    elif isinstance(event, ReferralOffered):
+        offer = Offer(rid, event.partner_id, event.offered_at, event.respond_by, event.round)
+        # The profile as the system of record holds it now: what the API shows the partner too.
+        applied = request.offered(offer, enterprise, actor, now)
+    elif isinstance(event, ReferralExpired):
+        applied = request.expired(rid, event.partner_id, event.offered_at, actor, now)
+    else:
+        assert isinstance(event, ReferralOfferWithdrawn)
+        applied = request.offer_withdrawn(rid, event.partner_id, event.reason, actor, now)
+    if not applied:
+        log.info("superseded %s skipped", envelope.type, extra={"event_id": envelope.id, "referral_id": rid})
+    return applied
 
-    async def command(request: ServiceRequest) -> bool:
-        if request.has_applied(rid, envelope.id):
-            return False
-        if isinstance(event, ReferralMatched):
-            applied = request.matched(rid, [c.model_dump() for c in event.candidates], actor, now)
-        elif isinstance(event, ReferralUnmatched):
-            applied = request.unmatched(rid, event.reason, actor, now)
-        elif isinstance(event, ReferralOffered):
-            offer = Offer(rid, event.partner_id, event.offered_at, event.respond_by, event.round)
-            # The profile as the system of record holds it now: what the API shows the partner too.
-            applied = request.offered(offer, await enterprises.profile(request.enterprise_id), actor, now)
-        elif isinstance(event, ReferralExpired):
-            applied = request.expired(rid, event.partner_id, event.offered_at, actor, now)
-        else:
-            assert isinstance(event, ReferralOfferWithdrawn)
-            applied = request.offer_withdrawn(rid, event.partner_id, event.reason, actor, now)
-        if not applied:
-            log.info("superseded %s skipped", envelope.type, extra={"event_id": envelope.id, "referral_id": rid})
-        return applied
 
-    return command
+def _refused(envelope: Envelope, exc: Exception) -> PermanentEventError:
+    return PermanentEventError(f"{envelope.type} cannot apply to referral {envelope.subject}: {exc}")
 
 
 def handlers(
     requests: ServiceRequestRepository, enterprises: EnterpriseRepository, clock: Callable[[], datetime]
 ) -> dict[str, Handler]:
     async def handle(envelope: Envelope) -> None:
+        async def command(request: ServiceRequest) -> bool:
+            offered = isinstance(envelope.data, ReferralOffered)
+            enterprise = await enterprises.profile(request.enterprise_id) if offered else None
+            return _apply(envelope, request, enterprise, clock())
+
         try:
-            await requests.mutate(envelope.subject, _apply(envelope, enterprises, clock()), clock)
+            await requests.mutate(envelope.subject, command, clock)
         except (NotFound, DomainError, ValidationError) as exc:  # ValidationError: a stored profile gone invalid
-            raise PermanentEventError(f"{envelope.type} cannot apply to referral {envelope.subject}: {exc}") from exc
+            raise _refused(envelope, exc) from exc
 
     return {t.event_type: handle for t in HANDLED}
+
+
+@dataclass
+class DecisionBatch:
+    """Applies a poll's decisions in one read and one write; each request's decisions in their order."""
+
+    requests: ServiceRequestRepository
+    enterprises: EnterpriseRepository
+    clock: Callable[[], datetime]
+    types: frozenset[str] = frozenset(t.event_type for t in HANDLED)
+
+    async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]:
+        outcomes: dict[str, Exception | None] = {}
+        by_request: dict[str, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_request.setdefault(request_id_of(envelope.subject), []).append(envelope)
+
+        async def decide(requests: dict[str, ServiceRequest]) -> dict[str, ServiceRequest]:
+            profiles = await self._profiles(requests, by_request)
+            now, changed = self.clock(), {}
+            for request_id, decisions in by_request.items():
+                request = requests.get(request_id)
+                if request is not None and self._apply_all(request, decisions, profiles, now, outcomes):
+                    changed[request_id] = request
+                elif request is None:
+                    outcomes.update({e.id: _refused(e, NotFound(e.subject)) for e in decisions})
+            return changed
+
+        lost = await self.requests.mutate_many(list(by_request), decide, self.clock)
+        for request_id in lost:  # another writer came first: these go one by one
+            outcomes.update({e.id: RuntimeError("lost a race") for e in by_request[request_id]})
+        return [outcomes.get(e.id, RuntimeError("not decided")) for e in envelopes]
+
+    @staticmethod
+    def _apply_all(
+        request: ServiceRequest,
+        decisions: list[Envelope],
+        profiles: dict[str, EnterpriseProfile | None],
+        now: datetime,
+        outcomes: dict[str, Exception | None],
+    ) -> bool:
+        changed = False
+        for envelope in decisions:
+            try:
+                changed = _apply(envelope, request, profiles.get(request.enterprise_id), now) or changed
+                outcomes[envelope.id] = None
+            except (KeyError, DomainError) as exc:  # KeyError: no such referral in the request
+                outcomes[envelope.id] = _refused(envelope, exc)
+        return changed
+
+    async def _profiles(
+        self, requests: dict[str, ServiceRequest], by_request: dict[str, list[Envelope]]
+    ) -> dict[str, EnterpriseProfile | None]:
+        wanted = {
+            request.enterprise_id
+            for request_id, request in requests.items()
+            if any(isinstance(e.data, ReferralOffered) for e in by_request[request_id])
+        }
+        return await self.enterprises.profiles(sorted(wanted))

@@ -3,7 +3,7 @@
 Pure: every command checks its guard, changes state through the shared state machine, appends an entry to
 the referral's append-only history and queues the event that announces it, with what each partner concerned
 is told of it (`partner_messages`). The repository saves the whole aggregate, events included, in one document
-write (no multi-document transaction exists on FerretDB).
+write (single-document atomicity; no multi-document transaction is needed).
 """
 
 from collections.abc import Sequence
@@ -358,6 +358,18 @@ class ServiceRequest:
             self._emit(ref, payload)
 
 
+def request_id_of(referral_id: str) -> str:
+    """A referral's id is its request's id with another last byte: the request is found without a lookup."""
+    return referral_id[:-2] + "00"
+
+
+def _new_request_ids(count: int) -> tuple[str, list[str]]:
+    if not 1 <= count < 256:
+        raise DomainError(f"a request has 1 to 255 needs, not {count}")
+    request_id = new_id()[:-2] + "00"
+    return request_id, [request_id[:-2] + f"{n:02x}" for n in range(1, count + 1)]
+
+
 def submit(
     enterprise_id: str,
     enterprise: dict[str, Any],
@@ -367,16 +379,17 @@ def submit(
     idempotency_key: str | None = None,
 ) -> ServiceRequest:
     """A new request: one referral per need, each announced by its own `referral.submitted` event."""
+    request_id, referral_ids = _new_request_ids(len(needs))
     request = ServiceRequest(
-        id=new_id(),
+        id=request_id,
         enterprise_id=enterprise_id,
         enterprise_name=enterprise["legal_name_en"],
         created_at=now,
         referrals=[],
         idempotency_key=idempotency_key,
     )
-    for need in needs:
-        ref = Referral(id=new_id(), need=need)
+    for referral_id, need in zip(referral_ids, needs, strict=True):
+        ref = Referral(id=referral_id, need=need)
         request.referrals.append(ref)
         request._record(ref, actor, now, "submitted", S.SUBMITTED, S.SUBMITTED, "submitted by the enterprise")
         request._emit(

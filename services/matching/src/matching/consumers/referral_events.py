@@ -191,13 +191,12 @@ STEPS: dict[type[EventPayload], Step] = {
 }
 
 
-def handlers(matcher: Matcher, after: Callable[[], None]) -> dict[str, Handler]:
-    """One handler per event type; `after` runs when a handler may have queued events (wakes the relay)."""
+def handlers(matcher: Matcher) -> dict[str, Handler]:
+    """One handler per event type."""
 
     def bind(step: Step) -> Handler:
         async def handle(envelope: Envelope) -> None:
             await step(matcher, envelope, envelope.data)
-            after()
 
         return handle
 

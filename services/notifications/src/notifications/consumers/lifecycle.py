@@ -86,9 +86,11 @@ class Lifecycle:
         self.wake_dispatcher()
 
 
-def handlers(lifecycle: Lifecycle) -> dict[str, Handler]:
-    routes: dict[str, Handler] = {t.event_type: lifecycle.referral_event for t in FOR_ENTERPRISES}
-    routes.update({t.event_type: lifecycle.partner_event for t in PARTNER_PAYLOADS})
+def handlers(lifecycle: Lifecycle, emails_enterprises: bool = True) -> dict[str, Handler]:
+    """Without e-mail, the lifecycle events that only e-mail enterprises are not consumed at all."""
+    routes: dict[str, Handler] = {t.event_type: lifecycle.partner_event for t in PARTNER_PAYLOADS}
+    if emails_enterprises:
+        routes.update({t.event_type: lifecycle.referral_event for t in FOR_ENTERPRISES})
     routes[PartnerUpserted.event_type] = lifecycle.partner_upserted
     routes[EnterpriseUpserted.event_type] = lifecycle.enterprise_upserted
     routes[RedeliveryRequested.event_type] = lifecycle.redelivery

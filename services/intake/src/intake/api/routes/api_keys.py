@@ -1,4 +1,7 @@
-"""API keys: list your own, revoke one; operators create operator keys and can revoke any key."""
+"""API keys: list your own, revoke one; operators create operator keys and can revoke any key.
+
+A revoked key is refused at once by the replica that revoked it and, through the `api_key_revoked` event, by every
+other replica within moments; without Kafka, within the verified-key cache's TTL (at most 5 s)."""
 
 from typing import Annotated
 
@@ -52,7 +55,7 @@ async def revoke(key_id: KeyId, principal: PrincipalDep, intake: IntakeDep) -> K
     own = info is not None and info.role is principal.role and info.subject_id == principal.subject_id
     if info is None or not (own or principal.role is Role.OPERATOR):
         raise not_found("api-key", key_id)
-    await intake.api_keys.revoke(key_id, intake.clock())
+    await intake.api_keys.revoke(key_id, intake.clock())  # other replicas evict the key once it is published
     revoked = await intake.api_keys.get(key_id)
     assert revoked is not None
     return key_out(revoked)

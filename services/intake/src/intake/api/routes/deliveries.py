@@ -103,5 +103,4 @@ async def _send(intake: IntakeDep, principal: Principal, **scope: Any) -> Redeli
     await intake.notifications.command(
         request_id, Envelope.wrap(asked, source="/goglobal/intake", subject=subject), now
     )
-    intake.wake_relay(intake.notifications.commands)
     return RedeliveryAccepted(request_id=request_id)

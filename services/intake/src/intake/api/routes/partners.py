@@ -96,7 +96,6 @@ async def rotate_webhook_secret(principal: PartnerDep, intake: IntakeDep) -> Web
     saved = await intake.partners.rotate_secret(principal.subject_id, overlap_until, principal.label, now)
     if saved is None:
         raise not_found("partner", principal.subject_id)
-    intake.wake_relay(intake.partners.collection)
     return _secret_out(intake, saved.doc)
 
 
@@ -111,7 +110,6 @@ async def create(body: PartnerRecord, principal: OperatorDep, intake: IntakeDep,
         raise ProblemError(409, "partner-exists", f"partner {body.id!r} exists; use PUT to change it")
     profile = checked(intake, PartnerProfile.model_validate(body.model_dump(exclude={"id"})))
     saved = await intake.partners.upsert(body.id, profile, principal.label, intake.clock())
-    intake.wake_relay(intake.partners.collection)
     response.headers["Location"] = f"/v1/partners/{body.id}"
     return partner_out(saved.doc)
 
@@ -151,7 +149,6 @@ async def replace(
 ) -> PartnerOut:
     """Creates or replaces the partner's profile; matching's copy follows through `partner.upserted`."""
     saved = await intake.partners.upsert(partner_id, checked(intake, body), principal.label, intake.clock())
-    intake.wake_relay(intake.partners.collection)
     response.status_code = 201 if saved.created else 200
     return partner_out(saved.doc)
 
@@ -164,7 +161,6 @@ async def deactivate(partner_id: PartnerPath, principal: OperatorDep, intake: In
         raise not_found("partner", partner_id)
     profile = PartnerProfile.model_validate({**doc["profile"], "active": False})
     saved = await intake.partners.upsert(partner_id, profile, principal.label, intake.clock())
-    intake.wake_relay(intake.partners.collection)
     return partner_out(saved.doc)
 
 
@@ -218,7 +214,6 @@ async def import_partners(
             report.created += 1
         else:
             report.updated += 1
-    intake.wake_relay(intake.partners.collection)
     return report
 
 

@@ -9,7 +9,7 @@ from goglobal_shared.domain.service_request import Completion, Decline, Rating
 from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.ids import ID_PATTERN
 from goglobal_shared.problems import Problem
-from intake.adapters.service_request_repository import NotFound
+from intake.adapters.service_request_repository import NotFound, RequestFilter
 from intake.api.deps import (
     EnterpriseDep,
     IntakeDep,
@@ -61,7 +61,6 @@ async def _act(
         raise not_found("referral", referral_id) from None
     except DomainError as exc:
         raise conflict(str(exc)) from exc
-    intake.wake_relay(intake.requests.collection)
     enterprise = await intake.enterprises.get(request.enterprise_id)
     return referral_view(principal, request, request.referral(referral_id), enterprise)
 
@@ -83,17 +82,15 @@ async def list_referrals(
 ) -> Page[ReferralView]:
     """Partners: referrals offered to them (`status=accepted` for the ones they took). Enterprises: their
     own. Operators: all, e.g. `status=unmatched` for the queue that needs a manual assignment."""
-    query: dict[str, object] = {}
-    if principal.role is Role.PARTNER:
-        query["referrals.offered_to"] = principal.subject_id
-    elif principal.role is Role.ENTERPRISE:
-        query["enterprise_id"] = principal.subject_id
-    if status is not None:
-        query["referrals.status"] = status.value
+    chosen = RequestFilter(
+        enterprise_id=principal.subject_id if principal.role is Role.ENTERPRISE else None,
+        partner_id=principal.subject_id if principal.role is Role.PARTNER else None,
+        status=status,
+    )
     after, skip = _parse_cursor(cursor)
     items: list[ReferralView] = []
     while True:
-        requests = await intake.requests.page(query, limit, after, include_after=skip > 0)
+        requests = await intake.requests.page(chosen, limit, after, include_after=skip > 0)
         for request in requests:
             enterprise = await intake.enterprises.get(request.enterprise_id)
             shown = [

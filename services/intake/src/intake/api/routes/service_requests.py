@@ -6,7 +6,7 @@ from goglobal_shared.domain.service_request import ServiceRequestIn
 from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.ids import ID_PATTERN
 from goglobal_shared.problems import Problem
-from intake.adapters.service_request_repository import NotFound
+from intake.adapters.service_request_repository import NotFound, RequestFilter
 from intake.api.deps import EnterpriseDep, EnterpriseOrOperatorDep, IntakeDep, RequestIdDep
 from intake.api.errors import not_found
 from intake.api.schemas import Page, ServiceRequestOut
@@ -38,9 +38,6 @@ async def submit_request(
     in one write before the 201; a relay publishes the events afterwards."""
     enterprise = await intake.enterprises.get(principal.subject_id)
     assert enterprise is not None, "an enterprise key always belongs to a registered enterprise"
-    if idempotency_key and (earlier := await intake.requests.by_idempotency_key(principal.subject_id, idempotency_key)):
-        # A retry after a crash that left no stored response: the first submission stands.
-        return request_view(principal, earlier, enterprise)
     now = intake.clock()
     request = submit(
         principal.subject_id,
@@ -50,10 +47,10 @@ async def submit_request(
         now,
         idempotency_key=idempotency_key,
     )
-    await intake.requests.add(request, now)
-    intake.wake_relay(intake.requests.collection)
-    response.headers["Location"] = f"/v1/service-requests/{request.id}"
-    return request_view(principal, request, enterprise)
+    # With an Idempotency-Key already used, the first submission stands (a retry after a lost answer).
+    stored = await intake.requests.add(request, now)
+    response.headers["Location"] = f"/v1/service-requests/{stored.id}"
+    return request_view(principal, stored, enterprise)
 
 
 @router.get("", response_model=Page[ServiceRequestOut])
@@ -65,12 +62,8 @@ async def list_requests(
     cursor: Cursor = None,
 ) -> Page[ServiceRequestOut]:
     """Newest first. Enterprises see their own requests; operators see all."""
-    query: dict[str, object] = {}
-    if principal.role is Role.ENTERPRISE:
-        query["enterprise_id"] = principal.subject_id
-    if status is not None:
-        query["referrals.status"] = status.value
-    requests = await intake.requests.page(query, limit + 1, cursor)
+    own = principal.subject_id if principal.role is Role.ENTERPRISE else None
+    requests = await intake.requests.page(RequestFilter(enterprise_id=own, status=status), limit + 1, cursor)
     items = [request_view(principal, r, await intake.enterprises.get(r.enterprise_id)) for r in requests[:limit]]
     return Page(items=items, next_cursor=requests[limit - 1].id if len(requests) > limit else None)
 

@@ -1,0 +1,156 @@
+"""A collection of aggregate documents, each with a `version` and its unpublished events inside it.
+
+A change is a compare-and-set: the whole new document replaces the one that was read, on the condition that its
+`version` is still the one read, so of two concurrent changes of one document exactly one applies; the other
+reads again and re-runs (`change`). The events a change queues are written by the same replacement, so they
+exist exactly when the change does. A relay may clear published events between the read and the replacement;
+the replacement then queues them again and they are published twice (consumers dedupe on the event id).
+
+Whole-document replacement, never `$set` of single values: nx-27017 0.8.1 turns a date `$set` on an existing
+document into a string (tests/contract records it), and a replacement is as atomic on every server."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from pymongo import ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from goglobal_shared.envelope import Envelope
+from goglobal_shared.mongo import Document
+from goglobal_shared.store.outbox import OUTBOX, OUTBOX_COUNT, outbox_entries
+
+MAX_RETRIES = 50
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Other writers kept changing the document: the change could not be applied."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """What to write: fields to set, events to queue, fields to remove, entries to append to lists."""
+
+    fields: Document
+    events: list[Envelope] = field(default_factory=list)
+    unset: frozenset[str] = frozenset()
+    push: Document = field(default_factory=dict)
+
+
+Decide = Callable[[Document], Awaitable[Change | None]]  # None: nothing to change
+DecideMany = Callable[[dict[str, Document]], Awaitable[dict[str, Change]]]  # documents by id -> changes by id
+WRITE_TOKEN = "write_token"
+
+
+class Aggregates:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+        self.collection = collection
+        # Called after events were written: the relay publishes them now instead of at its next pass.
+        self.on_events = on_events
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index(OUTBOX_COUNT)
+
+    async def get(self, doc_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": doc_id}, projection={OUTBOX: 0})
+
+    async def _get_whole(self, doc_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": doc_id})
+
+    async def get_many(self, doc_ids: list[str]) -> dict[str, Document]:
+        if not doc_ids:
+            return {}
+        return {d["_id"]: d async for d in self.collection.find({"_id": {"$in": doc_ids}}, projection={OUTBOX: 0})}
+
+    async def insert(self, doc: Document, events: list[Envelope]) -> bool:
+        """False when a document with this `_id` (or another unique key of it) exists already."""
+        entries = outbox_entries(events, version=1)
+        stored = {**doc, "version": 1, OUTBOX: entries, OUTBOX_COUNT: len(entries)}
+        try:
+            await self.collection.insert_one(stored)
+        except DuplicateKeyError:
+            return False
+        self._written(events)
+        return True
+
+    async def save(self, current: Document, change: Change) -> bool:
+        """Replaces `current` (as read, outbox included) by its changed form, if it is still at its version; False
+        when another writer came first."""
+        version = current["version"]
+        result = await self.collection.replace_one(
+            {"_id": current["_id"], "version": version}, _changed(current, change)
+        )
+        if result.matched_count != 1:
+            return False
+        self._written(change.events)
+        return True
+
+    async def change(self, doc_id: str, decide: Decide) -> Document | None:
+        """Reads the document, lets `decide` say what to change, and saves it; re-runs when another writer came
+        first. Returns the document as written (None when there is none)."""
+        for _ in range(MAX_RETRIES):
+            doc = await self._get_whole(doc_id)
+            if doc is None:
+                return None
+            change = await decide(_without_outbox(doc))
+            if change is None:
+                return doc
+            if await self.save(doc, change):
+                return {**doc, **change.fields, "version": doc["version"] + 1}
+        raise ConcurrentUpdate(doc_id)
+
+    async def change_many(self, doc_ids: list[str], decide: DecideMany) -> set[str]:
+        """Reads the documents in one query, lets `decide` say what to change in each, and writes every change in
+        one bulk write of compare-and-set replacements. Returns the ids whose change lost a race and was not
+        written: the caller runs those again one by one (`change`)."""
+        whole = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": doc_ids}})}
+        changes = await decide({doc_id: _without_outbox(doc) for doc_id, doc in whole.items()})
+        if not changes:
+            return set()
+        token = uuid.uuid4().hex  # marks this batch's replacements, to tell which ones won
+        ops = [
+            ReplaceOne(
+                {"_id": doc_id, "version": whole[doc_id]["version"]},
+                {**_changed(whole[doc_id], change), WRITE_TOKEN: token},
+            )
+            for doc_id, change in changes.items()
+        ]
+        result = await self.collection.bulk_write(ops, ordered=False)
+        if result.matched_count == len(ops):
+            lost: set[str] = set()
+        else:
+            query = {"_id": {"$in": list(changes)}, WRITE_TOKEN: token}
+            lost = set(changes) - {d["_id"] async for d in self.collection.find(query, projection={"_id": 1})}
+        self._written([e for doc_id, change in changes.items() if doc_id not in lost for e in change.events])
+        return lost
+
+    def _written(self, events: list[Envelope]) -> None:
+        if events:
+            self.on_events()
+
+
+def _without_outbox(doc: Document) -> Document:
+    return {k: v for k, v in doc.items() if k not in (OUTBOX, WRITE_TOKEN)}
+
+
+def _changed(current: Document, change: Change) -> Document:
+    """The whole document after `change`: its fields set, fields named in `unset` removed, entries appended to
+    the lists named in `push`, its events queued behind those still pending."""
+    version = current["version"] + 1
+    outbox = {**(current.get(OUTBOX) or {}), **outbox_entries(change.events, version=version)}
+    doc = {k: v for k, v in current.items() if k not in change.unset}
+    for name, entry in change.push.items():
+        doc[name] = [*doc.get(name, []), entry]
+    return {**doc, **change.fields, "version": version, OUTBOX: outbox, OUTBOX_COUNT: len(outbox)}
+
+
+async def replace_versioned(collection: AsyncCollection[Document], current: Document, fields: Document) -> bool:
+    """For documents without events: `current` with `fields` changed replaces it if its `version` (0 or absent:
+    never saved with one) is still the one read; False when another writer came first."""
+    version = current.get("version", 0)
+    matched_version: Document = {"version": version} if version else {"version": {"$exists": False}}
+    result = await collection.replace_one(
+        {"_id": current["_id"], **matched_version}, {**current, **fields, "version": version + 1}
+    )
+    return result.matched_count == 1

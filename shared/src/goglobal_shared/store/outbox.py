@@ -1,0 +1,136 @@
+"""The outbox inside each aggregate's document, and the relay that publishes it.
+
+Pending events sit in the document's `outbox`, keyed by event id, with `outbox_count` counting them; an index on
+`outbox_count` is how the relay finds work. A relay pass reads a batch of documents with pending events,
+publishes each document's events in order (documents side by side), waits for every acknowledgement, then clears
+what it published in one bulk write. The clear of a document matches only while every event it names is still
+there, so two relays (replicas) that published the same events decrement the count once; a relay that died after
+publishing leaves the events for the next pass. Either way an event may be published twice, never lost, and
+consumers dedupe on its id.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from goglobal_shared.envelope import Envelope
+from goglobal_shared.mongo import Document
+
+log = logging.getLogger(__name__)
+
+OUTBOX, OUTBOX_COUNT = "outbox", "outbox_count"
+SEQ_PER_VERSION = 1000  # the events of one write are numbered after every event of the writes before it
+Publish = Callable[[Envelope], Awaitable[Awaitable[None]]]  # enqueue; the result resolves on the broker's ack
+
+
+def outbox_entries(events: list[Envelope], version: int) -> dict[str, Document]:
+    """The stored form of `events`, written by the write that makes the document `version`."""
+    return {env.id: {**env.to_document(), "seq": version * SEQ_PER_VERSION + i} for i, env in enumerate(events)}
+
+
+@dataclass
+class RelayStatus:
+    running: bool = False
+    last_pass_monotonic: float = 0.0
+    published: int = 0
+    failures_in_a_row: int = 0
+
+
+@dataclass
+class OutboxRelay:
+    collection: AsyncCollection[Document]
+    publish: Publish
+    interval_s: float = 1.0  # a write wakes its relay at once; the pass on the clock finds other replicas' events
+    batch: int = 100
+    max_backoff_s: float = 10.0
+    status: RelayStatus = field(default_factory=RelayStatus)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Called after a write queued events, so they go out without waiting for the next pass."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        self.status.running = True
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                sent = await self._pass()
+                self.status.last_pass_monotonic = time.monotonic()
+                if sent >= self.batch:
+                    continue  # more is waiting
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._pause())
+        finally:
+            self.status.running = False
+
+    async def _pass(self) -> int:
+        try:
+            sent = await self.relay_once()
+        except Exception as exc:
+            self.status.failures_in_a_row += 1
+            log.warning("outbox relay pass failed (%s in a row): %s", self.status.failures_in_a_row, exc)
+            return 0
+        self.status.failures_in_a_row = 0
+        return sent
+
+    def _pause(self) -> float:
+        """The normal interval, or a jittered exponential back-off while publishing fails (broker down)."""
+        if self.status.failures_in_a_row == 0:
+            return self.interval_s
+        ceiling = min(self.max_backoff_s, self.interval_s * 2**self.status.failures_in_a_row)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def relay_once(self) -> int:
+        """Publishes one batch of pending events; returns how many went out."""
+        query = {OUTBOX_COUNT: {"$gt": 0}}
+        docs = [d async for d in self.collection.find(query, projection={OUTBOX: 1}).limit(self.batch)]
+        batches = [_in_order(doc) for doc in docs]
+        acknowledgements = [await self.publish(Envelope.from_document(e)) for entries in batches for e in entries]
+        await asyncio.gather(*acknowledgements)
+        clears = [_clear(doc["_id"], entries) for doc, entries in zip(docs, batches, strict=True) if entries]
+        if clears:
+            await self.collection.bulk_write(clears, ordered=False)
+        self.status.published += len(acknowledgements)
+        return len(acknowledgements)
+
+    async def backlog(self) -> tuple[int, float]:
+        """Documents with unpublished events, and the age in seconds of the oldest event among a sample."""
+        query = {OUTBOX_COUNT: {"$gt": 0}}
+        counted = [d async for d in await self.collection.aggregate([{"$match": query}, {"$count": "n"}])]
+        docs = [d async for d in self.collection.find(query, projection={OUTBOX: 1}).limit(self.batch)]
+        times = [_aware(e["time"]) for d in docs for e in (d.get(OUTBOX) or {}).values()]
+        oldest = (datetime.now(UTC) - min(times)).total_seconds() if times else 0.0
+        return (counted[0]["n"] if counted else 0), max(0.0, oldest)
+
+
+def _in_order(doc: Document) -> list[Document]:
+    entries: list[Document] = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
+    return entries
+
+
+def _clear(doc_id: Any, entries: list[Document]) -> UpdateOne:
+    ids = [entry["id"] for entry in entries]
+    still_there = {f"{OUTBOX}.{event_id}": {"$exists": True} for event_id in ids}
+    return UpdateOne(
+        {"_id": doc_id, **still_there},
+        {"$unset": {f"{OUTBOX}.{event_id}": "" for event_id in ids}, "$inc": {OUTBOX_COUNT: -len(ids)}},
+    )
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
