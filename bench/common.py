@@ -87,8 +87,8 @@ def _port_free(port: int) -> bool:
 
 @contextlib.contextmanager
 def own_stack() -> Iterator[Infra]:
-    """A private Kafka + FerretDB (deploy/local/infra.py with its own state directory and ports, reusing the
-    downloaded jars and the built FerretDB), so that other work restarting the shared stack cannot disturb a run.
+    """A private Kafka + nx-27017 (deploy/local/infra.py with its own state directory and ports, reusing the
+    downloaded jars and the server's venv), so that other work restarting the shared stack cannot disturb a run.
     Sets KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI for the benchmarks while it lives; stopped and deleted after."""
     state = Path(tempfile.mkdtemp(prefix="bench-stack-", dir=REPO / ".state"))
     kafka_port, mongo_port = _free_pair(), free_port()
@@ -102,7 +102,7 @@ def own_stack() -> Iterator[Infra]:
     script = [sys.executable, str(REPO / "deploy/local/infra.py")]
     saved = {name: os.environ.get(name) for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")}
     try:
-        log(f"starting a private Kafka on :{kafka_port} and FerretDB on :{mongo_port}")
+        log(f"starting a private Kafka on :{kafka_port} and nx-27017 on :{mongo_port}")
         up = subprocess.run([*script, "up"], env=env, capture_output=True, text=True)
         if up.returncode != 0:
             raise RuntimeError(f"infra.py up failed:\n{up.stdout}{up.stderr}")
@@ -362,8 +362,14 @@ def ram_gib() -> float:
 
 
 def cache_dir() -> Path:
-    """Where deploy/local/infra.py keeps the Kafka jars and the FerretDB binary."""
+    """Where deploy/local/infra.py keeps the Kafka jars and the database server's venv."""
     return Path(os.environ.get("GOGLOBAL_CACHE_DIR") or os.environ.get("GOGLOBAL_STATE_DIR") or REPO / ".state")
+
+
+def nx_version() -> str:
+    """The pinned nx-27017 of deploy/local/nx-27017/requirements.txt (the server answers MongoDB's version)."""
+    pins = (REPO / "deploy/local/nx-27017/requirements.txt").read_text().splitlines()
+    return next((line.replace("==", " ") for line in pins if line.startswith("nx-27017==")), "nx-27017")
 
 
 def kafka_version() -> str:
@@ -372,12 +378,14 @@ def kafka_version() -> str:
     return "unknown (not the native stack)"
 
 
-async def ferretdb_version(mongodb_uri: str) -> str:
+async def database_version(mongodb_uri: str) -> str:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
     try:
         info = await client.admin.command("buildInfo")
         if "ferretdbVersion" in info:
             return f"FerretDB {info['ferretdbVersion']} (MongoDB wire protocol {info.get('version', '?')})"
+        if "nx" in str(info.get("process", "")):
+            return f"{nx_version()} (MongoDB wire protocol {info.get('version', '?')}, SQLite)"
         return f"MongoDB {info.get('version', '?')}"
     except Exception as exc:
         return f"unknown ({exc.__class__.__name__})"
@@ -400,7 +408,7 @@ async def machine_lines() -> list[str]:
         f"OS: {platform.system()} {platform.release()}",
         f"Python: {platform.python_version()} ({platform.python_implementation()})",
         f"Kafka: {kafka_version()} (KRaft, one node, local)",
-        f"Database: {await ferretdb_version(mongodb_uri)} (SQLite backend, local)",
+        f"Database: {await database_version(mongodb_uri)}, local",
     ]
 
 

@@ -7,7 +7,7 @@ Run from the repository root (`make bench` does this)::
 
     .venv/bin/python -m bench.run_all                 # about 19 minutes
     .venv/bin/python -m bench.run_all --quick         # about 5 minutes
-    .venv/bin/python -m bench.run_all --own-stack     # on a private Kafka + FerretDB, started and removed here
+    .venv/bin/python -m bench.run_all --own-stack     # on a private Kafka + nx-27017, started and removed here
 
 Each benchmark compares with a baseline measured in the same run, on the same machine, and reports ratios
 against it; none of them asserts a timing.

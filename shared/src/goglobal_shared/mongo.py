@@ -1,4 +1,5 @@
-"""MongoDB access through PyMongo's asyncio API; code stays inside what MongoDB 7 and FerretDB 1.x share."""
+"""MongoDB access through PyMongo's asyncio API; code stays inside what tests/contract proves on every supported
+server (MongoDB 7, nx-27017, mongo-java-server)."""
 
 from typing import Any
 

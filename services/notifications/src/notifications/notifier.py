@@ -10,7 +10,7 @@ from typing import Any
 from goglobal_shared.envelope import Envelope, to_structured_json
 from goglobal_shared.event_base import EventPayload
 from goglobal_shared.notification_events import NotificationCreated, RecipientType
-from notifications.adapters.deliveries import DISABLED, PENDING, DeliveryRepository
+from notifications.adapters.deliveries import PENDING, DeliveryRepository
 from notifications.adapters.directory import Directory
 from notifications.email.render import choose_language
 from notifications.fanout import SOURCE, EnterpriseMessage, PartnerMessage, derived_id
@@ -131,8 +131,8 @@ class Notifier:
         )
 
     async def _webhook(self, partner: dict[str, Any], envelope: Envelope) -> None:
-        disabled = await self.directory.endpoint(partner["_id"])
-        status = DISABLED if disabled and disabled.get("disabled_at") else PENDING
+        """Always pending: the dispatcher looks at the endpoint's health when it attempts the delivery (and holds it
+        as `disabled` if the endpoint is), so it is not read here as well."""
         await self.deliveries.create(
             self._delivery(
                 f"{envelope.id}:webhook",
@@ -141,7 +141,7 @@ class Notifier:
                 partner["_id"],
                 partner["webhook_url"],
                 envelope,
-                status,
+                PENDING,
                 body=to_structured_json(envelope).decode(),
             )
         )

@@ -62,10 +62,13 @@ class NotificationViews:
         }
         if isinstance(event, NotificationFailed):
             doc["next_attempt_at"] = event.next_attempt_at
-        held = await self.deliveries.find_one({"_id": event.delivery_id}, projection={"attempt_count": 1})
-        if held is None or held["attempt_count"] <= len(event.attempts):  # a replay of older news changes nothing
+        # A replay of older news (fewer attempts) changes nothing: the filter misses the newer state held, and the
+        # upsert then finds the `_id` taken.
+        with contextlib.suppress(DuplicateKeyError):
             await self.deliveries.replace_one(
-                {"_id": event.delivery_id}, {"_id": event.delivery_id, **doc}, upsert=True
+                {"_id": event.delivery_id, "attempt_count": {"$lte": len(event.attempts)}},
+                {"_id": event.delivery_id, **doc},
+                upsert=True,
             )
 
     async def endpoint_disabled(self, event: EndpointDisabled) -> None:

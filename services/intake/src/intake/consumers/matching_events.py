@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
+from goglobal_shared import tracing
 from goglobal_shared.consumer import Handler
 from goglobal_shared.domain.enterprise import EnterpriseProfile
 from goglobal_shared.envelope import Envelope
@@ -119,11 +121,13 @@ class DecisionBatch:
     ) -> bool:
         changed = False
         for envelope in decisions:
-            try:
-                changed = _apply(envelope, request, profiles.get(request.enterprise_id), now) or changed
-                outcomes[envelope.id] = None
-            except (KeyError, DomainError) as exc:  # KeyError: no such referral in the request
-                outcomes[envelope.id] = _refused(envelope, exc)
+            # In the decision's trace: what it makes intake tell the partner continues it.
+            with tracing.span(f"handle {envelope.type}", envelope.traceparent, SpanKind.CONSUMER):
+                try:
+                    changed = _apply(envelope, request, profiles.get(request.enterprise_id), now) or changed
+                    outcomes[envelope.id] = None
+                except (KeyError, DomainError) as exc:  # KeyError: no such referral in the request
+                    outcomes[envelope.id] = _refused(envelope, exc)
         return changed
 
     async def _profiles(

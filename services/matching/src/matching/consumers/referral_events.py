@@ -98,22 +98,28 @@ async def on_submitted(m: Matcher, envelope: Envelope, submitted: ReferralSubmit
 
 
 async def on_declined(m: Matcher, envelope: Envelope, declined: ReferralDeclined) -> None:
+    offered_at: list[datetime | None] = [None]
+
     async def change(plan: Plan) -> bool:
+        offered_at[0] = plan.offered_at.get(declined.partner_id)
         if not plan.declined(declined.partner_id):
             return False  # a redelivered decline, or the offer was already gone
         await m.refill(plan)
         return True
 
     await m.change(declined.referral_id, change)
-    await _answered(m, envelope, declined.referral_id, declined.partner_id, declined.declined_at, accepted=False)
+    await _answered(m, envelope, declined.partner_id, offered_at[0], declined.declined_at, accepted=False)
 
 
 async def on_accepted(m: Matcher, envelope: Envelope, accepted: ReferralAccepted) -> None:
+    offered_at: list[datetime | None] = [None]
+
     async def change(plan: Plan) -> bool:
+        offered_at[0] = plan.offered_at.get(accepted.partner_id)
         return plan.accepted(accepted.partner_id, m.clock())
 
     await m.change(accepted.referral_id, change)
-    await _answered(m, envelope, accepted.referral_id, accepted.partner_id, accepted.accepted_at, accepted=True)
+    await _answered(m, envelope, accepted.partner_id, offered_at[0], accepted.accepted_at, accepted=True)
 
 
 async def on_assigned(m: Matcher, envelope: Envelope, assigned: ReferralAssigned) -> None:
@@ -168,10 +174,9 @@ async def on_expired(m: Matcher, envelope: Envelope, expired: ReferralExpired) -
 
 
 async def _answered(
-    m: Matcher, envelope: Envelope, referral_id: str, partner_id: str, at: datetime, accepted: bool
+    m: Matcher, envelope: Envelope, partner_id: str, offered_at: datetime | None, at: datetime, accepted: bool
 ) -> None:
-    plan = await m.plans.get(referral_id)
-    offered_at = plan.offered_at.get(partner_id) if plan else None
+    """`offered_at`: when the plan (as the change read it) offered the referral to the partner."""
     hours = (at - offered_at) / m.settings.hour if offered_at else 0.0
     await m.partner_stats.apply(partner_id, envelope.id, lambda s: stats.answered(s, hours, accepted), m.clock())
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Path, Query
 from goglobal_shared.domain.service_request import Completion, Decline, Rating
 from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.ids import ID_PATTERN
+from goglobal_shared.mongo import Document
 from goglobal_shared.problems import Problem
+from intake.adapters.enterprise_repository import profile_of
 from intake.adapters.service_request_repository import NotFound, RequestFilter
 from intake.api.deps import (
     EnterpriseDep,
@@ -46,26 +48,31 @@ async def _load(intake: Intake, principal: Principal, referral_id: str) -> Servi
     return request
 
 
-async def _act(
-    intake: Intake, principal: Principal, referral_id: str, command: Callable[[ServiceRequest], Awaitable[None]]
-) -> ReferralView:
-    await _load(intake, principal, referral_id)
+Command = Callable[[ServiceRequest], Awaitable[Document | None]]  # returns the enterprise if it read it
+
+
+async def _act(intake: Intake, principal: Principal, referral_id: str, command: Command) -> ReferralView:
+    """Runs `command` on the referral's request as it is now (again if another writer came first) and saves it;
+    a caller who may not see the referral gets 404 whether or not it exists."""
+    read: list[Document | None] = []
 
     async def run(request: ServiceRequest) -> bool:
-        await command(request)
+        if not visible(principal, request, request.referral(referral_id)):
+            raise NotAParty(referral_id)
+        read[:] = [await command(request)]
         return True
 
     try:
         request = await intake.requests.mutate(referral_id, run, intake.clock)
-    except NotAParty:
+    except (NotAParty, NotFound):
         raise not_found("referral", referral_id) from None
     except DomainError as exc:
         raise conflict(str(exc)) from exc
-    enterprise = await intake.enterprises.get(request.enterprise_id)
+    enterprise = (read[0] if read else None) or await intake.enterprises.get(request.enterprise_id)
     return referral_view(principal, request, request.referral(referral_id), enterprise)
 
 
-def _plain(command: Callable[[ServiceRequest], None]) -> Callable[[ServiceRequest], Awaitable[None]]:
+def _plain(command: Callable[[ServiceRequest], None]) -> Command:
     async def run(request: ServiceRequest) -> None:
         command(request)
 
@@ -136,13 +143,15 @@ async def accept(
 ) -> ReferralView:
     actor = Actor(principal.label, request_id)
 
-    async def accept_now(request: ServiceRequest) -> None:
-        # Read as the change is recorded (under the request's lock, again on a retry): the consent at this moment
-        # decides whether the partner is given the contact.
-        enterprise = await intake.enterprises.profile(request.enterprise_id)
-        if enterprise is None:
+    async def accept_now(request: ServiceRequest) -> Document | None:
+        # Read as the change is recorded (again if another writer came first): the consent at this moment decides
+        # whether the partner is given the contact.
+        enterprise = await intake.enterprises.get(request.enterprise_id)
+        profile = profile_of(enterprise)
+        if profile is None:
             raise DomainError(f"the enterprise behind referral {referral_id} is not registered")
-        request.accept(referral_id, principal.subject_id, enterprise, actor, intake.clock())
+        request.accept(referral_id, principal.subject_id, profile, actor, intake.clock())
+        return enterprise
 
     return await _act(intake, principal, referral_id, accept_now)
 
