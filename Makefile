@@ -48,15 +48,18 @@ browser:  ## Debian's chromium and chromium-driver, for the console's browser te
 	    || echo "WARNING: could not install chromium; the browser test will be skipped"; \
 	fi
 
-test: install infra-up browser  ## install everything and run the whole suite against real Kafka and nx-27017
-	$(PY) -m pytest -q
+# The chaos scenarios' full form: 500 requests each at 5/s, 30 s outages, 60 s failing webhooks.
+FULL_CHAOS := GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=5 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900
+CHAOS ?= short
+
+test: install infra-up browser  ## install everything and run the whole suite (CHAOS=full: chaos in its full form, as CI)
+	$(if $(filter full,$(CHAOS)),$(FULL_CHAOS)) $(PY) -m pytest -q
 
 test-hostile: install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
 	$(PY) -m pytest -q tests/hostile
 
-test-chaos: install infra-up  ## the full fault scenarios: 500 requests each, 30 s outages, 60 s failing webhooks
-	GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=5 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900 \
-	  $(PY) -m pytest -q -s tests/chaos
+test-chaos: install infra-up  ## only the chaos scenarios, in their full form
+	$(FULL_CHAOS) $(PY) -m pytest -q -s tests/chaos
 
 test-unit: install  ## only the fast tests that need no infrastructure
 	$(PY) -m pytest -q tests/unit

@@ -46,6 +46,10 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
         ),
         "test_relay_query_on_outbox_set_by_update": f"outbox_since comes back as a string: {_DATETIME_SET}",
         "test_aggregate_count_of_nothing": "$count over no documents returns [{'n': 0}] instead of no document",
+        "test_push_of_a_document_with_a_date_keeps_it": "$push of a document stores its JSON text",
+        "test_a_document_holding_bytes_can_be_changed": (
+            "an update of a document holding binary values fails: Object of type bytes is not JSON serializable"
+        ),
     },
     "mongo-java-server": {
         "test_insert_many_unordered_counts_inserted": _N_INSERTED,

@@ -515,3 +515,62 @@ async def test_estimated_document_count(db: AsyncDatabase[Doc]) -> None:
     assert await referrals.estimated_document_count() == 7
     await referrals.delete_many({"_id": {"$in": [0, 1]}})
     assert await referrals.estimated_document_count() == 5
+
+
+# -- what the store layer writes with (goglobal_shared.store) ------------------------------------------------------
+
+
+async def test_compare_and_set_replacement_keeps_every_type(db: AsyncDatabase[Doc]) -> None:
+    """`Aggregates.save` / `replace_versioned`: a whole-document replacement on `{_id, version}`; dates, nested
+    documents with dates and lists of them come back as written, and a stale version matches nothing."""
+    docs = db["aggregates"]
+    when = ms_now()
+    await docs.insert_one({"_id": "a", "version": 1, "at": when})
+    changed = {
+        "_id": "a",
+        "version": 2,
+        "at": when,
+        "deadline": when + timedelta(hours=1),
+        "history": [{"at": when, "why": "x"}],
+        "outbox": {str(uuid.uuid4()): {"time": when, "seq": 2000}},
+        "outbox_count": 1,
+    }
+    assert (await docs.replace_one({"_id": "a", "version": 1}, changed)).matched_count == 1
+    assert (await docs.replace_one({"_id": "a", "version": 1}, {**changed, "version": 3})).matched_count == 0
+    assert await docs.find_one({"_id": "a"}) == changed
+
+
+async def test_push_of_a_document_with_a_date_keeps_it(db: AsyncDatabase[Doc]) -> None:
+    """The store appends to lists in memory and replaces the document (`Change.push`), because of this shape."""
+    letters = db["dead_letters"]
+    when = ms_now()
+    await letters.insert_one({"_id": "l", "replays": []})
+    await letters.update_one({"_id": "l"}, {"$push": {"replays": {"at": when, "by": "operator:x"}}})
+    assert await letters.find_one({"_id": "l"}) == {"_id": "l", "replays": [{"at": when, "by": "operator:x"}]}
+
+
+async def test_a_document_holding_bytes_can_be_changed(db: AsyncDatabase[Doc]) -> None:
+    """Dead letters keep a record's raw bytes; replacing such a document (or `$set` on it) must keep them."""
+    letters = db["dead_letters"]
+    await letters.insert_one({"_id": "b", "value": b"\x00\xffraw", "status": "open", "version": 1})
+    await letters.replace_one({"_id": "b", "version": 1}, {"_id": "b", "value": b"\x00\xffraw", "status": "replayed"})
+    assert await letters.find_one({"_id": "b"}) == {"_id": "b", "value": b"\x00\xffraw", "status": "replayed"}
+
+
+async def test_set_of_a_whole_list_on_a_document_holding_bytes(db: AsyncDatabase[Doc]) -> None:
+    """What dead letters do instead: `$set` of the whole list, with a compare-and-set on the version."""
+    letters = db["dead_letters"]
+    when = ms_now()
+    await letters.insert_one({"_id": "c", "value": b"\x01", "replays": [], "version": 1})
+    replays = [{"at": when, "by": "operator:x"}]
+    written = await letters.update_one(
+        {"_id": "c", "version": 1}, {"$set": {"replays": replays, "status": "replayed", "version": 2}}
+    )
+    assert written.matched_count == 1
+    assert await letters.find_one({"_id": "c"}) == {
+        "_id": "c",
+        "value": b"\x01",
+        "replays": replays,
+        "version": 2,
+        "status": "replayed",
+    }

@@ -102,3 +102,15 @@ def test_a_refused_configuration_exits_78_and_never_echoes_a_value(
     err = capsys.readouterr().err
     assert "GOGLOBAL_WEBHOOK_MASTER_KEY" in err and "GOGLOBAL_HTTP_PORT" in err
     assert "a-secret-that-is-too-short" not in err and "70000" not in err
+
+
+def test_a_list_setting_that_is_not_json_exits_78_with_its_field_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GOGLOBAL_WEBHOOK_MASTER_KEY", "0123456789abcdef0123456789abcdef-secret")
+    monkeypatch.setenv("GOGLOBAL_RETRY_SCHEDULE_S", "0,10,60")  # a list needs JSON: [0, 10, 60]
+    with pytest.raises(SystemExit) as exit_:
+        load_settings(NotificationsSettings)
+    assert exit_.value.code == EX_CONFIG
+    err = capsys.readouterr().err
+    assert "retry_schedule_s" in err and "0,10,60" not in err and "Traceback" not in err

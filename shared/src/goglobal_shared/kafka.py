@@ -1,14 +1,15 @@
 """Kafka helpers: an idempotent producer, topic creation, and publishing envelopes."""
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from goglobal_shared.envelope import Envelope, to_kafka
@@ -60,6 +61,69 @@ def make_producer(bootstrap_servers: str, client_id: str, security: KafkaSecurit
         request_timeout_ms=30000,
         **security.client_kwargs(),
     )
+
+
+# The sender of an idempotent aiokafka producer stops for good on these (it cannot bump its epoch; after a broker
+# restart OutOfOrderSequenceNumber is what arrives, aio-libs/aiokafka#1017): only a new producer sends again.
+FATAL_TO_PRODUCER: tuple[type[Exception], ...] = (OutOfOrderSequenceNumber, ProducerFenced)
+
+
+class RenewingProducer:
+    """The service's producer, renewed (a new producer id) when the one in use hits an error fatal to it. What was
+    in flight fails, and its sender sends it again (relays and consumers retry): at least once, never lost.
+    Offers what the services use of AIOKafkaProducer: start, stop, send, send_and_wait, partitions_for, client."""
+
+    def __init__(self, factory: Callable[[], AIOKafkaProducer]) -> None:
+        self._factory = factory
+        self._current = factory()
+        self._renewing = asyncio.Lock()
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self._current.start()
+
+    async def stop(self) -> None:
+        await self._current.stop()
+
+    async def partitions_for(self, topic: str) -> Any:
+        return await self._current.partitions_for(topic)
+
+    @property
+    def client(self) -> Any:
+        """The producer's connection to the cluster (readiness asks it whether a broker answers)."""
+        return self._current.client
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any) -> Any:
+        producer = self._current
+        try:
+            delivery = await producer.send(topic, value=value, key=key, **kwargs)
+        except FATAL_TO_PRODUCER:
+            await self._renew(producer)
+            raise
+        delivery.add_done_callback(lambda done: self._check(producer, done))
+        return delivery
+
+    async def send_and_wait(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, **kwargs: Any
+    ) -> Any:
+        return await (await self.send(topic, value=value, key=key, **kwargs))
+
+    def _check(self, producer: AIOKafkaProducer, done: "asyncio.Future[Any]") -> None:
+        if not done.cancelled() and isinstance(done.exception(), FATAL_TO_PRODUCER):
+            task = asyncio.get_running_loop().create_task(self._renew(producer))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _renew(self, broken: AIOKafkaProducer) -> None:
+        async with self._renewing:
+            if self._current is not broken:
+                return  # renewed already
+            fresh = self._factory()
+            await fresh.start()
+            self._current = fresh
+            log.warning("the Kafka producer hit an error fatal to it and was replaced by a new one")
+        with contextlib.suppress(Exception):
+            await broken.stop()
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:

@@ -21,7 +21,7 @@ from goglobal_shared import tracing
 from goglobal_shared.consumer import ConsumerStatus, EventConsumer, make_consumer
 from goglobal_shared.health import Check, health_router
 from goglobal_shared.http_observability import ObservabilityMiddleware
-from goglobal_shared.kafka import ensure_topics, make_producer
+from goglobal_shared.kafka import RenewingProducer, ensure_topics, make_producer
 from goglobal_shared.logs import configure
 from goglobal_shared.mongo import Document, make_client, ping
 from goglobal_shared.sampler import MetricsSampler, Sample, consumer_lag, outbox
@@ -213,7 +213,7 @@ async def connect(settings: ServiceSettings, topics: list[str], produces: list[s
     all_topics = [*topics, *(dead_letter_topic(t) for t in topics), *(produces or [])]
     await ensure_topics(bootstrap, all_topics, configs=settings.topic_configs, security=security)
     mongo = make_client(settings.mongodb_uri, settings.service_name)
-    producer = make_producer(bootstrap, client_id=settings.service_name, security=security)
+    producer = RenewingProducer(lambda: make_producer(bootstrap, client_id=settings.service_name, security=security))
     await producer.start()
     consumer = make_consumer(bootstrap, settings.consumer_group, topics, settings.service_name, security)
     await consumer.start()

@@ -5,6 +5,7 @@ from typing import Literal, Self, TypeVar
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from goglobal_shared.kafka import KafkaSecurity, SaslMechanism, SecurityProtocol
 
@@ -122,3 +123,11 @@ def load_settings(settings_class: type[_Settings]) -> _Settings:
         problems = "\n".join(f"  {line}" for line in configuration_problems(error))
         print(f"{settings_class.__name__}: the configuration is refused:\n{problems}", file=sys.stderr)
         raise SystemExit(EX_CONFIG) from None
+    except SettingsError as error:  # a list or map variable that is not JSON: pydantic-settings names the field
+        # Its message names the variable's field and never the value; the cause (which may quote it) is dropped.
+        print(f"{settings_class.__name__}: the configuration is refused:\n  {_first_line(error)}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

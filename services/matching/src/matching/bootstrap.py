@@ -19,7 +19,7 @@ from goglobal_shared.store.outbox import OutboxRelay
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.adapters.partner_stats import PartnerStatsRepository
 from matching.adapters.plan_repository import PlanRepository
-from matching.consumers.referral_events import Matcher, handlers
+from matching.consumers.referral_events import Matcher, SubmissionBatch, handlers
 from matching.engine import DirectoryIndex, Partner
 from matching.scheduler import ExpiryScheduler
 from matching.settings import MatchingSettings
@@ -70,7 +70,13 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     await follower.catch_up()
     matcher = Matcher(settings, index, plans, PartnerStatsRepository(db["partner_stats"]), utcnow)
     scheduler = ExpiryScheduler(matcher, settings.scheduler_interval_s)
-    events = EventConsumer(conn.consumer, conn.producer, handlers(matcher), ProcessedEvents(db["processed_events"]))
+    events = EventConsumer(
+        conn.consumer,
+        conn.producer,
+        handlers(matcher),
+        ProcessedEvents(db["processed_events"]),
+        batch=SubmissionBatch(matcher),
+    )
     runtime = ServiceRuntime(settings, conn, events, relay, extra_checks=_checks(follower, scheduler))
     runtime.start(samples=[offer_counts(plans, utcnow)])
     runtime.loops.start(follower, follower.run(), "directory-follower")

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.mongo import Document
 from goglobal_shared.store.outbox import OUTBOX, OUTBOX_COUNT, outbox_entries
 
 MAX_RETRIES = 50
+DUPLICATE_KEY = 11000
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -73,6 +74,21 @@ class Aggregates:
             return False
         self._written(events)
         return True
+
+    async def insert_many(self, docs: list[tuple[Document, list[Envelope]]]) -> None:
+        """New documents with their events, in one write; one whose `_id` exists already is left as it is."""
+        if not docs:
+            return
+        stored = [
+            {**doc, "version": 1, OUTBOX: outbox_entries(events, version=1), OUTBOX_COUNT: len(events)}
+            for doc, events in docs
+        ]
+        try:
+            await self.collection.insert_many(stored, ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                raise
+        self._written([e for _, events in docs for e in events])
 
     async def save(self, current: Document, change: Change) -> bool:
         """Replaces `current` (as read, outbox included) by its changed form, if it is still at its version; False

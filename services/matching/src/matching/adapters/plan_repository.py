@@ -36,6 +36,12 @@ class PlanRepository:
             plan.version, plan.pending = 1, []
         return created
 
+    async def create_many(self, plans: list[Plan], now: datetime) -> None:
+        """Stores new plans and their events in one write; a referral that has a plan already keeps it."""
+        await self.docs.insert_many([(_to_document(plan, now), plan.pending) for plan in plans])
+        for plan in plans:
+            plan.pending = []
+
     async def get(self, referral_id: str) -> Plan | None:
         doc = await self.docs.get(referral_id)
         return _from_document(doc) if doc else None

@@ -43,18 +43,15 @@ class Matcher:
     clock: Callable[[], datetime]
 
     async def ranked(self, plan: Plan) -> list[Candidate]:
-        spec = plan.request
-        request = Request(
-            category=ServiceCategory(spec["category"]),
-            markets=spec["markets"],
-            languages=spec["languages"],
-            sector=spec["sector"],
-            description=spec["description"],
-            exclude=frozenset([*spec["excluded"], *plan.offered]),
-        )
+        request = _request(plan)
         partners = self.index.candidates(request.category, request.markets)
         history = await self.partner_stats.get_many([p.id for p in partners])
         return rank(partners, request, history, self.settings.weights, self.settings.fairness_margin)
+
+    def first_offers(self, plan: Plan, ranked: list[Candidate]) -> None:
+        now = self.clock()
+        plan.first_ranking(ranked, now)
+        plan.offer(ranked, now, self.settings.hour)
 
     async def refill(self, plan: Plan) -> None:
         if plan.wants_offers:
@@ -74,10 +71,22 @@ class Matcher:
             raise PermanentEventError(f"no offer plan for referral {referral_id}")
 
 
-async def on_submitted(m: Matcher, envelope: Envelope, submitted: ReferralSubmitted) -> None:
+def _request(plan: Plan) -> Request:
+    spec = plan.request
+    return Request(
+        category=ServiceCategory(spec["category"]),
+        markets=spec["markets"],
+        languages=spec["languages"],
+        sector=spec["sector"],
+        description=spec["description"],
+        exclude=frozenset([*spec["excluded"], *plan.offered]),
+    )
+
+
+def _new_plan(m: Matcher, submitted: ReferralSubmitted) -> Plan:
     need = submitted.need
     strategy, width = m.strategy(submitted)
-    plan = Plan(
+    return Plan(
         referral_id=submitted.referral_id,
         strategy=strategy,
         width=width,
@@ -90,11 +99,32 @@ async def on_submitted(m: Matcher, envelope: Envelope, submitted: ReferralSubmit
             "excluded": list(need.excluded_partners),
         },
     )
-    ranked = await m.ranked(plan)
-    now = m.clock()
-    plan.first_ranking(ranked, now)
-    plan.offer(ranked, now, m.settings.hour)
-    await m.plans.create(plan, now)  # False on a redelivery: the first decision stands
+
+
+async def on_submitted(m: Matcher, envelope: Envelope, submitted: ReferralSubmitted) -> None:
+    plan = _new_plan(m, submitted)
+    m.first_offers(plan, await m.ranked(plan))
+    await m.plans.create(plan, m.clock())  # False on a redelivery: the first decision stands
+
+
+@dataclass
+class SubmissionBatch:
+    """A poll's new referrals decided together: one read of the statistics of every partner any of them may go
+    to, one write of all their plans (a referral that has a plan already keeps its first decision)."""
+
+    matcher: Matcher
+    types: frozenset[str] = frozenset({ReferralSubmitted.event_type})
+
+    async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]:
+        m = self.matcher
+        plans = [_new_plan(m, e.data) for e in envelopes if isinstance(e.data, ReferralSubmitted)]
+        requests = [_request(plan) for plan in plans]
+        candidates = [m.index.candidates(r.category, r.markets) for r in requests]
+        history = await m.partner_stats.get_many(sorted({p.id for partners in candidates for p in partners}))
+        for plan, request, partners in zip(plans, requests, candidates, strict=True):
+            m.first_offers(plan, rank(partners, request, history, m.settings.weights, m.settings.fairness_margin))
+        await m.plans.create_many(plans, m.clock())
+        return [None] * len(envelopes)
 
 
 async def on_declined(m: Matcher, envelope: Envelope, declined: ReferralDeclined) -> None:
