@@ -48,8 +48,8 @@ browser:  ## Debian's chromium and chromium-driver, for the console's browser te
 	    || echo "WARNING: could not install chromium; the browser test will be skipped"; \
 	fi
 
-# The chaos scenarios' full form: 500 requests each at 5/s, 30 s outages, 60 s failing webhooks.
-FULL_CHAOS := GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=5 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900
+# The chaos scenarios' full form: 500 requests each at 10/s, 30 s outages, 60 s failing webhooks.
+FULL_CHAOS := GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=10 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900
 CHAOS ?= short
 
 test: install infra-up browser  ## install everything and run the whole suite (CHAOS=full: chaos in its full form, as CI)

@@ -107,7 +107,7 @@ class TimingReceiver(Receiver):
     async def _post_accept(self, intake: httpx.AsyncClient, referral_id: str) -> None:
         try:
             answer = await intake.post(f"/v1/referrals/{referral_id}/accept")
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):  # RuntimeError: the system (and its client) closed meanwhile
             self.accept_answers[0] += 1  # no answer at all
             return
         self.accept_answers[answer.status_code] += 1

@@ -1,7 +1,7 @@
 """Faults under load: one scenario each, on a Kafka + nx-27017 stack of their own (they stop it).
 
 `make test` runs the short form (40 requests at 4/s, faults of 5 s); `make test-chaos` the full one
-(500 requests, the broker and the database away for 30 s, webhooks failing for 60 s)."""
+(500 requests at 10/s, the broker and the database away for 30 s, webhooks failing for 60 s)."""
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterator
