@@ -47,7 +47,9 @@ async def test_pending_events_are_published_in_order_and_removed(namespace: Name
         assert await relay.relay_once() == 0
         assert (await relay.backlog())[0] == 0
         doc = await collection.find_one({"_id": referral})
-        assert doc is not None and doc["outbox"] == {} and doc["outbox_count"] == 0 and doc["version"] == 2
+        assert (
+            doc is not None and doc["outbox"] == {} and doc["outbox_count"] == 0 and doc["version"] == 3
+        )  # + the clear
     finally:
         await producer.stop()
         await mongo.close()

@@ -3,8 +3,8 @@
 A change is a compare-and-set: the whole new document replaces the one that was read, on the condition that its
 `version` is still the one read, so of two concurrent changes of one document exactly one applies; the other
 reads again and re-runs (`change`). The events a change queues are written by the same replacement, so they
-exist exactly when the change does. A relay may clear published events between the read and the replacement;
-the replacement then queues them again and they are published twice (consumers dedupe on the event id).
+exist exactly when the change does. A relay that clears published events moves the version as well, so a change
+read before the clear is decided again rather than writing those events back.
 
 Whole-document replacement, never `$set` of single values: nx-27017 0.8.1 turns a date `$set` on an existing
 document into a string (tests/contract records it), and a replacement is as atomic on every server."""

@@ -5,6 +5,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from opentelemetry.trace import SpanKind
+
+from goglobal_shared import tracing
 from goglobal_shared.consumer import Handler
 from goglobal_shared.domain.partner import OfferStrategy
 from goglobal_shared.enums import ServiceCategory
@@ -117,12 +120,16 @@ class SubmissionBatch:
 
     async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]:
         m = self.matcher
-        plans = [_new_plan(m, e.data) for e in envelopes if isinstance(e.data, ReferralSubmitted)]
+        submitted = [e for e in envelopes if isinstance(e.data, ReferralSubmitted)]
+        plans = [_new_plan(m, e.data) for e in submitted if isinstance(e.data, ReferralSubmitted)]
         requests = [_request(plan) for plan in plans]
         candidates = [m.index.candidates(r.category, r.markets) for r in requests]
         history = await m.partner_stats.get_many(sorted({p.id for partners in candidates for p in partners}))
-        for plan, request, partners in zip(plans, requests, candidates, strict=True):
-            m.first_offers(plan, rank(partners, request, history, m.settings.weights, m.settings.fairness_margin))
+        for envelope, plan, request, partners in zip(submitted, plans, requests, candidates, strict=True):
+            # In the submission's trace: the offers it leads to continue it, up to the partner's webhook.
+            with tracing.span(f"handle {envelope.type}", envelope.traceparent, SpanKind.CONSUMER):
+                ranked = rank(partners, request, history, m.settings.weights, m.settings.fairness_margin)
+                m.first_offers(plan, ranked)
         await m.plans.create_many(plans, m.clock())
         return [None] * len(envelopes)
 
