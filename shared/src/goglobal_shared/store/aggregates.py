@@ -3,8 +3,9 @@
 A change is a compare-and-set: the whole new document replaces the one that was read, on the condition that its
 `version` is still the one read, so of two concurrent changes of one document exactly one applies; the other
 reads again and re-runs (`change`). The events a change queues are written by the same replacement, so they
-exist exactly when the change does. A relay that clears published events moves the version as well, so a change
-read before the clear is decided again rather than writing those events back.
+exist exactly when the change does. The condition also names the `outbox_count` read: a relay's clear of published
+events lowers it (and leaves `version`, which clients see, alone), so a change read before the clear is decided
+again rather than writing those events back. Only a writer raises the count, and a writer moves the version.
 
 Whole-document replacement, never `$set` of single values: nx-27017 0.8.1 turns a date `$set` on an existing
 document into a string (tests/contract records it), and a replacement is as atomic on every server."""
@@ -93,10 +94,7 @@ class Aggregates:
     async def save(self, current: Document, change: Change) -> bool:
         """Replaces `current` (as read, outbox included) by its changed form, if it is still at its version; False
         when another writer came first."""
-        version = current["version"]
-        result = await self.collection.replace_one(
-            {"_id": current["_id"], "version": version}, _changed(current, change)
-        )
+        result = await self.collection.replace_one(_as_read(current), _changed(current, change))
         if result.matched_count != 1:
             return False
         self._written(change.events)
@@ -126,10 +124,7 @@ class Aggregates:
             return set()
         token = uuid.uuid4().hex  # marks this batch's replacements, to tell which ones won
         ops = [
-            ReplaceOne(
-                {"_id": doc_id, "version": whole[doc_id]["version"]},
-                {**_changed(whole[doc_id], change), WRITE_TOKEN: token},
-            )
+            ReplaceOne(_as_read(whole[doc_id]), {**_changed(whole[doc_id], change), WRITE_TOKEN: token})
             for doc_id, change in changes.items()
         ]
         result = await self.collection.bulk_write(ops, ordered=False)
@@ -144,6 +139,13 @@ class Aggregates:
     def _written(self, events: list[Envelope]) -> None:
         if events:
             self.on_events()
+
+
+def _as_read(doc: Document) -> Document:
+    """Matches the document only while no writer and no relay has changed it since it was read."""
+    count = doc.get(OUTBOX_COUNT)
+    read_count = count if count is not None else {"$exists": False}
+    return {"_id": doc["_id"], "version": doc["version"], OUTBOX_COUNT: read_count}
 
 
 def _without_outbox(doc: Document) -> Document:

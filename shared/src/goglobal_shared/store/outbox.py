@@ -4,8 +4,10 @@ Pending events sit in the document's `outbox`, keyed by event id, with `outbox_c
 `outbox_count` is how the relay finds work. A relay pass reads a batch of documents with pending events,
 publishes each document's events in order (documents side by side), waits for every acknowledgement, then clears
 what it published in one bulk write. The clear of a document matches only while every event it names is still
-there, so two relays (replicas) that published the same events decrement the count once, and it moves the document's
-version, so a writer that read the events before they were cleared reads again rather than writing them back. A
+there, so two relays (replicas) that published the same events decrement the count once; a writer's compare-and-set
+names the count it read, so a writer that read the events before they were cleared reads again rather than writing
+them back. The clear leaves `version` alone: clients see it (ETags, `version` in answers), and publishing is not a
+change of the aggregate. A
 relay that died after publishing leaves the events for the next pass: an event may be published twice, never lost,
 and consumers dedupe on its id.
 """
@@ -127,11 +129,11 @@ def _in_order(doc: Document) -> list[Document]:
 def _clear(doc_id: Any, entries: list[Document]) -> UpdateOne:
     ids = [entry["id"] for entry in entries]
     still_there = {f"{OUTBOX}.{event_id}": {"$exists": True} for event_id in ids}
-    # The version moves too: a writer that read the document before this clear fails its compare-and-set and
-    # reads again, instead of writing the cleared events back (they would go out a second time).
+    # The count falls: a writer that read the document before this clear fails its compare-and-set (it names
+    # the count) and reads again, instead of writing the cleared events back (they would go out a second time).
     return UpdateOne(
         {"_id": doc_id, **still_there},
-        {"$unset": {f"{OUTBOX}.{event_id}": "" for event_id in ids}, "$inc": {OUTBOX_COUNT: -len(ids), "version": 1}},
+        {"$unset": {f"{OUTBOX}.{event_id}": "" for event_id in ids}, "$inc": {OUTBOX_COUNT: -len(ids)}},
     )
 
 
