@@ -160,3 +160,42 @@ async def test_transient_failures_are_retried_then_committed(rig: Rig) -> None:
         await eventually(committed, "the offset commit")
     finally:
         await admin.stop()
+
+
+async def test_a_self_deduplicating_type_is_handled_without_the_log(namespace: Namespace) -> None:
+    """Its handler keys the effect by the event id: a repeat is a no-op there, and the log stays out of it."""
+    topic, group = namespace.topic("goglobal.referrals"), namespace.topic("group")
+    await ensure_topics(namespace.infra.kafka, [topic, dead_letter_topic(topic)])
+    producer = make_producer(namespace.infra.kafka, "test")
+    await producer.start()
+    consumer = make_consumer(namespace.infra.kafka, group, [topic], "test")
+    await consumer.start()
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    database = mongo[namespace.database("consumer")]
+    effects = database["effects"]
+
+    async def handler(envelope: Envelope) -> None:
+        await effects.update_one({"_id": envelope.id}, {"$inc": {"calls": 1}}, upsert=True)
+
+    processed = ProcessedEvents(database["processed_events"])
+    loop = EventConsumer(
+        consumer, producer, {envelope_type(): handler}, processed, self_deduplicating=frozenset({envelope_type()})
+    )
+    task = asyncio.create_task(loop.run())
+    envelope = submitted(uuid.uuid4().hex)
+    try:
+        record = to_kafka(envelope)
+        await producer.send_and_wait(topic, value=record.value, key=record.key, headers=record.headers)
+
+        async def committed() -> bool:
+            offsets = [await consumer.committed(TopicPartition(topic, p)) or 0 for p in range(3)]
+            return sum(offsets) == 1 and await effects.find_one({"_id": envelope.id}) is not None
+
+        await eventually(committed, "the event handled and committed")
+        assert await database["processed_events"].count_documents({}) == 0
+    finally:
+        loop.stop()
+        await task
+        await consumer.stop()
+        await producer.stop()
+        await mongo.close()

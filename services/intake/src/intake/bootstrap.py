@@ -25,8 +25,10 @@ from intake.adapters.service_request_repository import ServiceRequestRepository
 from intake.auth.cache import VerifiedKeyCache
 from intake.auth.revocations import follow_revocations
 from intake.consumers.dead_letters import DeadLetterCollector
+from intake.consumers.matching_events import SELF_DEDUPLICATING as DECISIONS_DEDUPLICATED
 from intake.consumers.matching_events import DecisionBatch
 from intake.consumers.matching_events import handlers as matching_handlers
+from intake.consumers.notification_events import SELF_DEDUPLICATING as NOTIFICATIONS_DEDUPLICATED
 from intake.consumers.notification_events import handlers as notification_handlers
 from intake.settings import IntakeSettings
 
@@ -94,7 +96,12 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
     routes = {**matching_handlers(requests, enterprises, utcnow), **notification_handlers(views)}
     decisions = DecisionBatch(requests, enterprises, utcnow)
     events = EventConsumer(
-        conn.consumer, conn.producer, routes, ProcessedEvents(db["processed_events"]), batch=decisions
+        conn.consumer,
+        conn.producer,
+        routes,
+        ProcessedEvents(db["processed_events"]),
+        batch=decisions,
+        self_deduplicating=DECISIONS_DEDUPLICATED | NOTIFICATIONS_DEDUPLICATED,
     )
     runtime = ServiceRuntime(settings, conn, events, relays[0])
     await follow_revocations(settings, runtime, key_cache)

@@ -19,7 +19,7 @@ from goglobal_shared.store.outbox import OutboxRelay
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.adapters.partner_stats import PartnerStatsRepository
 from matching.adapters.plan_repository import PlanRepository
-from matching.consumers.referral_events import Matcher, SubmissionBatch, handlers
+from matching.consumers.referral_events import SELF_DEDUPLICATING, Matcher, SubmissionBatch, handlers
 from matching.engine import DirectoryIndex, Partner
 from matching.scheduler import ExpiryScheduler
 from matching.settings import MatchingSettings
@@ -76,6 +76,7 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
         handlers(matcher),
         ProcessedEvents(db["processed_events"]),
         batch=SubmissionBatch(matcher),
+        self_deduplicating=SELF_DEDUPLICATING,
     )
     runtime = ServiceRuntime(settings, conn, events, relay, extra_checks=_checks(follower, scheduler))
     runtime.start(samples=[offer_counts(plans, utcnow)])

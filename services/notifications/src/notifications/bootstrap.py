@@ -22,7 +22,7 @@ from goglobal_shared.store import ProcessedEvents
 from notifications.adapters.deliveries import DeliveryRepository
 from notifications.adapters.directory import Directory
 from notifications.adapters.referrals import ReferralProjection
-from notifications.consumers.lifecycle import Lifecycle, handlers
+from notifications.consumers.lifecycle import SELF_DEDUPLICATING, Lifecycle, handlers
 from notifications.dispatcher import Dispatcher
 from notifications.email.smtp import SmtpConfig
 from notifications.endpoints import EndpointHealth
@@ -151,7 +151,8 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
         directory, ReferralProjection(db["referrals"]), deliveries, endpoints, notifier, utcnow, dispatcher.wake
     )
     routes = handlers(lifecycle, emails_enterprises=settings.smtp_host is not None)
-    events = EventConsumer(conn.consumer, conn.producer, routes, ProcessedEvents(db["processed_events"]))
+    processed = ProcessedEvents(db["processed_events"])
+    events = EventConsumer(conn.consumer, conn.producer, routes, processed, self_deduplicating=SELF_DEDUPLICATING)
     runtime = ServiceRuntime(settings, conn, events, relay=None, extra_checks={"dispatcher": _running(dispatcher)})
     runtime.start()
     runtime.loops.start(dispatcher, dispatcher.run(), "dispatcher")

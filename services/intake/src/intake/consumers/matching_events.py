@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 MATCHING = "service:matching"
 HANDLED = (ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralExpired, ReferralOfferWithdrawn)
 Profiles = Callable[[str], Awaitable[EnterpriseProfile | None]]
+# A request's history names the decision behind each step (`has_applied`): a repeat is a no-op with no log.
+SELF_DEDUPLICATING = frozenset(t.event_type for t in HANDLED)
 
 
 def _apply(envelope: Envelope, request: ServiceRequest, enterprise: EnterpriseProfile | None, now: datetime) -> bool:

@@ -10,6 +10,10 @@ from goglobal_shared.notification_events import (
 )
 from intake.adapters.notification_views import NotificationViews
 
+# Inbox items are inserted under their notification id, and a delivery's state only moves to more attempts: a
+# repeat is a no-op with no log.
+SELF_DEDUPLICATING = frozenset(t.event_type for t in (NotificationCreated, NotificationDelivered, NotificationFailed))
+
 
 def handlers(views: NotificationViews) -> dict[str, Handler]:
     async def created(envelope: Envelope) -> None:

@@ -233,6 +233,11 @@ STEPS: dict[type[EventPayload], Step] = {
 }
 
 
+# A plan is created once per referral, and a repeat finds it (the first decision stands): no log needed. The
+# other steps keep the log: partner statistics remember only their latest event ids.
+SELF_DEDUPLICATING = frozenset({ReferralSubmitted.event_type})
+
+
 def handlers(matcher: Matcher) -> dict[str, Handler]:
     """One handler per event type."""
 

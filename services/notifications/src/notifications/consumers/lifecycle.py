@@ -26,6 +26,12 @@ from notifications.endpoints import EndpointHealth
 from notifications.fanout import enterprise_messages, partner_message
 from notifications.notifier import Notifier
 
+# Forwarding a partner event publishes it under its own id and stores its deliveries and inbox item under ids
+# derived from it; the directory is a versioned projection: a repeat is a no-op with no log.
+SELF_DEDUPLICATING = frozenset(
+    [*(t.event_type for t in PARTNER_PAYLOADS), PartnerUpserted.event_type, EnterpriseUpserted.event_type]
+)
+
 # Lifecycle events that e-mail the enterprise or keep the referral projection those e-mails need.
 FOR_ENTERPRISES = (ReferralSubmitted, ReferralOffered, ReferralAccepted, ReferralUnmatched, ReferralCompleted)
 
