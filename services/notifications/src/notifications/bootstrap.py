@@ -27,6 +27,7 @@ from notifications.dispatcher import Dispatcher
 from notifications.email.smtp import SmtpConfig
 from notifications.endpoints import EndpointHealth
 from notifications.fanout import SOURCE
+from notifications.handoff import Handoff
 from notifications.notifier import Notifier
 from notifications.settings import NotificationsSettings
 from notifications.webhooks.policy import Schedule
@@ -96,7 +97,7 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
         subject = payload.partner_id if isinstance(payload, EndpointDisabled) else payload.recipient_id
         await to_notifications(Envelope.wrap(payload, source=SOURCE, subject=subject))
 
-    dispatcher_ref: list[Dispatcher] = []
+    handoff = Handoff()
     notifier = Notifier(
         directory,
         deliveries,
@@ -104,7 +105,7 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
         to_notifications,
         settings.portal_url,
         utcnow,
-        lambda: dispatcher_ref[0].wake(),
+        handoff,
         email_enabled=settings.smtp_host is not None,
     )
     if settings.smtp_host is None:
@@ -143,10 +144,10 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
         smtp_config(settings),
         emit,
         utcnow,
+        handoff,
         settings.dispatcher_interval_s,
         settings.allow_private_webhook_targets,
     )
-    dispatcher_ref.append(dispatcher)
     lifecycle = Lifecycle(
         directory, ReferralProjection(db["referrals"]), deliveries, endpoints, notifier, utcnow, dispatcher.wake
     )

@@ -20,6 +20,7 @@ from notifications.adapters.directory import Directory
 from notifications.email.render import render
 from notifications.email.smtp import PermanentEmailError, SmtpConfig, TransientEmailError, build_message, send
 from notifications.endpoints import EndpointHealth
+from notifications.handoff import Handoff
 from notifications.webhooks.policy import Schedule, Verdict, classify, retry_after
 from notifications.webhooks.sender import AttemptResult, TargetRefused, attempt, check_target
 
@@ -39,33 +40,48 @@ class Dispatcher:
     smtp: SmtpConfig | None
     emit: Emit
     clock: Callable[[], datetime]
+    handoff: Handoff
     interval_s: float = 0.5
     allow_private_targets: bool = False
     running: bool = False
     attempts: int = 0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
+        self.handoff.signal.set()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.handoff.wake()
 
     async def run(self) -> None:
+        """Attempts what is handed over as it comes; queries for due deliveries on the clock, or when asked."""
         self.running = True
+        next_due_pass = 0.0
         try:
             while not self._stopping.is_set():
+                handed, due_wanted = self.handoff.take()
+                due_pass = due_wanted or time.monotonic() >= next_due_pass
                 try:
-                    await self.deliver_due()
+                    await self._attempt_handed(handed)
+                    if due_pass:
+                        next_due_pass = time.monotonic() + self.interval_s
+                        await self.deliver_due()
                 except Exception:
                     log.exception("delivery pass failed; retrying")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
-                self._wake.clear()
+                    timeout = max(0.0, next_due_pass - time.monotonic())
+                    await asyncio.wait_for(self.handoff.signal.wait(), timeout=timeout)
         finally:
             self.running = False
+
+    async def _attempt_handed(self, handed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Deliveries created claimed by this process: attempted with no claim and no read of the partner. One
+        that crashes stays claimed until its lease ends, then is due again."""
+        done = await asyncio.gather(*(self._attempt(d, partner) for d, partner in handed), return_exceptions=True)
+        for (delivery, _), result in zip(handed, done, strict=True):
+            if isinstance(result, BaseException):
+                log.error("delivery %s attempt crashed; due again after its lease", delivery["_id"], exc_info=result)
 
     async def deliver_due(self) -> int:
         due = await self.deliveries.due(self.clock())
@@ -82,7 +98,8 @@ class Dispatcher:
         await self._attempt(delivery)
         return 1
 
-    async def _attempt(self, delivery: dict[str, Any]) -> None:
+    async def _attempt(self, delivery: dict[str, Any], partner: dict[str, Any] | None = None) -> None:
+        """`partner`: the directory entry the delivery was addressed from, if the caller holds it."""
         now = self.clock()
         failing = False
         if delivery["channel"] == "webhook":
@@ -91,14 +108,17 @@ class Dispatcher:
                 await self.deliveries.record(delivery, _note(now, "endpoint disabled"), DISABLED, None, now)
                 return
             failing = endpoint is not None
-            result, verdict = await self._webhook(delivery, now)
+            result, verdict = await self._webhook(delivery, now, partner)
         else:
             result, verdict = await self._email(delivery)
         self.attempts += 1
         await self._conclude(delivery, result, verdict, now, failing)
 
-    async def _webhook(self, delivery: dict[str, Any], now: datetime) -> tuple[AttemptResult, Verdict]:
-        partner = await self.directory.partner(delivery["recipient_id"]) or {}
+    async def _webhook(
+        self, delivery: dict[str, Any], now: datetime, partner: dict[str, Any] | None
+    ) -> tuple[AttemptResult, Verdict]:
+        if partner is None:
+            partner = await self.directory.partner(delivery["recipient_id"]) or {}
         try:
             await check_target(delivery["target"], self.allow_private_targets)
         except TargetRefused as exc:

@@ -10,10 +10,11 @@ from typing import Any
 from goglobal_shared.envelope import Envelope, to_structured_json
 from goglobal_shared.event_base import EventPayload
 from goglobal_shared.notification_events import NotificationCreated, RecipientType
-from notifications.adapters.deliveries import PENDING, DeliveryRepository
+from notifications.adapters.deliveries import LEASE, PENDING, DeliveryRepository
 from notifications.adapters.directory import Directory
 from notifications.email.render import choose_language
 from notifications.fanout import SOURCE, EnterpriseMessage, PartnerMessage, derived_id
+from notifications.handoff import Handoff
 
 PublishTo = Callable[[str, Envelope], Awaitable[None]]  # topic, envelope
 
@@ -26,7 +27,7 @@ class Notifier:
     publish_notification: Callable[[Envelope], Awaitable[None]]
     portal_url: str
     clock: Callable[[], datetime]
-    wake: Callable[[], None]
+    handoff: Handoff
     # Without an SMTP server nothing could be sent: a delivery per e-mail would only fail, cost a database write
     # and an outcome event each, and crowd the delivery logs.
     email_enabled: bool = True
@@ -64,7 +65,6 @@ class Notifier:
                 context,
                 envelope,
             )
-        self.wake()
 
     async def to_enterprise(self, message: EnterpriseMessage, cause: Envelope) -> None:
         enterprise = await self.directory.enterprise(message.enterprise_id)
@@ -81,7 +81,6 @@ class Notifier:
             cause,
             delivery_id=derived_id(message.dedupe_key, message.enterprise_id, "email"),
         )
-        self.wake()
 
     async def email_partner(self, partner_id: str, kind: str, context: dict[str, Any], cause: Envelope) -> None:
         """An e-mail to a partner that is not one of its partner events (e.g. its endpoint was disabled)."""
@@ -91,7 +90,6 @@ class Notifier:
             context = {**context, "partner_name": partner["name"], "portal_url": self.portal_url}
             language = choose_language(partner.get("languages", []))
             await self._email(RecipientType.PARTNER, partner_id, address, kind, language, context, cause)
-            self.wake()
 
     async def notice(
         self, recipient_type: RecipientType, recipient_id: str, kind: str, title: str, body: str, cause_id: str
@@ -132,19 +130,21 @@ class Notifier:
 
     async def _webhook(self, partner: dict[str, Any], envelope: Envelope) -> None:
         """Always pending: the dispatcher looks at the endpoint's health when it attempts the delivery (and holds it
-        as `disabled` if the endpoint is), so it is not read here as well."""
-        await self.deliveries.create(
-            self._delivery(
-                f"{envelope.id}:webhook",
-                "webhook",
-                RecipientType.PARTNER,
-                partner["_id"],
-                partner["webhook_url"],
-                envelope,
-                PENDING,
-                body=to_structured_json(envelope).decode(),
-            )
+        as `disabled` if the endpoint is), so it is not read here as well. Created claimed by this process and
+        handed to its dispatcher, to go out at once (notifications.handoff); a repeat creates nothing."""
+        delivery = self._delivery(
+            f"{envelope.id}:webhook",
+            "webhook",
+            RecipientType.PARTNER,
+            partner["_id"],
+            partner["webhook_url"],
+            envelope,
+            PENDING,
+            body=to_structured_json(envelope).decode(),
         )
+        claimed = {**delivery, "next_attempt_at": delivery["created_at"] + LEASE, "version": 1}
+        if await self.deliveries.create(claimed):
+            self.handoff.put(claimed, partner)
 
     async def _email(
         self,
@@ -159,7 +159,7 @@ class Notifier:
     ) -> None:
         if not self.email_enabled:
             return
-        await self.deliveries.create(
+        created = await self.deliveries.create(
             self._delivery(
                 delivery_id or f"{cause.id}:email",
                 "email",
@@ -173,6 +173,8 @@ class Notifier:
                 context=context,
             )
         )
+        if created:
+            self.handoff.wake()  # the dispatcher's query for due deliveries finds it at once
 
     def _delivery(
         self,
