@@ -3,7 +3,8 @@ racing over the same documents."""
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -88,6 +89,60 @@ async def test_two_relays_racing_clear_each_event_once(namespace: Namespace) -> 
         await producer.stop()
         await mongo.close()
     assert len(set(await published(namespace, topic, 2 * len(ids)))) == 2 * len(ids)  # every event, by id
+
+
+async def test_a_write_hands_its_events_to_the_relay_which_publishes_them_in_order_without_a_read(
+    namespace: Namespace,
+) -> None:
+    """The relay's scan is an hour away: only the hand-over can publish. Two writes of one document between two
+    passes hand over both writes' events; a hand-over of events already cleared publishes nothing again."""
+    topic = namespace.topic("goglobal.referrals")
+    await ensure_topics(namespace.infra.kafka, [topic])
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    collection = mongo[namespace.database("outbox")]["handed"]
+    producer = make_producer(namespace.infra.kafka, "test")
+    await producer.start()
+
+    async def send(envelope: Envelope) -> Awaitable[None]:
+        return await enqueue(producer, topic, envelope)
+
+    relay = OutboxRelay(collection, send, interval_s=3600)
+    docs = Aggregates(collection, relay.written)
+    await docs.ensure_indexes()
+    runner = asyncio.create_task(relay.run())
+    referral = uuid.uuid4().hex
+    first, second, third = (submitted(referral) for _ in range(3))
+    stale = {referral: {e.id: {**e.to_document(), "seq": 1000} for e in [first]}}
+    try:
+
+        async def scanned() -> bool:
+            return relay.status.last_pass_monotonic > 0
+
+        await eventually(scanned, "the scan a starting relay makes (the next is an hour away)")
+        assert await docs.insert({"_id": referral, "n": 0}, [first])
+        await docs.change(referral, _bump([second]))
+        await docs.change(referral, _bump([third]))
+
+        async def cleared() -> bool:
+            doc = await collection.find_one({"_id": referral})
+            return doc is not None and doc["outbox_count"] == 0
+
+        await eventually(cleared, "the handed-over events published and cleared")
+        assert relay.status.published == 3
+        assert await relay.relay_once(stale) == 0  # cleared by this relay: not published twice
+    finally:
+        relay.stop()
+        await runner
+        await producer.stop()
+        await mongo.close()
+    assert await published(namespace, topic, 3) == [first.id, second.id, third.id]
+
+
+def _bump(events: list[Envelope]) -> Callable[[dict[str, Any]], Awaitable[Change]]:
+    async def decide(doc: dict[str, Any]) -> Change:
+        return Change({"n": doc["n"] + 1}, events)
+
+    return decide
 
 
 async def published(namespace: Namespace, topic: str, count: int) -> list[str]:

@@ -70,8 +70,8 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
         produces=[settings.partners_topic, settings.enterprises_topic],
     )
     db = conn.mongo[settings.database]
-    # One relay per collection that holds events, publishing to that collection's topic; each repository wakes
-    # its relay when it wrote events.
+    # One relay per collection that holds events, publishing to that collection's topic; each repository hands
+    # its relay the events it wrote.
     relays = [
         OutboxRelay(db[name], _publisher(conn.producer, topic))
         for name, topic in (
@@ -83,13 +83,13 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
         )
     ]
     requests_relay, partners_relay, enterprises_relay, commands_relay, api_keys_relay = relays
-    requests = ServiceRequestRepository(requests_relay.collection, requests_relay.wake)
-    enterprises = EnterpriseRepository(enterprises_relay.collection, enterprises_relay.wake)
-    partners = PartnerRepository(partners_relay.collection, partners_relay.wake)
+    requests = ServiceRequestRepository(requests_relay.collection, requests_relay.written)
+    enterprises = EnterpriseRepository(enterprises_relay.collection, enterprises_relay.written)
+    partners = PartnerRepository(partners_relay.collection, partners_relay.written)
     key_cache = VerifiedKeyCache(settings.api_key_cache_ttl_s, settings.api_key_cache_max_entries)
-    api_keys = ApiKeyRepository(api_keys_relay.collection, api_keys_relay.wake, key_cache)
+    api_keys = ApiKeyRepository(api_keys_relay.collection, api_keys_relay.written, key_cache)
     views = NotificationViews(
-        db["inbox"], db["deliveries"], db["endpoints"], commands_relay.collection, commands_relay.wake
+        db["inbox"], db["deliveries"], db["endpoints"], commands_relay.collection, commands_relay.written
     )
     for repo in (requests, enterprises, partners, api_keys, views):
         await repo.ensure_indexes()

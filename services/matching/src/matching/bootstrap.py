@@ -55,7 +55,7 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
         return await enqueue(conn.producer, referrals_topic, envelope)
 
     relay = OutboxRelay(db["plans"], publish_decision)
-    plans = PlanRepository(relay.collection, relay.wake)
+    plans = PlanRepository(relay.collection, relay.written)
     await plans.ensure_indexes()
     index = DirectoryIndex()
     _seed(index, settings)

@@ -20,7 +20,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.mongo import Document
-from goglobal_shared.store.outbox import OUTBOX, OUTBOX_COUNT, outbox_entries
+from goglobal_shared.store.outbox import OUTBOX, OUTBOX_COUNT, Written, ignore_written, outbox_entries
 
 MAX_RETRIES = 50
 DUPLICATE_KEY = 11000
@@ -46,9 +46,10 @@ WRITE_TOKEN = "write_token"
 
 
 class Aggregates:
-    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Written = ignore_written) -> None:
         self.collection = collection
-        # Called after events were written: the relay publishes them now instead of at its next pass.
+        # Called after events were written, with the written documents' pending events: the relay publishes them
+        # now, with no read, instead of at its next pass.
         self.on_events = on_events
 
     async def ensure_indexes(self) -> None:
@@ -73,7 +74,7 @@ class Aggregates:
             await self.collection.insert_one(stored)
         except DuplicateKeyError:
             return False
-        self._written(events)
+        self._written([stored])
         return True
 
     async def insert_many(self, docs: list[tuple[Document, list[Envelope]]]) -> None:
@@ -87,17 +88,22 @@ class Aggregates:
         try:
             await self.collection.insert_many(stored, ordered=False)
         except BulkWriteError as exc:
-            if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
                 raise
-        self._written([e for _, events in docs for e in events])
+            existing = {error["index"] for error in errors}
+            stored = [doc for index, doc in enumerate(stored) if index not in existing]
+        self._written(stored)
 
     async def save(self, current: Document, change: Change) -> bool:
         """Replaces `current` (as read, outbox included) by its changed form, if it is still at its version; False
         when another writer came first."""
-        result = await self.collection.replace_one(_as_read(current), _changed(current, change))
+        changed = _changed(current, change)
+        result = await self.collection.replace_one(_as_read(current), changed)
         if result.matched_count != 1:
             return False
-        self._written(change.events)
+        if change.events:
+            self._written([changed])
         return True
 
     async def change(self, doc_id: str, decide: Decide) -> Document | None:
@@ -123,22 +129,23 @@ class Aggregates:
         if not changes:
             return set()
         token = uuid.uuid4().hex  # marks this batch's replacements, to tell which ones won
-        ops = [
-            ReplaceOne(_as_read(whole[doc_id]), {**_changed(whole[doc_id], change), WRITE_TOKEN: token})
-            for doc_id, change in changes.items()
-        ]
+        written = {
+            doc_id: {**_changed(whole[doc_id], change), WRITE_TOKEN: token} for doc_id, change in changes.items()
+        }
+        ops = [ReplaceOne(_as_read(whole[doc_id]), doc) for doc_id, doc in written.items()]
         result = await self.collection.bulk_write(ops, ordered=False)
         if result.matched_count == len(ops):
             lost: set[str] = set()
         else:
             query = {"_id": {"$in": list(changes)}, WRITE_TOKEN: token}
             lost = set(changes) - {d["_id"] async for d in self.collection.find(query, projection={"_id": 1})}
-        self._written([e for doc_id, change in changes.items() if doc_id not in lost for e in change.events])
+        self._written([doc for doc_id, doc in written.items() if doc_id not in lost and changes[doc_id].events])
         return lost
 
-    def _written(self, events: list[Envelope]) -> None:
-        if events:
-            self.on_events()
+    def _written(self, docs: list[Document]) -> None:
+        outboxes = {doc["_id"]: doc[OUTBOX] for doc in docs if doc.get(OUTBOX)}
+        if outboxes:
+            self.on_events(outboxes)
 
 
 def _as_read(doc: Document) -> Document:

@@ -10,9 +10,15 @@ them back. The clear leaves `version` alone: clients see it (ETags, `version` in
 change of the aggregate. A
 relay that died after publishing leaves the events for the next pass: an event may be published twice, never lost,
 and consumers dedupe on its id.
+
+A write of this process hands its relay the document's pending events as written (`written`): all of them, those
+of earlier writes still pending included, so publishing them in order keeps the document's order. The relay
+publishes and clears them with no read. Its pass over the collection, on the clock, finds whatever a hand-over
+did not settle (another replica's events, a failed publish, a clear that found the events gone).
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -33,6 +39,12 @@ log = logging.getLogger(__name__)
 OUTBOX, OUTBOX_COUNT = "outbox", "outbox_count"
 SEQ_PER_VERSION = 1000  # the events of one write are numbered after every event of the writes before it
 Publish = Callable[[Envelope], Awaitable[Awaitable[None]]]  # enqueue; the result resolves on the broker's ack
+Written = Callable[[dict[Any, Document]], None]  # document id -> its pending events (`outbox`) as just written
+CLEARED_KEPT = 10_000  # ids of events this relay cleared, so a later hand-over of them does not publish them again
+
+
+def ignore_written(outboxes: dict[Any, Document]) -> None:
+    """For a collection with no relay in this process: its relay's pass on the clock finds the events."""
 
 
 def outbox_entries(events: list[Envelope], version: int) -> dict[str, Document]:
@@ -58,32 +70,50 @@ class OutboxRelay:
     status: RelayStatus = field(default_factory=RelayStatus)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _handed: dict[Any, Document] = field(default_factory=dict)
+    _scan_wanted: bool = False
+    _cleared: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
 
     def wake(self) -> None:
-        """Called after a write queued events, so they go out without waiting for the next pass."""
+        """Events were queued by a writer that hands nothing over: pass over the collection now."""
+        self._scan_wanted = True
+        self._wake.set()
+
+    def written(self, outboxes: dict[Any, Document]) -> None:
+        """Called after a write of this process queued events, with each written document's pending events, so
+        they go out at once, with no read. Of two hand-overs of one document the later write's holds both."""
+        for doc_id, outbox in outboxes.items():
+            held = self._handed.get(doc_id)
+            if held is None or _last_seq(outbox) >= _last_seq(held):
+                self._handed[doc_id] = outbox
         self._wake.set()
 
     async def run(self) -> None:
         self.status.running = True
+        next_scan = 0.0
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
-                sent = await self._pass()
+                handed, self._handed = self._handed, {}
+                if handed:
+                    await self._pass(handed)
+                if self._scan_wanted or time.monotonic() >= next_scan:
+                    self._scan_wanted = False
+                    sent = await self._pass(None)
+                    next_scan = time.monotonic() + (0.0 if sent >= self.batch else self._pause())  # more waiting
                 self.status.last_pass_monotonic = time.monotonic()
-                if sent >= self.batch:
-                    continue  # more is waiting
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._pause())
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_scan - time.monotonic()))
         finally:
             self.status.running = False
 
-    async def _pass(self) -> int:
+    async def _pass(self, handed: dict[Any, Document] | None) -> int:
         try:
-            sent = await self.relay_once()
+            sent = await self.relay_once(handed)
         except Exception as exc:
             self.status.failures_in_a_row += 1
             log.warning("outbox relay pass failed (%s in a row): %s", self.status.failures_in_a_row, exc)
@@ -98,18 +128,30 @@ class OutboxRelay:
         ceiling = min(self.max_backoff_s, self.interval_s * 2**self.status.failures_in_a_row)
         return random.uniform(ceiling / 2, ceiling)
 
-    async def relay_once(self) -> int:
-        """Publishes one batch of pending events; returns how many went out."""
-        query = {OUTBOX_COUNT: {"$gt": 0}}
-        docs = [d async for d in self.collection.find(query, projection={OUTBOX: 1}).limit(self.batch)]
-        batches = [_in_order(doc) for doc in docs]
+    async def relay_once(self, handed: dict[Any, Document] | None = None) -> int:
+        """Publishes one batch of pending events, those `handed` over or else those a read finds; returns how many
+        went out."""
+        if handed is None:
+            query = {OUTBOX_COUNT: {"$gt": 0}}
+            docs = [d async for d in self.collection.find(query, projection={OUTBOX: 1}).limit(self.batch)]
+            batches = [_in_order(doc) for doc in docs]
+        else:
+            docs = [{"_id": doc_id, OUTBOX: outbox} for doc_id, outbox in handed.items()]
+            batches = [[e for e in _in_order(doc) if e["id"] not in self._cleared] for doc in docs]
         acknowledgements = [await self.publish(Envelope.from_document(e)) for entries in batches for e in entries]
         await asyncio.gather(*acknowledgements)
         clears = [_clear(doc["_id"], entries) for doc, entries in zip(docs, batches, strict=True) if entries]
         if clears:
             await self.collection.bulk_write(clears, ordered=False)
+        self._remember_cleared([e["id"] for entries in batches for e in entries])
         self.status.published += len(acknowledgements)
         return len(acknowledgements)
+
+    def _remember_cleared(self, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            self._cleared[event_id] = None
+        while len(self._cleared) > CLEARED_KEPT:
+            self._cleared.popitem(last=False)
 
     async def backlog(self) -> tuple[int, float]:
         """Documents with unpublished events, and the age in seconds of the oldest event among a sample."""
@@ -124,6 +166,10 @@ class OutboxRelay:
 def _in_order(doc: Document) -> list[Document]:
     entries: list[Document] = sorted((doc.get(OUTBOX) or {}).values(), key=lambda e: e["seq"])
     return entries
+
+
+def _last_seq(outbox: Document) -> int:
+    return max((entry["seq"] for entry in outbox.values()), default=0)
 
 
 def _clear(doc_id: Any, entries: list[Document]) -> UpdateOne:

@@ -6,7 +6,6 @@ outbox, `goglobal_shared.store`); the relay publishes it on `goglobal.api-keys`,
 evicts the key.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from goglobal_shared.events import ApiKeyRevoked
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
-from goglobal_shared.store.outbox import OUTBOX
+from goglobal_shared.store.outbox import OUTBOX, Written, ignore_written
 from intake.auth.cache import VerifiedKey, VerifiedKeyCache
 from intake.auth.keys import IssuedKey, Principal, Role, issue_key, parse_key
 
@@ -43,7 +42,7 @@ class ApiKeyRepository:
     def __init__(
         self,
         collection: AsyncCollection[Document],
-        on_events: Callable[[], None] = lambda: None,
+        on_events: Written = ignore_written,
         cache: VerifiedKeyCache | None = None,
     ) -> None:
         self.docs = Aggregates(collection, on_events)

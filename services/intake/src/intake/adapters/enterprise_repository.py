@@ -1,7 +1,6 @@
 """Enterprise profiles; the Unified Social Credit Code is unique, so one company registers once. Every change
 queues an `enterprise.upserted` event in the same write (notifications needs contact, consent, languages)."""
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from goglobal_shared.ids import new_id
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
+from goglobal_shared.store.outbox import Written, ignore_written
 
 SOURCE = "/goglobal/intake/enterprises"
 
@@ -23,7 +23,7 @@ class AlreadyRegistered(Exception):
 
 
 class EnterpriseRepository:
-    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Written = ignore_written) -> None:
         self.docs = Aggregates(collection, on_events)
         self.collection = collection
 

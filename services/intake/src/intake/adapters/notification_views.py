@@ -3,7 +3,6 @@ attempt), projected from `goglobal.notifications` so the API can list them; and 
 intake sends back, each stored with its event (outbox) before the API answers."""
 
 import contextlib
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from goglobal_shared.notification_events import (
 )
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import replace_versioned
+from goglobal_shared.store.outbox import Written, ignore_written
 
 
 class NotificationViews:
@@ -30,7 +30,7 @@ class NotificationViews:
         deliveries: AsyncCollection[Document],
         endpoints: AsyncCollection[Document],
         commands: AsyncCollection[Document],
-        on_commands: Callable[[], None] = lambda: None,
+        on_commands: Written = ignore_written,
     ) -> None:
         self.inbox = inbox
         self.deliveries = deliveries

@@ -1,7 +1,6 @@
 """The partner directory. Every change bumps the version and queues a `partner.upserted` event in the
 same document write, so the other services' copies of the directory follow every change exactly."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,7 @@ from goglobal_shared.events import PartnerCategoryDetails, PartnerUpserted
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates, ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES, Change
+from goglobal_shared.store.outbox import Written, ignore_written
 
 SOURCE = "/goglobal/intake/partners"
 
@@ -31,7 +31,7 @@ class SecretState:
 
 
 class PartnerRepository:
-    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Written = ignore_written) -> None:
         self.docs = Aggregates(collection, on_events)
         self.collection = collection
 

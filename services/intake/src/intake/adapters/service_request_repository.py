@@ -19,6 +19,7 @@ from goglobal_shared.enums import ReferralStatus
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
+from goglobal_shared.store.outbox import Written, ignore_written
 from intake.domain.service_requests import Referral, ServiceRequest, request_id_of
 
 
@@ -36,7 +37,7 @@ class RequestFilter:
 
 
 class ServiceRequestRepository:
-    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Written = ignore_written) -> None:
         self.docs = Aggregates(collection, on_events)
         self.collection = collection
         self.offers = collection.database[f"{collection.name}_offers"]

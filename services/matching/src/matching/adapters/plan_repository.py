@@ -14,6 +14,7 @@ from goglobal_shared.domain.partner import OfferStrategy
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
+from goglobal_shared.store.outbox import Written, ignore_written
 from matching.plan import Offer, Plan, PlanStatus
 
 PlanChange = Callable[[Plan], Awaitable[bool]]  # True when it changed the plan
@@ -21,7 +22,7 @@ DEADLINE = "next_deadline"
 
 
 class PlanRepository:
-    def __init__(self, collection: AsyncCollection[Document], on_events: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, collection: AsyncCollection[Document], on_events: Written = ignore_written) -> None:
         self.docs = Aggregates(collection, on_events)
         self.collection = collection
 
