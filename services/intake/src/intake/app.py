@@ -8,6 +8,7 @@ from goglobal_shared.health import Check, health_router
 from goglobal_shared.problems import install_problem_handlers
 from intake.adapters.idempotency_repository import IdempotencyRepository
 from intake.api import openapi
+from intake.api.errors import install_body_handlers
 from intake.api.middleware import BodyLimitAndIdempotency
 from intake.api.routes import (
     api_keys,
@@ -32,7 +33,8 @@ The only HTTP entry of the GoGlobal Referral Network, for enterprises, partner o
 * Every POST accepts an `Idempotency-Key` header: a retry with the same key and body returns the first answer
   and creates nothing new; the same key with another body is refused with 422.
 * Errors are RFC 9457 problem details (`application/problem+json`); a 422 names every field it refuses, and
-  why, in `errors`.
+  why, in `errors`. A body that is not valid JSON is refused with 400 (naming the line and column), one sent
+  with another content type than `application/json` with 415.
 """
 
 
@@ -47,9 +49,16 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             await intake.stop()
 
     app = FastAPI(
-        title="GoGlobal Referral Network — intake API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+        title="GoGlobal Referral Network — intake API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by openapi.serve_docs, without a CDN
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_body_handlers(app)
+    openapi.serve_docs(app)
     for module in (enterprises, service_requests, referrals, partners, api_keys, inbox, deliveries, dead_letters):
         app.include_router(module.router)
     app.include_router(console_router)

@@ -6,20 +6,29 @@ FastAPI documents what a route returns; it cannot see that
   422 lists its reasons in `errors` (`ValidationProblem`, not FastAPI's `HTTPValidationError`);
 * an operation that takes an API key answers 401 without a valid one, and 403 to a key of another role (`RoleGuard`);
 * the middleware answers 413 to an oversized body on any POST/PUT/PATCH, and on POST reads `Idempotency-Key`:
-  400 when it is malformed, 409 while its first request runs, 422 when it was used with another request.
+  400 when it is malformed, 409 while its first request runs, 422 when it was used with another request;
+* an operation that takes a JSON body answers 400 to malformed JSON and 415 to a body of another content type
+  (api/errors.py).
 
 All of that is added here, from the routes' dependencies and the shared models, never per route by hand.
+
+The pages that show the document, Swagger UI at `/docs` and ReDoc at `/redoc`, load their scripts, styles and icon
+from intake itself (the pinned `fastapi-offline` package ships them), never from a CDN: they work offline.
 """
 
 import json
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.params import Form
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic.json_schema import models_json_schema
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 
 from goglobal_shared.problems import PROBLEM_JSON, FieldProblem, Problem, ValidationProblem
 from intake.api.deps import RoleGuard, get_principal
@@ -46,6 +55,17 @@ TOO_LARGE = "The body is larger than the deployment allows (`GOGLOBAL_MAX_BODY_B
 BAD_KEY = "The Idempotency-Key is not 1-255 visible ASCII characters"
 KEY_IN_USE = "A request with this Idempotency-Key is still being processed: retry later"
 KEY_REUSED = "The Idempotency-Key was used with another request (`errors` names `header.Idempotency-Key`)"
+MALFORMED_JSON = "The body is not valid JSON: `detail` names the line and column of the first syntax error"
+NOT_JSON = "The body is not JSON (no Content-Type, or another one): send it with `Content-Type: application/json`"
+
+DOCS_URL, REDOC_URL, DOCS_ASSETS = "/docs", "/redoc", "/docs/assets"
+ASSETS_PACKAGE = ("fastapi_offline", "static")  # swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon
+# The pages load nothing from another origin (ReDoc would fetch its vendor's logo from a CDN); their inline
+# bootstrap script and styles stay allowed.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
+)
 
 
 def build(app: FastAPI) -> dict[str, Any]:
@@ -104,6 +124,9 @@ def _describe_errors(dependant: Dependant, method: str, operation: dict[str, Any
         _add(responses, 403, f"The API key is of another role: this operation is for {guard.allowed} keys")
     if method in WITH_BODY:
         _add(responses, 413, TOO_LARGE)
+    if any(not isinstance(body.field_info, Form) for body in dependant.body_params):  # FastAPI reads it as JSON
+        _add(responses, 400, MALFORMED_JSON)
+        _add(responses, 415, NOT_JSON)
     if "422" in responses:
         responses["422"]["description"] = VALIDATION
     if method == "post":
@@ -137,3 +160,36 @@ def _drop_unused(schema: dict[str, Any], names: set[str]) -> None:
         definition = components.pop(name)
         if json.dumps(REF.format(model=name)) in json.dumps(schema):
             components[name] = definition  # still referred to: keep it
+
+
+def serve_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc, with their assets served by intake. Create `app` with `docs_url=None, redoc_url=None`:
+    FastAPI's own pages load them from a CDN, and are blank on a machine without internet."""
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[ASSETS_PACKAGE]), name="docs-assets")
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} (Swagger UI)",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's online validator is a third party
+        )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
+
+    @app.get(REDOC_URL, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} (ReDoc)",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page

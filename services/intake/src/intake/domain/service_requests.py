@@ -151,12 +151,12 @@ class ServiceRequest:
         )
 
     def start(self, referral_id: str, partner_id: str, actor: Actor, now: datetime) -> None:
-        ref = self._accepted_by(referral_id, partner_id)
+        ref = self._accepted_by(referral_id, partner_id, "start")
         self._move(ref, S.IN_PROGRESS, actor, now, "started work")
         self._emit(ref, ReferralStarted(referral_id=ref.id, partner_id=partner_id, started_at=now))
 
     def complete(self, referral_id: str, partner_id: str, completion: Completion, actor: Actor, now: datetime) -> None:
-        ref = self._accepted_by(referral_id, partner_id)
+        ref = self._accepted_by(referral_id, partner_id, "complete")
         self._move(ref, S.COMPLETED, actor, now, f"completed: {completion.outcome.value}")
         ref.completion = completion.model_dump(mode="json")
         self._emit(
@@ -321,13 +321,24 @@ class ServiceRequest:
     def _open_for_offers(ref: Referral) -> bool:
         return ref.status not in TERMINAL and ref.partner_id is None
 
-    def _accepted_by(self, referral_id: str, partner_id: str) -> Referral:
+    def _accepted_by(self, referral_id: str, partner_id: str, action: str) -> Referral:
+        """The referral, if `partner_id` accepted it; else the partner is told what stands in its way (an open
+        offer is not an acceptance; another partner accepted; its offer ended)."""
         ref = self.referral(referral_id)
         if partner_id not in ref.offered_to:
             raise NotAParty(referral_id)
-        if ref.partner_id != partner_id:
-            raise DomainError("only the partner that accepted this referral can do that")
-        return ref
+        if ref.partner_id == partner_id:
+            return ref
+        if partner_id in ref.open_offers:
+            raise DomainError(f"this referral is offered to you, not accepted: accept it first, then {action} it")
+        if ref.partner_id is not None:
+            raise DomainError(
+                f"another partner accepted this referral: only the partner that accepted it can {action} it"
+            )
+        raise DomainError(
+            f"your offer of this referral ended before you accepted it (declined, expired or withdrawn; the referral "
+            f"is {ref.status.value}): only the partner that accepted a referral can {action} it"
+        )
 
     def _move(self, ref: Referral, target: S, actor: Actor, now: datetime, why: str) -> None:
         current = ref.status
