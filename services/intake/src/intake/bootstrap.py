@@ -25,11 +25,9 @@ from intake.adapters.service_request_repository import ServiceRequestRepository
 from intake.auth.cache import VerifiedKeyCache
 from intake.auth.revocations import follow_revocations
 from intake.consumers.dead_letters import DeadLetterCollector
-from intake.consumers.matching_events import SELF_DEDUPLICATING as DECISIONS_DEDUPLICATED
 from intake.consumers.matching_events import DecisionBatch
-from intake.consumers.matching_events import handlers as matching_handlers
-from intake.consumers.notification_events import SELF_DEDUPLICATING as NOTIFICATIONS_DEDUPLICATED
-from intake.consumers.notification_events import handlers as notification_handlers
+from intake.consumers.matching_events import router as decisions_router
+from intake.consumers.notification_events import router as notifications_router
 from intake.settings import IntakeSettings
 
 
@@ -93,15 +91,16 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
     )
     for repo in (requests, enterprises, partners, api_keys, views):
         await repo.ensure_indexes()
-    routes = {**matching_handlers(requests, enterprises, utcnow), **notification_handlers(views)}
+    routes = decisions_router(requests, enterprises, utcnow)
+    routes.include(notifications_router(views))
     decisions = DecisionBatch(requests, enterprises, utcnow)
     events = EventConsumer(
         conn.consumer,
         conn.producer,
-        routes,
+        routes.handlers,
         ProcessedEvents(db["processed_events"]),
         batch=decisions,
-        self_deduplicating=DECISIONS_DEDUPLICATED | NOTIFICATIONS_DEDUPLICATED,
+        self_deduplicating=routes.self_deduplicating,
     )
     runtime = ServiceRuntime(settings, conn, events, relays[0])
     await follow_revocations(settings, runtime, key_cache)

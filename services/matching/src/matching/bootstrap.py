@@ -19,7 +19,7 @@ from goglobal_shared.store.outbox import OutboxRelay
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.adapters.partner_stats import PartnerStatsRepository
 from matching.adapters.plan_repository import PlanRepository
-from matching.consumers.referral_events import SELF_DEDUPLICATING, Matcher, SubmissionBatch, handlers
+from matching.consumers.referral_events import Matcher, SubmissionBatch, router
 from matching.engine import DirectoryIndex, Partner
 from matching.scheduler import ExpiryScheduler
 from matching.settings import MatchingSettings
@@ -70,13 +70,14 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     await follower.catch_up()
     matcher = Matcher(settings, index, plans, PartnerStatsRepository(db["partner_stats"]), utcnow)
     scheduler = ExpiryScheduler(matcher, settings.scheduler_interval_s)
+    routes = router(matcher)
     events = EventConsumer(
         conn.consumer,
         conn.producer,
-        handlers(matcher),
+        routes.handlers,
         ProcessedEvents(db["processed_events"]),
         batch=SubmissionBatch(matcher),
-        self_deduplicating=SELF_DEDUPLICATING,
+        self_deduplicating=routes.self_deduplicating,
     )
     runtime = ServiceRuntime(settings, conn, events, relay, extra_checks=_checks(follower, scheduler))
     runtime.start(samples=[offer_counts(plans, utcnow)])

@@ -22,7 +22,7 @@ from goglobal_shared.store import ProcessedEvents
 from notifications.adapters.deliveries import DeliveryRepository
 from notifications.adapters.directory import Directory
 from notifications.adapters.referrals import ReferralProjection
-from notifications.consumers.lifecycle import SELF_DEDUPLICATING, Lifecycle, handlers
+from notifications.consumers.lifecycle import Lifecycle, router
 from notifications.dispatcher import Dispatcher
 from notifications.email.smtp import SmtpConfig
 from notifications.endpoints import EndpointHealth
@@ -151,9 +151,11 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
     lifecycle = Lifecycle(
         directory, ReferralProjection(db["referrals"]), deliveries, endpoints, notifier, utcnow, dispatcher.wake
     )
-    routes = handlers(lifecycle, emails_enterprises=settings.smtp_host is not None)
+    routes = router(lifecycle, emails_enterprises=settings.smtp_host is not None)
     processed = ProcessedEvents(db["processed_events"])
-    events = EventConsumer(conn.consumer, conn.producer, routes, processed, self_deduplicating=SELF_DEDUPLICATING)
+    events = EventConsumer(
+        conn.consumer, conn.producer, routes.handlers, processed, self_deduplicating=routes.self_deduplicating
+    )
     runtime = ServiceRuntime(settings, conn, events, relay=None, extra_checks={"dispatcher": _running(dispatcher)})
     runtime.start()
     runtime.loops.start(dispatcher, dispatcher.run(), "dispatcher")

@@ -17,6 +17,7 @@ from goglobal_shared.events import (
     ReferralUnmatched,
 )
 from goglobal_shared.partner_events import PartnerEvent
+from goglobal_shared.router import PayloadDispatch
 
 SOURCE = "/goglobal/notifications"
 _IDS = uuid.UUID("6f1d2c1e-8c53-4c8e-9a7f-1f4f6a0d2b11")
@@ -56,59 +57,64 @@ def derived_id(source_event_id: str, recipient: str, kind: str) -> str:
     return str(uuid.uuid5(_IDS, f"{source_event_id}:{recipient}:{kind}"))
 
 
-def partner_message(envelope: Envelope) -> PartnerMessage:
+def partner_message(event: PartnerEvent, envelope: Envelope) -> PartnerMessage:
     """A partner event intake recorded, forwarded unchanged (same id, so the partner dedupes redeliveries)."""
-    payload = envelope.data
-    if not isinstance(payload, PartnerEvent):
-        raise TypeError(f"{envelope.type} is not a partner event")
-    return PartnerMessage(payload.partner_id, envelope)
+    return PartnerMessage(event.partner_id, envelope)
+
+
+@dataclass(frozen=True)
+class Telling:
+    """What an e-mail to the enterprise about `cause` is made of besides the event."""
+
+    cause: Envelope
+    enterprise_id: str
+    base: dict[str, Any]  # the referral and the enterprise's name, in every e-mail
+    referral: Referral | None
+    partner_name: str | None
+
+
+def _received(event: ReferralSubmitted, t: Telling) -> list[EnterpriseMessage]:
+    # One e-mail per request, listing its needs, whichever of its referrals comes first.
+    context = {**t.base, "request_id": event.request_id}
+    return [EnterpriseMessage(t.enterprise_id, "request_received", f"request_received:{event.request_id}", context)]
+
+
+def _offered(event: ReferralOffered, t: Telling) -> list[EnterpriseMessage]:
+    if event.round != 1:  # told once, when the first partners are offered the referral
+        return []
+    context = {**t.base, "need": t.referral.need if t.referral else {}}
+    return [EnterpriseMessage(t.enterprise_id, "referral_offered_enterprise", f"offered:{t.cause.subject}", context)]
+
+
+def _accepted(event: ReferralAccepted, t: Telling) -> list[EnterpriseMessage]:
+    context = {**t.base, "partner_name": t.partner_name or event.partner_id}
+    return [EnterpriseMessage(t.enterprise_id, "referral_accepted_enterprise", f"accepted:{t.cause.id}", context)]
+
+
+def _unmatched(event: ReferralUnmatched, t: Telling) -> list[EnterpriseMessage]:
+    context = {**t.base, "reason": event.reason}
+    return [EnterpriseMessage(t.enterprise_id, "referral_unmatched_enterprise", f"unmatched:{t.cause.id}", context)]
+
+
+def _completed(event: ReferralCompleted, t: Telling) -> list[EnterpriseMessage]:
+    context = {**t.base, "outcome": event.outcome.value, "partner_name": t.partner_name}
+    return [EnterpriseMessage(t.enterprise_id, "referral_completed_enterprise", f"completed:{t.cause.id}", context)]
+
+
+ENTERPRISE_EMAILS: PayloadDispatch[Telling, list[EnterpriseMessage]] = PayloadDispatch()
+ENTERPRISE_EMAILS.on(ReferralSubmitted, _received)
+ENTERPRISE_EMAILS.on(ReferralOffered, _offered)
+ENTERPRISE_EMAILS.on(ReferralAccepted, _accepted)
+ENTERPRISE_EMAILS.on(ReferralUnmatched, _unmatched)
+ENTERPRISE_EMAILS.on(ReferralCompleted, _completed)
 
 
 def enterprise_messages(
     cause: Envelope, referral: Referral | None, enterprise: dict[str, Any] | None, partner_name: str | None
 ) -> list[EnterpriseMessage]:
     """E-mails to the enterprise, only with its consent to receive them."""
-    if enterprise is None or not enterprise["receive_email"]:
+    if enterprise is None or not enterprise["receive_email"] or cause.type not in ENTERPRISE_EMAILS:
         return []
-    event, eid = cause.data, enterprise["enterprise_id"]
+    eid = enterprise["enterprise_id"]
     base = {"referral_id": cause.subject, "enterprise_name": enterprise["legal_name_en"]}
-    if isinstance(event, ReferralSubmitted):
-        # One e-mail per request, listing its needs, whichever of its referrals comes first.
-        return [
-            EnterpriseMessage(
-                eid,
-                "request_received",
-                f"request_received:{event.request_id}",
-                {**base, "request_id": event.request_id},
-            )
-        ]
-    if isinstance(event, ReferralOffered) and event.round == 1:
-        need = referral.need if referral else {}
-        return [
-            EnterpriseMessage(eid, "referral_offered_enterprise", f"offered:{cause.subject}", {**base, "need": need})
-        ]
-    if isinstance(event, ReferralAccepted):
-        return [
-            EnterpriseMessage(
-                eid,
-                "referral_accepted_enterprise",
-                f"accepted:{cause.id}",
-                {**base, "partner_name": partner_name or event.partner_id},
-            )
-        ]
-    if isinstance(event, ReferralUnmatched):
-        return [
-            EnterpriseMessage(
-                eid, "referral_unmatched_enterprise", f"unmatched:{cause.id}", {**base, "reason": event.reason}
-            )
-        ]
-    if isinstance(event, ReferralCompleted):
-        return [
-            EnterpriseMessage(
-                eid,
-                "referral_completed_enterprise",
-                f"completed:{cause.id}",
-                {**base, "outcome": event.outcome.value, "partner_name": partner_name},
-            )
-        ]
-    return []
+    return ENTERPRISE_EMAILS(cause.data, Telling(cause, eid, base, referral, partner_name))

@@ -47,21 +47,21 @@ class NotificationViews:
         with contextlib.suppress(DuplicateKeyError):  # redelivered: the item exists (and may have been read)
             await self.inbox.insert_one(doc)
 
-    async def outcome(self, event: DeliveryOutcome) -> None:
+    async def delivered(self, event: NotificationDelivered) -> None:
+        await self._keep_latest(event, {"status": "delivered"})
+
+    async def failed(self, event: NotificationFailed) -> None:
+        status = "failed" if event.final else "retrying"
+        await self._keep_latest(event, {"status": status, "next_attempt_at": event.next_attempt_at})
+
+    async def _keep_latest(self, event: DeliveryOutcome, state: Document) -> None:
         """Keeps the latest state of each delivery: the one with the most attempts wins, so replays are harmless."""
-        status = (
-            "delivered"
-            if isinstance(event, NotificationDelivered)
-            else ("failed" if isinstance(event, NotificationFailed) and event.final else "retrying")
-        )
         doc = {
             **event.model_dump(mode="python"),
-            "status": status,
+            **state,
             "attempt_count": len(event.attempts),
             "updated_at": event.at,
         }
-        if isinstance(event, NotificationFailed):
-            doc["next_attempt_at"] = event.next_attempt_at
         # A replay of older news (fewer attempts) changes nothing: the filter misses the newer state held, and the
         # upsert then finds the `_id` taken.
         with contextlib.suppress(DuplicateKeyError):

@@ -15,10 +15,10 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from goglobal_shared import tracing
-from goglobal_shared.consumer import Handler
 from goglobal_shared.domain.enterprise import EnterpriseProfile
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.errors import PermanentEventError
+from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
     ReferralExpired,
     ReferralMatched,
@@ -26,6 +26,7 @@ from goglobal_shared.events import (
     ReferralOfferWithdrawn,
     ReferralUnmatched,
 )
+from goglobal_shared.router import EventRouter, PayloadDispatch
 from intake.adapters.enterprise_repository import EnterpriseRepository
 from intake.adapters.service_request_repository import NotFound, ServiceRequestRepository
 from intake.domain.service_requests import Actor, DomainError, Offer, ServiceRequest, request_id_of
@@ -34,28 +35,45 @@ log = logging.getLogger(__name__)
 MATCHING = "service:matching"
 HANDLED = (ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralExpired, ReferralOfferWithdrawn)
 Profiles = Callable[[str], Awaitable[EnterpriseProfile | None]]
-# A request's history names the decision behind each step (`has_applied`): a repeat is a no-op with no log.
-SELF_DEDUPLICATING = frozenset(t.event_type for t in HANDLED)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What recording one decision on a request needs besides the decision."""
+
+    request: ServiceRequest
+    referral_id: str
+    actor: Actor
+    enterprise: EnterpriseProfile | None  # read when the decision is an offer, for the profile it carries
+    now: datetime
+
+
+RECORD: PayloadDispatch[Recording, bool] = PayloadDispatch()  # True when the decision changed the request
+RECORD.on(
+    ReferralMatched,
+    lambda e, r: r.request.matched(r.referral_id, [c.model_dump() for c in e.candidates], r.actor, r.now),
+)
+RECORD.on(ReferralUnmatched, lambda e, r: r.request.unmatched(r.referral_id, e.reason, r.actor, r.now))
+RECORD.on(
+    ReferralOffered,
+    # The profile as the system of record holds it now: what the API shows the partner too.
+    lambda e, r: r.request.offered(
+        Offer(r.referral_id, e.partner_id, e.offered_at, e.respond_by, e.round), r.enterprise, r.actor, r.now
+    ),
+)
+RECORD.on(ReferralExpired, lambda e, r: r.request.expired(r.referral_id, e.partner_id, e.offered_at, r.actor, r.now))
+RECORD.on(
+    ReferralOfferWithdrawn,
+    lambda e, r: r.request.offer_withdrawn(r.referral_id, e.partner_id, e.reason, r.actor, r.now),
+)
 
 
 def _apply(envelope: Envelope, request: ServiceRequest, enterprise: EnterpriseProfile | None, now: datetime) -> bool:
     """Records one decision on the request; False when it came too late to matter (or was applied before)."""
-    actor, rid, event = Actor(MATCHING, envelope.id), envelope.subject, envelope.data
+    rid = envelope.subject
     if request.has_applied(rid, envelope.id):
         return False
-    if isinstance(event, ReferralMatched):
-        applied = request.matched(rid, [c.model_dump() for c in event.candidates], actor, now)
-    elif isinstance(event, ReferralUnmatched):
-        applied = request.unmatched(rid, event.reason, actor, now)
-    elif isinstance(event, ReferralOffered):
-        offer = Offer(rid, event.partner_id, event.offered_at, event.respond_by, event.round)
-        # The profile as the system of record holds it now: what the API shows the partner too.
-        applied = request.offered(offer, enterprise, actor, now)
-    elif isinstance(event, ReferralExpired):
-        applied = request.expired(rid, event.partner_id, event.offered_at, actor, now)
-    else:
-        assert isinstance(event, ReferralOfferWithdrawn)
-        applied = request.offer_withdrawn(rid, event.partner_id, event.reason, actor, now)
+    applied = RECORD(envelope.data, Recording(request, rid, Actor(MATCHING, envelope.id), enterprise, now))
     if not applied:
         log.info("superseded %s skipped", envelope.type, extra={"event_id": envelope.id, "referral_id": rid})
     return applied
@@ -65,21 +83,29 @@ def _refused(envelope: Envelope, exc: Exception) -> PermanentEventError:
     return PermanentEventError(f"{envelope.type} cannot apply to referral {envelope.subject}: {exc}")
 
 
-def handlers(
+def router(
     requests: ServiceRequestRepository, enterprises: EnterpriseRepository, clock: Callable[[], datetime]
-) -> dict[str, Handler]:
-    async def handle(envelope: Envelope) -> None:
-        async def command(request: ServiceRequest) -> bool:
-            offered = isinstance(envelope.data, ReferralOffered)
-            enterprise = await enterprises.profile(request.enterprise_id) if offered else None
-            return _apply(envelope, request, enterprise, clock())
+) -> EventRouter:
+    """One decision at a time (`DecisionBatch` takes a poll's decisions together when it can). A request's
+    history names the decision behind each step (`has_applied`): a repeat is a no-op, with no processed log."""
 
-        try:
-            await requests.mutate(envelope.subject, command, clock)
-        except (NotFound, DomainError, ValidationError) as exc:  # ValidationError: a stored profile gone invalid
-            raise _refused(envelope, exc) from exc
+    def recorder(with_profile: bool) -> Callable[[EventPayload, Envelope], Awaitable[None]]:
+        async def record(event: EventPayload, envelope: Envelope) -> None:
+            async def command(request: ServiceRequest) -> bool:
+                enterprise = await enterprises.profile(request.enterprise_id) if with_profile else None
+                return _apply(envelope, request, enterprise, clock())
 
-    return {t.event_type: handle for t in HANDLED}
+            try:
+                await requests.mutate(envelope.subject, command, clock)
+            except (NotFound, DomainError, ValidationError) as exc:  # ValidationError: a stored profile gone invalid
+                raise _refused(envelope, exc) from exc
+
+        return record
+
+    routes = EventRouter()
+    routes.on(ReferralOffered, recorder(with_profile=True), self_deduplicating=True)
+    routes.on([t for t in HANDLED if t is not ReferralOffered], recorder(with_profile=False), self_deduplicating=True)
+    return routes
 
 
 @dataclass
@@ -89,7 +115,7 @@ class DecisionBatch:
     requests: ServiceRequestRepository
     enterprises: EnterpriseRepository
     clock: Callable[[], datetime]
-    types: frozenset[str] = frozenset(t.event_type for t in HANDLED)
+    types: frozenset[str] = RECORD.types
 
     async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]:
         outcomes: dict[str, Exception | None] = {}
@@ -138,6 +164,6 @@ class DecisionBatch:
         wanted = {
             request.enterprise_id
             for request_id, request in requests.items()
-            if any(isinstance(e.data, ReferralOffered) for e in by_request[request_id])
+            if any(e.type == ReferralOffered.event_type for e in by_request[request_id])
         }
         return await self.enterprises.profiles(sorted(wanted))

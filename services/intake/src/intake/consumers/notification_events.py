@@ -1,6 +1,5 @@
 """Intake follows the notifications service to show inboxes, delivery logs and disabled endpoints."""
 
-from goglobal_shared.consumer import Handler
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.notification_events import (
     EndpointDisabled,
@@ -8,29 +7,29 @@ from goglobal_shared.notification_events import (
     NotificationDelivered,
     NotificationFailed,
 )
+from goglobal_shared.router import EventRouter
 from intake.adapters.notification_views import NotificationViews
 
-# Inbox items are inserted under their notification id, and a delivery's state only moves to more attempts: a
-# repeat is a no-op with no log.
-SELF_DEDUPLICATING = frozenset(t.event_type for t in (NotificationCreated, NotificationDelivered, NotificationFailed))
 
+def router(views: NotificationViews) -> EventRouter:
+    """Inbox items are inserted under their notification id, and a delivery's state only moves to more attempts:
+    a repeat of either is a no-op with no processed log."""
 
-def handlers(views: NotificationViews) -> dict[str, Handler]:
-    async def created(envelope: Envelope) -> None:
-        assert isinstance(envelope.data, NotificationCreated)
-        await views.created(envelope.data)
+    async def created(event: NotificationCreated, envelope: Envelope) -> None:
+        await views.created(event)
 
-    async def outcome(envelope: Envelope) -> None:
-        assert isinstance(envelope.data, NotificationDelivered | NotificationFailed)
-        await views.outcome(envelope.data)
+    async def delivered(event: NotificationDelivered, envelope: Envelope) -> None:
+        await views.delivered(event)
 
-    async def disabled(envelope: Envelope) -> None:
-        assert isinstance(envelope.data, EndpointDisabled)
-        await views.endpoint_disabled(envelope.data)
+    async def failed(event: NotificationFailed, envelope: Envelope) -> None:
+        await views.failed(event)
 
-    return {
-        NotificationCreated.event_type: created,
-        NotificationDelivered.event_type: outcome,
-        NotificationFailed.event_type: outcome,
-        EndpointDisabled.event_type: disabled,
-    }
+    async def disabled(event: EndpointDisabled, envelope: Envelope) -> None:
+        await views.endpoint_disabled(event)
+
+    routes = EventRouter()
+    routes.on(NotificationCreated, created, self_deduplicating=True)
+    routes.on(NotificationDelivered, delivered, self_deduplicating=True)
+    routes.on(NotificationFailed, failed, self_deduplicating=True)
+    routes.on(EndpointDisabled, disabled)
+    return routes

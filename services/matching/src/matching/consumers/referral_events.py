@@ -1,5 +1,5 @@
-"""Matching's reactions to referral lifecycle events. Each handler is idempotent on its event: plan changes
-check the plan's state, statistics remember the event ids they applied."""
+"""Matching's reactions to referral lifecycle events, routed by payload class (`router`). Each handler is
+idempotent on its event: plan changes check the plan's state, statistics remember the event ids they applied."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -8,12 +8,10 @@ from datetime import datetime
 from opentelemetry.trace import SpanKind
 
 from goglobal_shared import tracing
-from goglobal_shared.consumer import Handler
 from goglobal_shared.domain.partner import OfferStrategy
 from goglobal_shared.enums import ServiceCategory
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.errors import PermanentEventError
-from goglobal_shared.event_base import EventPayload
 from goglobal_shared.events import (
     OfferWithdrawalReason,
     ReferralAccepted,
@@ -27,6 +25,7 @@ from goglobal_shared.events import (
     ReferralSubmitted,
     ReferralWithdrawn,
 )
+from goglobal_shared.router import EventRouter
 from matching import stats
 from matching.adapters.partner_stats import PartnerStatsRepository
 from matching.adapters.plan_repository import PlanRepository
@@ -218,33 +217,19 @@ async def _answered(
     await m.partner_stats.apply(partner_id, envelope.id, lambda s: stats.answered(s, hours, accepted), m.clock())
 
 
-Step = Callable[[Matcher, Envelope, EventPayload], Awaitable[None]]
-STEPS: dict[type[EventPayload], Step] = {
-    ReferralSubmitted: on_submitted,  # type: ignore[dict-item]
-    ReferralDeclined: on_declined,  # type: ignore[dict-item]
-    ReferralAccepted: on_accepted,  # type: ignore[dict-item]
-    ReferralAssigned: on_assigned,  # type: ignore[dict-item]
-    ReferralWithdrawn: on_ended,  # type: ignore[dict-item]
-    ReferralClosed: on_ended,  # type: ignore[dict-item]
-    ReferralCompleted: on_completed,  # type: ignore[dict-item]
-    ReferralRated: on_rated,  # type: ignore[dict-item]
-    ReferralOffered: on_offered,  # type: ignore[dict-item]
-    ReferralExpired: on_expired,  # type: ignore[dict-item]
-}
-
-
-# A plan is created once per referral, and a repeat finds it (the first decision stands): no log needed. The
-# other steps keep the log: partner statistics remember only their latest event ids.
-SELF_DEDUPLICATING = frozenset({ReferralSubmitted.event_type})
-
-
-def handlers(matcher: Matcher) -> dict[str, Handler]:
-    """One handler per event type."""
-
-    def bind(step: Step) -> Handler:
-        async def handle(envelope: Envelope) -> None:
-            await step(matcher, envelope, envelope.data)
-
-        return handle
-
-    return {payload.event_type: bind(step) for payload, step in STEPS.items()}
+def router(m: Matcher) -> EventRouter:
+    """One step per event type. A plan is created once per referral, and a repeat finds it (the first decision
+    stands): no processed log for submissions. The other steps keep the log: partner statistics remember only
+    their latest event ids."""
+    routes = EventRouter()
+    routes.on(ReferralSubmitted, lambda e, env: on_submitted(m, env, e), self_deduplicating=True)
+    routes.on(ReferralDeclined, lambda e, env: on_declined(m, env, e))
+    routes.on(ReferralAccepted, lambda e, env: on_accepted(m, env, e))
+    routes.on(ReferralAssigned, lambda e, env: on_assigned(m, env, e))
+    routes.on(ReferralWithdrawn, lambda e, env: on_ended(m, env, e))
+    routes.on(ReferralClosed, lambda e, env: on_ended(m, env, e))
+    routes.on(ReferralCompleted, lambda e, env: on_completed(m, env, e))
+    routes.on(ReferralRated, lambda e, env: on_rated(m, env, e))
+    routes.on(ReferralOffered, lambda e, env: on_offered(m, env, e))
+    routes.on(ReferralExpired, lambda e, env: on_expired(m, env, e))
+    return routes
