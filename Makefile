@@ -70,10 +70,11 @@ docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event
 bench: install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks/
 	$(PY) -m bench.run_all
 
-lint: install  ## ruff and mypy --strict
+lint: install  ## ruff, mypy --strict and the layering contracts (lint-imports, in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -14,7 +14,7 @@ event, and the same guarantee (a log entry would only repeat what the effect alr
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -29,11 +29,10 @@ from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity
 from goglobal_shared.metrics import DEAD_LETTERS, EVENT_HANDLING, EVENTS_CONSUMED
+from goglobal_shared.router import Handler
 from goglobal_shared.store.processed import ProcessedEvents
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Envelope], Awaitable[None]]
 
 
 class BatchHandler(Protocol):

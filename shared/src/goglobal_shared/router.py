@@ -13,7 +13,6 @@ reads nor writes the processed-event log for that type (goglobal_shared.consumer
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
-from goglobal_shared.consumer import Handler
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.event_base import EventPayload
@@ -21,6 +20,8 @@ from goglobal_shared.event_base import EventPayload
 P = TypeVar("P", bound=EventPayload)
 C = TypeVar("C")
 R = TypeVar("R")
+
+Handler = Callable[[Envelope], Awaitable[None]]  # what a consumer calls with each event of a routed type
 
 
 class PayloadDispatch(Generic[C, R]):
