@@ -121,6 +121,17 @@ async def test_same_key_with_another_body_is_refused(http: httpx.AsyncClient) ->
     assert await own_request_ids(http, c) == [first.json()["id"]]
 
 
+async def test_a_refused_body_under_a_used_key_leaves_the_first_answer_stored(http: httpx.AsyncClient) -> None:
+    c = await enterprise(http)
+    first = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=idempotent(c, "retry-3"))
+    assert first.status_code == 201, first.text
+    invalid = await http.post("/v1/service-requests", json={"needs": []}, headers=idempotent(c, "retry-3"))
+    assert invalid.status_code == 422, invalid.text
+    again = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=idempotent(c, "retry-3"))
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true", again.text
+    assert again.json() == first.json()
+
+
 async def test_the_same_key_from_another_api_key_is_independent(http: httpx.AsyncClient, rig: Rig) -> None:
     c, d = await enterprise(http), await enterprise(http)
     for_c = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=idempotent(c, "shared"))
@@ -188,6 +199,25 @@ async def test_same_key_same_api_key_with_another_body_is_refused_whatever_the_s
     lower = {"Authorization": f"bearer {c.key}", "Idempotency-Key": "scheme-case"}
     answer = await http.post("/v1/service-requests", json={"needs": [OTHER_NEED]}, headers=lower)
     assert assert_problem(answer, 422)["type"] == PROBLEMS + "idempotency-key-reused"
+
+
+async def test_a_profile_change_shows_in_the_next_submission(http: httpx.AsyncClient, rig: Rig) -> None:
+    """Submissions read the enterprise from a short-lived cache; a change made through this replica evicts it."""
+    c = await enterprise(http)
+    first = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=c.auth)
+    assert first.status_code == 201, first.text  # the enterprise is now cached
+    renamed = await http.patch("/v1/enterprises/me", json={"legal_name_en": "Renamed Solar Ltd"}, headers=c.auth)
+    assert renamed.status_code == 200, renamed.text
+    second = await http.post("/v1/service-requests", json={"needs": [NEED]}, headers=c.auth)
+    assert second.status_code == 201, second.text
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(rig.namespace.infra.mongodb_uri)
+    try:
+        requests = client[rig.namespace.database("intake")]["service_requests"]
+        stored = {d["_id"]: d["enterprise_name"] async for d in requests.find({"enterprise_id": c.id})}
+    finally:
+        await client.close()
+    assert stored[second.json()["id"]] == "Renamed Solar Ltd"
+    assert stored[first.json()["id"]] != "Renamed Solar Ltd"
 
 
 async def test_issued_keys_are_not_stored_in_plaintext(http: httpx.AsyncClient, rig: Rig) -> None:

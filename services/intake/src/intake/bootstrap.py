@@ -10,6 +10,7 @@ from goglobal_shared.consumer import EventConsumer, make_consumer
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.kafka import enqueue
 from goglobal_shared.metrics import REFERRALS
+from goglobal_shared.mongo import Document
 from goglobal_shared.runtime import ServiceRuntime, connect
 from goglobal_shared.sampler import MetricsSampler, Sample, outbox
 from goglobal_shared.settings import dead_letter_topic
@@ -28,6 +29,7 @@ from intake.consumers.dead_letters import DeadLetterCollector
 from intake.consumers.matching_events import DecisionBatch
 from intake.consumers.matching_events import router as decisions_router
 from intake.consumers.notification_events import router as notifications_router
+from intake.recent_reads import RecentReads
 from intake.settings import IntakeSettings
 
 
@@ -82,7 +84,8 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
     ]
     requests_relay, partners_relay, enterprises_relay, commands_relay, api_keys_relay = relays
     requests = ServiceRequestRepository(requests_relay.collection, requests_relay.written)
-    enterprises = EnterpriseRepository(enterprises_relay.collection, enterprises_relay.written)
+    recent_enterprises: RecentReads[Document] = RecentReads(settings.enterprise_cache_ttl_s)
+    enterprises = EnterpriseRepository(enterprises_relay.collection, enterprises_relay.written, recent_enterprises)
     partners = PartnerRepository(partners_relay.collection, partners_relay.written)
     key_cache = VerifiedKeyCache(settings.api_key_cache_ttl_s, settings.api_key_cache_max_entries)
     api_keys = ApiKeyRepository(api_keys_relay.collection, api_keys_relay.written, key_cache)

@@ -42,6 +42,14 @@ class IntakeSettings(ServiceSettings):
     api_key_cache_max_entries: int = Field(
         default=10_000, ge=1, le=1_000_000, description="verified API keys kept per replica (least recently used go)"
     )
+    enterprise_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=MAX_TTL_S,
+        description="how old the enterprise a submission reads may be (a change made on another replica shows in "
+        "new submissions within it; one made here at once); 0 reads it every time. Offers and acceptances always "
+        "read it afresh",
+    )
 
     @property
     def api_keys_topic(self) -> str:

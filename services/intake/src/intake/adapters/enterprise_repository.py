@@ -1,5 +1,9 @@
 """Enterprise profiles; the Unified Social Credit Code is unique, so one company registers once. Every change
-queues an `enterprise.upserted` event in the same write (notifications needs contact, consent, languages)."""
+queues an `enterprise.upserted` event in the same write (notifications needs contact, consent, languages).
+
+`recent` serves a submission the enterprise as read at most `GOGLOBAL_ENTERPRISE_CACHE_TTL_S` (5 s) ago: the
+profile a submission carries to matching may lag a change made on another replica by that much. What a partner
+is told (offers, acceptances) is always read afresh (`profile`, `profiles`, `get`)."""
 
 from datetime import datetime
 from typing import Any
@@ -14,6 +18,7 @@ from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
 from goglobal_shared.store.outbox import Written, ignore_written
+from intake.recent_reads import RecentReads
 
 SOURCE = "/goglobal/intake/enterprises"
 
@@ -23,9 +28,15 @@ class AlreadyRegistered(Exception):
 
 
 class EnterpriseRepository:
-    def __init__(self, collection: AsyncCollection[Document], on_events: Written = ignore_written) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        on_events: Written = ignore_written,
+        recent: RecentReads[Document] | None = None,
+    ) -> None:
         self.docs = Aggregates(collection, on_events)
         self.collection = collection
+        self._recent: RecentReads[Document] = recent if recent is not None else RecentReads(ttl_s=0)
 
     async def ensure_indexes(self) -> None:
         await self.docs.ensure_indexes()
@@ -46,6 +57,17 @@ class EnterpriseRepository:
     async def get(self, enterprise_id: str) -> Document | None:
         return await self.docs.get(enterprise_id)
 
+    async def recent(self, enterprise_id: str) -> Document | None:
+        """The enterprise as read at most the cache's TTL ago (on this replica, as of its own last change)."""
+        cached = self._recent.get(enterprise_id)
+        if cached is not None:
+            return cached
+        lookup = self._recent.lookup()
+        doc = await self.get(enterprise_id)
+        if doc is not None:
+            self._recent.put(enterprise_id, doc, lookup)
+        return doc
+
     async def profile(self, enterprise_id: str) -> EnterpriseProfile | None:
         return profile_of(await self.get(enterprise_id))
 
@@ -62,7 +84,11 @@ class EnterpriseRepository:
             event = _event(enterprise_id, profile, current["version"] + 1, now)
             return Change({"profile": profile.model_dump(mode="json"), "updated_at": now}, [event])
 
-        return await self.docs.change(enterprise_id, decide)
+        self._recent.evict(enterprise_id)  # a read in flight now cannot put the old profile back
+        try:
+            return await self.docs.change(enterprise_id, decide)
+        finally:
+            self._recent.evict(enterprise_id)
 
     async def page(self, limit: int, after: str | None) -> list[Document]:
         query: Document = {"_id": {"$lt": after}} if after else {}

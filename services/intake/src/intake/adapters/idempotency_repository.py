@@ -71,8 +71,11 @@ class IdempotencyRepository:
         doc = {"_id": record_id, "fingerprint": fingerprint, "created_at": now, **_done(response)}
         try:
             await self.collection.insert_one(doc)
-        except DuplicateKeyError:  # a concurrent first try stored the same answer, or an expired record is replaced
-            await self.collection.replace_one({"_id": record_id}, doc)
+        except DuplicateKeyError:
+            # A concurrent first try of the same request stored its answer, or the record expired: replaced. The
+            # answer to another request under the key (a 4xx the route gave it) never replaces the first one.
+            same_or_expired = {"$or": [{"fingerprint": fingerprint}, {"created_at": {"$lt": now - RETENTION}}]}
+            await self.collection.replace_one({"_id": record_id, **same_or_expired}, doc)
 
     async def _take_over_if_stale(
         self, record_id: str, locked_until: datetime, now: datetime

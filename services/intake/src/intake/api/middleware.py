@@ -102,26 +102,16 @@ class BodyLimitAndIdempotency:
             scope.setdefault("state", {})[AUTHENTICATED] = (caller, principal)  # the route need not look again
         repo = self.repository()
         record_id, fingerprint = _record_id(request.headers, key), _fingerprint(scope, body)
-        # A route that finds its own earlier result by the key needs no claim: only its answer is written.
-        by_itself = scope["path"] in SELF_IDEMPOTENT
-        claim_with = repo.lookup if by_itself else repo.claim
-        claim, stored = await claim_with(record_id, fingerprint, self.clock())
+        if scope["path"] in SELF_IDEMPOTENT:
+            # The route finds its own earlier result by the key: no claim and no read first, only the answer
+            # written afterwards; a retry is recognised by the route (`EARLIER_RESULT`) and answered from here.
+            await self._execute_and_store(scope, body, send, repo, record_id, fingerprint)
+            return
+        claim, stored = await repo.claim(record_id, fingerprint, self.clock())
         if claim is Claim.NEW:
-            await self._execute_and_store(scope, body, send, repo, record_id, fingerprint if by_itself else None)
-        elif claim is Claim.REPLAY:
-            assert stored is not None
-            await _send_stored(send, stored)
-        elif claim is Claim.IN_PROGRESS:
-            detail = "a request with this Idempotency-Key is still being processed"
-            await problem_response(request, 409, detail, "idempotency-key-in-use")(scope, replay_receive(b""), send)
+            await self._execute_and_store(scope, body, send, repo, record_id, None)
         else:
-            reused = {
-                "field": "header.Idempotency-Key",
-                "message": "this Idempotency-Key was used with a different request",
-                "type": "idempotency_key_reused",
-            }
-            answer = validation_problem(request, [reused], "idempotency-key-reused")
-            await answer(scope, replay_receive(b""), send)
+            await _answer_taken(request, scope, send, claim, stored)
 
     async def _execute_and_store(
         self,
@@ -146,6 +136,13 @@ class BodyLimitAndIdempotency:
                 await repo.release(record_id)
             raise
         start = next(m for m in messages if m["type"] == "http.response.start")
+        if unclaimed is not None and scope.get("state", {}).get(EARLIER_RESULT):
+            claim, stored = await repo.lookup(record_id, unclaimed, self.clock())
+            if claim is not Claim.NEW:  # the first try's answer (or, for another body, a refusal) stands
+                await _answer_taken(Request(scope), scope, send, claim, stored)
+                return
+            # No answer stored: the first try is still running, or died after its write. Its result, as the
+            # route found it, is the answer.
         if start["status"] >= 500:
             if unclaimed is None:
                 await repo.release(record_id)
@@ -164,6 +161,27 @@ class BodyLimitAndIdempotency:
             await send(message)
 
 
+async def _answer_taken(
+    request: Request, scope: Scope, send: Send, claim: Claim, stored: StoredResponse | None
+) -> None:
+    """The answer to a key used before: its stored answer, 409 while its first request runs, 422 for another
+    request."""
+    if claim is Claim.REPLAY:
+        assert stored is not None
+        await _send_stored(send, stored)
+    elif claim is Claim.IN_PROGRESS:
+        detail = "a request with this Idempotency-Key is still being processed"
+        await problem_response(request, 409, detail, "idempotency-key-in-use")(scope, replay_receive(b""), send)
+    else:
+        reused = {
+            "field": "header.Idempotency-Key",
+            "message": "this Idempotency-Key was used with a different request",
+            "type": "idempotency_key_reused",
+        }
+        answer = validation_problem(request, [reused], "idempotency-key-reused")
+        await answer(scope, replay_receive(b""), send)
+
+
 def _caller(headers: Headers) -> str | None:
     """The API key presented, whatever the case of the scheme; None when anonymous."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -176,8 +194,10 @@ def _record_id(headers: Headers, key: str) -> str:
     return hashlib.sha256(f"{caller}\x00{key}".encode()).hexdigest()
 
 
-# Routes that find their own earlier result by the Idempotency-Key (a unique index on the stored request).
+# Routes that find their own earlier result by the Idempotency-Key (a unique index on the stored request). Such a
+# route sets `EARLIER_RESULT` in the request state when it answers with the earlier result instead of a new one.
 SELF_IDEMPOTENT = frozenset({"/v1/service-requests"})
+EARLIER_RESULT = "idempotency_earlier_result"
 SECRET_FIELDS = frozenset({"api_key"})
 NOT_STORED = "(shown once in the first answer; not stored)"
 

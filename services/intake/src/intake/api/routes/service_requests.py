@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from goglobal_shared.domain.service_request import ServiceRequestIn
 from goglobal_shared.enums import ReferralStatus
@@ -9,6 +9,7 @@ from goglobal_shared.problems import Problem
 from intake.adapters.service_request_repository import NotFound, RequestFilter
 from intake.api.deps import EnterpriseDep, EnterpriseOrOperatorDep, IntakeDep, RequestIdDep
 from intake.api.errors import not_found
+from intake.api.middleware import EARLIER_RESULT
 from intake.api.schemas import Page, ServiceRequestOut
 from intake.api.views import request_view
 from intake.auth.keys import Role
@@ -30,13 +31,14 @@ async def submit_request(
     body: ServiceRequestIn,
     principal: EnterpriseDep,
     intake: IntakeDep,
+    http: Request,
     response: Response,
     request_id: RequestIdDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> ServiceRequestOut:
     """Each need becomes a referral. The request and every referral's `referral.submitted` event are stored
     in one write before the 201; a relay publishes the events afterwards."""
-    enterprise = await intake.enterprises.get(principal.subject_id)
+    enterprise = await intake.enterprises.recent(principal.subject_id)
     assert enterprise is not None, "an enterprise key always belongs to a registered enterprise"
     now = intake.clock()
     request = submit(
@@ -47,8 +49,11 @@ async def submit_request(
         now,
         idempotency_key=idempotency_key,
     )
-    # With an Idempotency-Key already used, the first submission stands (a retry after a lost answer).
+    # With an Idempotency-Key already used, the first submission stands (a retry after a lost answer), and the
+    # idempotency middleware answers with what it answered then.
     stored = await intake.requests.add(request, now)
+    if stored.id != request.id:
+        setattr(http.state, EARLIER_RESULT, True)
     response.headers["Location"] = f"/v1/service-requests/{stored.id}"
     return request_view(principal, stored, enterprise)
 
