@@ -1,8 +1,12 @@
 """The operator console in a real headless Chromium, against intake, matching and notifications on the real
-broker and database: sign-in, the funnel of a seeded run, replaying a dead letter, assigning an unmatched
-referral, CSRF refusal, key revocation and sign-out. Screenshots of every step go to one folder (printed)."""
+broker and database: sign-in, the funnel of a seeded run, the charts (funnel, lag and backlog history, webhook
+success) against the API's numbers, replaying a dead letter, assigning an unmatched referral, CSRF refusal, key
+revocation and sign-out. Screenshots of every step go to one folder (printed)."""
 
+import contextlib
 import json
+import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,18 +15,23 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from pymongo import AsyncMongoClient
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from goglobal_shared.kafka import make_producer
 from intake.console.data import FUNNEL_STEPS
 from tests import factories
 from tests.integration.intake_helpers import bearer, module_namespace, register_enterprise, stop_services
 from tests.support import Infra, Namespace, ServiceProcess, discard, eventually
+from tests.webhook_receiver import Receiver
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -35,6 +44,7 @@ pytestmark = [
 ]
 OPERATOR_NAME = "console-operator"
 GARBAGE_EVENT_ID = "console-e2e-garbage"
+BOOKS_NAME = "Books & <b>Co</b>"  # markup in a partner name must show as text, in the tables and in the charts
 WAIT_S = 20
 
 
@@ -55,15 +65,21 @@ class World:
     def base(self) -> str:
         return self.services["intake"].url
 
-    async def add_partner(self, partner_id: str, category: str, markets: list[str]) -> None:
-        body = factories.partner(partner_id, [category], markets)
+    async def add_partner(
+        self, partner_id: str, category: str, markets: list[str], hook: Receiver, name: str | None = None
+    ) -> None:
+        body = factories.partner(partner_id, [category], markets, delivery={"webhook_url": hook.url})
         del body["id"]
+        if name:
+            body["name"] = name
         answer = await self.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(self.operator))
         assert answer.status_code in (200, 201), answer.text
         key = await self.http.post(
             f"/v1/partners/{partner_id}/api-keys", json={"name": "t"}, headers=bearer(self.operator)
         )
         self.partner_keys[partner_id] = key.json()["api_key"]
+        secret = await self.http.get("/v1/partners/me/webhook-secret", headers=bearer(self.partner_keys[partner_id]))
+        hook.secrets.append(secret.json()["secret"])
         matching = self.services["matching"].url
 
         async def known() -> bool:  # a referral submitted before matching knows the partner would go unmatched
@@ -98,10 +114,11 @@ class World:
         assert answer.status_code == 200, answer.text
 
 
-async def _seed(world: World) -> None:
-    """Three referrals: one completed by its partner, one offered, one that no partner covers (unmatched)."""
-    await world.add_partner("console-legal", "legal", ["AE"])
-    await world.add_partner("console-books", "accounting", ["GB"])
+async def _seed(world: World, hooks: dict[str, Receiver]) -> None:
+    """Three referrals: one completed by its partner, one offered, one that no partner covers (unmatched).
+    console-legal's webhook endpoint takes every delivery; console-books' refuses them all (400: no retry)."""
+    await world.add_partner("console-legal", "legal", ["AE"], hooks["console-legal"])
+    await world.add_partner("console-books", "accounting", ["GB"], hooks["console-books"], name=BOOKS_NAME)
     done = await world.submit("legal", ["AE"])
     offered = await world.submit("accounting", ["GB"])
     lost = await world.submit("marketing", ["IT"])
@@ -133,6 +150,26 @@ async def _dead_letter(world: World) -> str:
     return await eventually(listed, "the garbage record among the open dead letters")
 
 
+@contextlib.asynccontextmanager
+async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
+    """The receiver on a thread of its own: the browser steps block the test's event loop, and a webhook endpoint
+    that stopped answering meanwhile would turn deliveries into timeouts and retries."""
+    app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=receiver.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name=f"webhook-receiver-{receiver.port}", daemon=True)
+    thread.start()
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    try:
+        await eventually(started, "the webhook receiver to listen", deadline_s=10, interval_s=0.01)
+        yield receiver
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="module")
 async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     namespace = module_namespace(infra)
@@ -146,11 +183,15 @@ async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
         for service in services.values():
             await service.wait_ready()
         operator = await factories.operator_key(namespace, OPERATOR_NAME)
-        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http:
+        async with (
+            httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http,
+            serving(Receiver()) as legal_hook,
+            serving(Receiver(failing=400)) as books_hook,
+        ):
             enterprise = await register_enterprise(http, consent=True, contact_email="ops@brightsolar.example.cn")
             shots = tmp_path_factory.mktemp("console-screenshots")
             world = World(namespace, services, http, operator, enterprise.key, {}, "", shots)
-            await _seed(world)
+            await _seed(world, {"console-legal": legal_hook, "console-books": books_hook})
             world.letter_id = await _dead_letter(world)
             yield world
     finally:
@@ -301,6 +342,103 @@ async def test_the_dashboard_shows_health_the_seeded_funnel_and_partner_load(
     assert text(driver, '#partners tr[data-partner-id="console-books"] .state-available') == "available"
     driver.find_element(By.ID, "partners").location_once_scrolled_into_view  # noqa: B018 (a property that scrolls)
     camera.shot("partners")
+
+
+def attribute(element: WebElement, name: str) -> str:
+    return str(element.get_attribute(name))
+
+
+def text_content(driver: WebDriver, css: str) -> str:
+    """The text of an element whether painted or not (an SVG <desc>, a visually hidden table)."""
+    return attribute(driver.find_element(By.CSS_SELECTOR, css), "textContent").strip()
+
+
+def chart_bars(driver: WebDriver, chart: str) -> dict[str, WebElement]:
+    return {attribute(bar, "data-label"): bar for bar in driver.find_elements(By.CSS_SELECTOR, f"#{chart} g.bar")}
+
+
+def chart_series(driver: WebDriver, chart: str) -> dict[str, WebElement]:
+    return {attribute(g, "data-series"): g for g in driver.find_elements(By.CSS_SELECTOR, f"#{chart} g.series")}
+
+
+def chart_webhooks(driver: WebDriver) -> dict[str, dict[str, int]]:
+    """partner id -> {state: count}, as the webhook chart draws it."""
+    return {
+        attribute(row, "data-key"): {
+            attribute(part, "data-part"): int(attribute(part, "data-value"))
+            for part in row.find_elements(By.CSS_SELECTOR, "rect.part")
+        }
+        for row in driver.find_elements(By.CSS_SELECTOR, "#webhook-chart g.bar")
+    }
+
+
+async def api_webhooks(world: World) -> dict[str, dict[str, int]]:
+    """Each partner's webhook deliveries by state, as the deliveries API lists them."""
+    counts = {}
+    for partner in world.partner_keys:
+        listed = await world.http.get(
+            "/v1/deliveries", params={"partner_id": partner, "limit": 200}, headers=bearer(world.operator)
+        )
+        states = Counter(d["status"] for d in listed.json() if d["channel"] == "webhook")
+        counts[partner] = {state: states[state] for state in ("delivered", "retrying", "failed")}
+    return counts
+
+
+async def test_the_charts_draw_the_funnel_the_last_hour_and_webhook_success_as_the_api_tells_them(
+    world: World, driver: WebDriver, camera: Camera
+) -> None:
+    async def settled() -> bool:  # legal's endpoint takes every delivery, books' refuses every one (no retry)
+        counts = await api_webhooks(world)
+        legal, books = counts["console-legal"], counts["console-books"]
+        return legal["delivered"] > 0 and books["failed"] > 0 and legal["retrying"] + books["retrying"] == 0
+
+    await eventually(settled, "the seeded partners' webhook deliveries to settle")
+    sign_in_as_operator(driver, world)
+
+    bars = chart_bars(driver, "funnel-chart")
+    drawn = {step: int(attribute(bar, "data-value")) for step, bar in bars.items()}
+    assert drawn == await api_funnel(world)
+    assert drawn == {name: int(text(driver, f'#funnel tr[data-step="{name}"] .count')) for name in FUNNEL_STEPS}
+    lengths = {step: float(attribute(bar.find_element(By.CSS_SELECTOR, "rect"), "width")) for step, bar in bars.items()}
+    for step, count in drawn.items():  # the bars' lengths are the numbers, not decoration
+        assert lengths[step] == pytest.approx(lengths["submitted"] * count / drawn["submitted"], abs=0.05)
+    funnel_text = text_content(driver, "#funnel-chart desc")
+    assert all(f"{step}: {count}" in funnel_text for step, count in drawn.items())
+    assert attribute(driver.find_element(By.ID, "funnel-chart"), "role") == "img"
+    driver.find_element(By.ID, "funnel").location_once_scrolled_into_view  # noqa: B018
+    camera.shot("funnel-chart")
+
+    async def agreed() -> dict[str, dict[str, int]] | None:  # read around the page: no delivery slips in between
+        before = await api_webhooks(world)
+        driver.refresh()
+        shown = chart_webhooks(driver)
+        return shown if before == shown == await api_webhooks(world) else None
+
+    shown = await eventually(agreed, "the webhook chart to agree with the deliveries API")
+    books = chart_bars(driver, "webhook-chart")[BOOKS_NAME]
+    assert attribute(books, "data-key") == "console-books"
+    assert books.find_element(By.CSS_SELECTOR, "text.bar-label").text == BOOKS_NAME  # shown as text, not markup
+    assert not driver.find_elements(By.CSS_SELECTOR, "#webhooks b")
+    for partner, states in shown.items():
+        row = f'#webhook-success tr[data-partner-id="{partner}"]'
+        assert {state: int(text_content(driver, f"{row} .{state}")) for state in states} == states
+    driver.find_element(By.ID, "webhooks").location_once_scrolled_into_view  # noqa: B018
+    camera.shot("webhook-chart")
+
+    def sampled(d: WebDriver) -> bool:  # the history samples every few seconds, from intake's start
+        return set(chart_series(d, "lag-chart")) == set(world.services) and {"intake", "matching"} <= set(
+            chart_series(d, "backlog-chart")
+        )
+
+    refresh_until(driver, sampled, "the lag and backlog history of every service")
+    for chart, table in (("lag-chart", "lag-history"), ("backlog-chart", "backlog-history")):
+        for service, line in chart_series(driver, chart).items():
+            row = f'#{table} tr[data-service="{service}"]'
+            assert text_content(driver, f"{row} .latest") == attribute(line, "data-value")
+            assert int(text_content(driver, f"{row} .samples")) == int(attribute(line, "data-points")) >= 1
+            assert line.find_elements(By.CSS_SELECTOR, "circle.dot")
+    driver.find_element(By.ID, "lag").location_once_scrolled_into_view  # noqa: B018
+    camera.shot("lag-and-backlog-charts")
 
 
 async def test_an_open_offer_past_its_deadline_is_listed(world: World, driver: WebDriver, camera: Camera) -> None:

@@ -1,7 +1,8 @@
-"""What the console shows. Pure functions (funnel, past-deadline offers, metric parsing) are unit-tested; the
-`collect` functions read intake's database and the services' HTTP endpoints and feed them."""
+"""What the console shows. Pure functions (funnel, past-deadline offers, webhook success, metric parsing) are
+unit-tested; the `collect` functions read intake's database and the services' HTTP endpoints and feed them."""
 
 import asyncio
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,48 @@ def past_deadline(requests: Iterable[Mapping[str, Any]], now: datetime) -> list[
     return sorted(found, key=lambda offer: offer.deadline)
 
 
+# -- webhook delivery success ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookSuccess:
+    """A partner's webhook deliveries by their latest state (intake's projection of notifications' outcomes)."""
+
+    partner_id: str
+    name: str
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.delivered + self.retrying + self.failed
+
+    @property
+    def success_percent(self) -> float | None:
+        """Of the finished deliveries: one still retrying has not succeeded or failed yet."""
+        finished = self.delivered + self.failed
+        return round(100.0 * self.delivered / finished, 1) if finished else None
+
+
+_DELIVERY_STATES = frozenset(("delivered", "retrying", "failed"))
+
+
+def webhook_success(deliveries: Iterable[Mapping[str, Any]], names: Mapping[str, str]) -> list[WebhookSuccess]:
+    """Counts each partner's deliveries (`{"recipient_id", "status"}`) by state; the partners with the most
+    failures come first, since they are the ones an operator looks for."""
+    counts: dict[str, Counter[str]] = {}
+    for delivery in deliveries:
+        status = delivery.get("status")
+        if status in _DELIVERY_STATES:
+            counts.setdefault(str(delivery.get("recipient_id")), Counter())[str(status)] += 1
+    rows = [
+        WebhookSuccess(pid, names.get(pid, pid), states["delivered"], states["retrying"], states["failed"])
+        for pid, states in counts.items()
+    ]
+    return sorted(rows, key=lambda row: (-row.failed, -row.total, row.partner_id))
+
+
 # -- metrics ------------------------------------------------------------------------------------------
 
 CONSUMER_LAG = "goglobal_consumer_lag"
@@ -218,6 +261,7 @@ class Dashboard:
     partner_choices: list[PartnerChoice]
     dead_letters: list[Document]
     partner_loads: PartnerLoads
+    webhooks: list[WebhookSuccess]
 
 
 def _error(exc: Exception) -> str:
@@ -296,6 +340,17 @@ async def read_partner_choices(intake: Intake) -> list[PartnerChoice]:
     return [PartnerChoice(doc["_id"], doc["profile"]["name"]) for doc in docs]
 
 
+async def read_webhook_success(intake: Intake) -> list[WebhookSuccess]:
+    """Every partner webhook delivery intake projected (two small fields each), named after the partners."""
+    query = {"channel": "webhook", "recipient_type": "partner"}
+    found = intake.notifications.deliveries.find(query, projection={"recipient_id": 1, "status": 1})
+    deliveries = [doc async for doc in found]
+    ids = sorted({str(doc.get("recipient_id")) for doc in deliveries})
+    partners = intake.partners.collection.find({"_id": {"$in": ids}}, projection={"profile": 1})
+    names = {str(doc["_id"]): str((doc.get("profile") or {}).get("name") or doc["_id"]) async for doc in partners}
+    return webhook_success(deliveries, names)
+
+
 async def _remote(urls: Mapping[str, str]) -> tuple[list[ServiceHealth], list[ServiceMetrics], PartnerLoads]:
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
         health, metrics, loads = await asyncio.gather(
@@ -306,18 +361,25 @@ async def _remote(urls: Mapping[str, str]) -> tuple[list[ServiceHealth], list[Se
     return list(health), list(metrics), loads
 
 
+async def _counts(intake: Intake) -> tuple[list[FunnelStep], list[WebhookSuccess]]:
+    """The two full scans (requests, deliveries), behind the funnel and webhook charts."""
+    steps, webhooks = await asyncio.gather(read_funnel(intake), read_webhook_success(intake))
+    return steps, webhooks
+
+
 async def collect(intake: Intake, now: datetime) -> Dashboard:
     """Everything on the dashboard, read in parallel; a slow or dead service costs at most the timeout."""
-    remote, steps, overdue, unmatched, choices, letters = await asyncio.gather(
+    remote, counted, overdue, unmatched, choices, letters = await asyncio.gather(
         _remote(intake.settings.service_urls),
-        read_funnel(intake),
+        _counts(intake),
         read_past_deadline(intake, now),
         read_unmatched(intake),
         read_partner_choices(intake),
         intake.dead_letters.page(DeadLetterFilter(status="open"), DEAD_LETTER_ROWS),
     )
     health, metrics, loads = remote
-    return Dashboard(now, health, metrics, steps, overdue, unmatched, choices, letters, loads)
+    steps, webhooks = counted
+    return Dashboard(now, health, metrics, steps, overdue, unmatched, choices, letters, loads, webhooks)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,15 @@
 """The console's pages and form posts. Every answer gets `no-store` and a strict CSP (see `ConsoleRoute`);
 every page needs a live session of a still-valid operator key; every form post needs the session's CSRF token."""
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -18,7 +19,9 @@ from intake.adapters.service_request_repository import NotFound
 from intake.api.deps import get_intake
 from intake.auth.keys import Role
 from intake.bootstrap import Intake
-from intake.console import data
+from intake.console import charts, data
+from intake.console.history import History, start_history
+from intake.console.pictures import pictures
 from intake.console.session import (
     COLLECTION,
     COOKIE,
@@ -70,7 +73,15 @@ class ConsoleRoute(APIRoute):
         return hardened
 
 
-router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+@asynccontextmanager
+async def _sampling(app: FastAPI) -> AsyncIterator[None]:
+    """Starts the lag and backlog history. FastAPI runs an included router's lifespan inside the app's, so intake is
+    wired by now; the sampler is one of intake's loops and stops with them."""
+    app.state.console_history = start_history(app.state.intake)
+    yield
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute, lifespan=_sampling)
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
@@ -85,6 +96,7 @@ def _duration(value: timedelta) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["duration"] = _duration
+templates.env.filters["number"] = charts.number
 
 
 @dataclass(frozen=True)
@@ -180,12 +192,14 @@ async def logout(request: Request, who: SignedInFormDep) -> Response:
 async def dashboard(request: Request, who: SignedInDep) -> Response:
     flash = await who.store.take_flash(who.session)
     board = await data.collect(who.intake, who.intake.clock())
+    history: History = request.app.state.console_history
     context = {
         "board": board,
         "flash": flash,
         "session": who.session,
         "lag_rows": data.lag_rows(board.metrics),
         "outbox_rows": data.outbox_rows(board.metrics),
+        "charts": pictures(board, history, board.now),
     }
     return templates.TemplateResponse(request, "dashboard.html", context)
 
