@@ -53,12 +53,31 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_WEBHOOK_MASTER_KEY = "test-only-master-key-0123456789abcdef"
 T = TypeVar("T")
 DEFAULT_DEADLINE_S = 30.0
+READY_DEADLINE_S = 180.0  # a service's start on a machine at a load average of 10 (measured: up to ~70 s)
+
+
+def _time_scale() -> float:
+    """`GOGLOBAL_TEST_TIME_SCALE` (default 1) multiplies every deadline of the suite: raise it on a slow or busy
+    machine rather than editing a test. Deadlines only bound a wait; nothing waits for them to pass."""
+    raw = os.environ.get("GOGLOBAL_TEST_TIME_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise ValueError(f"GOGLOBAL_TEST_TIME_SCALE must be a number, not {raw!r}") from None
+    if not 0.1 <= scale <= 100:
+        raise ValueError(f"GOGLOBAL_TEST_TIME_SCALE must be between 0.1 and 100, not {scale}")
+    return scale
+
+
+TIME_SCALE = _time_scale()
 
 
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], what: str, deadline_s: float = DEFAULT_DEADLINE_S, interval_s: float = 0.1
 ) -> T:
-    """Polls `probe` until it returns something other than None/False; fails with `what` at the deadline."""
+    """Polls `probe` until it returns something other than None/False; fails with `what` at the deadline (scaled
+    by `GOGLOBAL_TEST_TIME_SCALE`)."""
+    deadline_s *= TIME_SCALE
     end = time.monotonic() + deadline_s
     while True:
         result = await probe()
@@ -95,7 +114,7 @@ class ServiceProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", self.name], env=self.env, stdout=log, stderr=log)
         return self
 
-    async def wait_ready(self, deadline_s: float = 60.0) -> None:
+    async def wait_ready(self, deadline_s: float = READY_DEADLINE_S) -> None:
         async def ready() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
