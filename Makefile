@@ -8,10 +8,11 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
+PROMTOOL := $(TOOLS)/bin/promtool
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test test-chaos test-hostile test-unit lint format bench docs browser infra-up infra-down infra-status clean
+.PHONY: help install run test test-chaos test-hostile test-unit lint format bench docs browser promtool infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,13 +32,13 @@ install: $(VENV)/.synced  ## create .venv with the pinned dependencies (uv.lock)
 infra-up:  ## start Kafka (KRaft) and nx-27017 (MongoDB wire protocol on SQLite) here, or reuse them
 	@$(PYTHON) deploy/local/infra.py up
 
-infra-down:  ## stop Kafka and nx-27017
+infra-down:  ## stop Kafka and nx-27017 (make run and make test leave them running); then rm -rf .state removes their data
 	@$(PYTHON) deploy/local/infra.py down
 
 infra-status:  ## is Kafka answering metadata requests, and nx-27017 pings?
 	@$(PYTHON) deploy/local/infra.py status
 
-run: install infra-up  ## start the infrastructure, the three services and the demo partners
+run: install infra-up  ## start the infrastructure, the three services and the demo partners; Ctrl-C stops the services (make infra-down: the infrastructure)
 	@$(PY) deploy/local/run.py
 
 browser:  ## Debian's chromium and chromium-driver, for the console's browser test
@@ -48,11 +49,25 @@ browser:  ## Debian's chromium and chromium-driver, for the console's browser te
 	    || echo "WARNING: could not install chromium; the browser test will be skipped"; \
 	fi
 
+# Only the promtool binary, unpacked from Debian's prometheus package: installing the package would start a server.
+promtool:  ## Debian's promtool in .tools/bin (no Prometheus server), for the alert-rule tests
+	@if [ ! -x $(PROMTOOL) ]; then \
+	  echo "unpacking promtool from Debian's prometheus package into $(TOOLS)/bin..."; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  tmp=$$(mktemp -d) && \
+	  ( (cd $$tmp && apt-get download -qq prometheus) \
+	    || ($$SUDO apt-get update -qq && cd $$tmp && apt-get download -qq prometheus) ) \
+	  && dpkg -x $$tmp/prometheus_*.deb $$tmp/root && mkdir -p $(TOOLS)/bin \
+	  && install -m 0755 $$tmp/root/usr/bin/promtool $(PROMTOOL) \
+	  || echo "WARNING: could not unpack promtool; the alert-rule tests will be skipped"; \
+	  rm -rf $$tmp; \
+	fi
+
 # The chaos scenarios' full form: 500 requests each at 10/s, 30 s outages, 60 s failing webhooks.
 FULL_CHAOS := GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=10 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900
 CHAOS ?= short
 
-test: install infra-up browser  ## install everything and run the whole suite (CHAOS=full: chaos in its full form, as CI)
+test: install infra-up browser promtool  ## install everything and run the whole suite (CHAOS=full: chaos in its full form, as CI); Kafka and nx-27017 keep running
 	$(if $(filter full,$(CHAOS)),$(FULL_CHAOS)) $(PY) -m pytest -q
 
 test-hostile: install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
@@ -67,7 +82,7 @@ test-unit: install  ## only the fast tests that need no infrastructure
 docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event contract (a test checks drift)
 	$(PY) -m goglobal_shared.asyncapi --out docs
 
-bench: install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks/
+bench: install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks.md
 	$(PY) -m bench.run_all
 
 lint: install  ## ruff, mypy --strict and the layering contracts (lint-imports, in pyproject.toml)
@@ -76,9 +91,9 @@ lint: install  ## ruff, mypy --strict and the layering contracts (lint-imports, 
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
-format: install
+format: install  ## ruff's fixes and formatting, in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-clean:  ## remove the virtual environments (the state dir with Kafka/nx-27017 data stays)
+clean:  ## remove the virtual environments (.state, with Kafka/nx-27017 data, stays: make infra-down, then rm -rf .state)
 	rm -rf $(VENV) $(TOOLS)
