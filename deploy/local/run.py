@@ -1,6 +1,10 @@
 """`make run`: the three services on the native infrastructure, seeded with the demo directory and keys.
 
-Ctrl-C (or SIGTERM) stops the services gracefully; the infrastructure keeps running (`make infra-down`).
+Ctrl-C, SIGINT, SIGTERM or SIGHUP stops the services gracefully (one SIGTERM each) and exits 0; the
+infrastructure keeps running (`make infra-down`). The signals are handled explicitly: a shell without job control
+starts `make run &` with SIGINT ignored, and Python leaves an inherited SIG_IGN alone. The services run in a
+session of their own, so a Ctrl-C or a `kill -INT` of the process group reaches this script only, and each
+service is stopped once, by it.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def master_key() -> str:
 
 def start(name: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GOGLOBAL_HTTP_PORT": str(port), "GOGLOBAL_WEBHOOK_MASTER_KEY": master_key()}
-    return subprocess.Popen([sys.executable, "-m", name], env=env)
+    return subprocess.Popen([sys.executable, "-m", name], env=env, start_new_session=True)
 
 
 def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -59,14 +63,46 @@ def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
         print(f"{name} exited with {code}", flush=True)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stop(KeyboardInterrupt):
+    """A stop signal arrived. A KeyboardInterrupt, so that asyncio (the seeding) lets it through as it does Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise Stop(signum)
+
+
+def handle_stop_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed) raise Stop, whatever this process inherited (SIG_IGN
+    included)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _raise_stop)
+
+
+def ignore_stop_signals() -> None:
+    """While stopping: a second Ctrl-C must not interrupt the orderly shutdown (stop_all kills a service that
+    has not stopped 30 s after its SIGTERM)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def main() -> int:
-    procs = {name: start(name, port) for name, port in SERVICES.items()}
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    handle_stop_signals()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        for name, port in SERVICES.items():
+            procs[name] = start(name, port)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not all(ready(port) for port in SERVICES.values()):
             dead = [n for n, p in procs.items() if p.poll() is not None]
             if dead or time.monotonic() > deadline:
+                ignore_stop_signals()
                 print(f"services failed to become ready: {dead or 'timeout'}", file=sys.stderr)
                 stop_all(procs)
                 return 1
@@ -75,13 +111,19 @@ def main() -> int:
         print(BANNER.format(operator=keys.operator, enterprise=keys.enterprise, partner=keys.partner), flush=True)
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
+        ignore_stop_signals()
         print("a service exited; stopping the others", file=sys.stderr)
         stop_all(procs)
         return 1
-    except KeyboardInterrupt:
-        print("\nstopping services...", flush=True)
+    except KeyboardInterrupt as stop:  # Stop, or a KeyboardInterrupt raised before the handlers were in place
+        ignore_stop_signals()
+        print(f"\n{stop or 'SIGINT'}: stopping services...", flush=True)
         stop_all(procs)
         return 0
+    except BaseException:  # seeding failed...: the services, in sessions of their own, must not outlive this
+        ignore_stop_signals()
+        stop_all(procs)
+        raise
 
 
 BANNER = """
@@ -93,13 +135,14 @@ Demo keys (new ones each run; shown once):
   export ENTERPRISE={enterprise}
   export PARTNER={partner}      # lexbridge-legal
 
-A first request, with two needs (README.md, "A full walk", goes on from here):
-  curl -s -X POST http://127.0.0.1:8000/v1/service-requests -H "Authorization: Bearer $ENTERPRISE" \\
-    -H 'content-type: application/json' -d '{{"needs": [
+The walk in README.md ("A full walk") starts with a request with two needs (a fresh Idempotency-Key each time):
+  REQUEST=$(curl -s -X POST http://127.0.0.1:8000/v1/service-requests -H "Authorization: Bearer $ENTERPRISE" \\
+    -H 'content-type: application/json' -H "Idempotency-Key: $(python3 -c 'import uuid; print(uuid.uuid4())')" \\
+    -d '{{"needs": [
       {{"service_category": "legal", "target_markets": ["AE", "SA"], "description": "Dubai subsidiary"}},
-      {{"service_category": "banking_and_fund_management", "target_markets": ["AE"]}}]}}'
+      {{"service_category": "banking_and_fund_management", "target_markets": ["AE"]}}]}}')
 
-Ctrl-C stops the services; `make infra-down` stops Kafka and nx-27017.
+Ctrl-C stops the services; Kafka and nx-27017 keep running until `make infra-down`.
 """
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 goglobal operators create-key NAME      the first operator key, written straight to the database
 goglobal partners import FILE           bulk import through the API, with progress and a per-row report
+
+Exit codes: 0 done; 1 a row or a dead letter was refused; 2 a bad command line; 69 (EX_UNAVAILABLE) the API
+could not be reached; 77 (EX_NOPERM) the API refused the key (401/403: nothing more is sent after the first).
+Text that comes from a file or from the API is printed literally, never read as Rich markup.
 """
 
 import asyncio
@@ -15,8 +19,10 @@ from typing import Annotated, Any, Literal
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from goglobal_shared.domain.partner_import import ImportRow, detect_format, parse_partners
 from goglobal_shared.mongo import make_client
@@ -35,6 +41,45 @@ app.add_typer(dlq, name="dlq")
 ApiUrl = Annotated[str, typer.Option(envvar="GOGLOBAL_API_URL")]
 ApiKey = Annotated[str, typer.Option(envvar="GOGLOBAL_API_KEY", help="an operator key")]
 console = Console(stderr=True)
+EXIT_UNREACHABLE = 69  # sysexits EX_UNAVAILABLE
+EXIT_REFUSED_KEY = 77  # sysexits EX_NOPERM
+
+
+class Unreachable(Exception):
+    """The API at `url` could not be reached (refused, timed out, not a URL)."""
+
+    def __init__(self, url: str, cause: Exception) -> None:
+        super().__init__(f"{url}: {cause}")
+        self.url = url
+        self.cause = cause
+
+
+class KeyRefused(Exception):
+    """The API answered 401 or 403: every further request with this key would be refused too."""
+
+    def __init__(self, answer: httpx.Response) -> None:
+        super().__init__(f"HTTP {answer.status_code}")
+        self.status = answer.status_code
+        self.detail = _problem(answer)
+
+
+def _unreachable(url: str, cause: Exception, stopped: str = "") -> typer.Exit:
+    reason = str(cause) or type(cause).__name__
+    console.print(
+        f"[red]could not reach the API at {escape(url)}[/red] ({escape(reason)}){stopped}; "
+        "is intake running there? Set the address with --api-url or GOGLOBAL_API_URL.",
+        soft_wrap=True,
+    )
+    return typer.Exit(code=EXIT_UNREACHABLE)
+
+
+def _refused(status: int, detail: str, url: str, stopped: str = "") -> typer.Exit:
+    console.print(
+        f"[red]the API at {escape(url)} refused the key[/red] (HTTP {status}: {escape(detail)}){stopped}; "
+        "pass an operator key with --api-key or GOGLOBAL_API_KEY.",
+        soft_wrap=True,
+    )
+    return typer.Exit(code=EXIT_REFUSED_KEY)
 
 
 @operators.command("create-key")
@@ -52,7 +97,7 @@ def create_operator_key(name: Annotated[str, typer.Argument(help="who the key is
             await client.close()
 
     plaintext = asyncio.run(create())
-    console.print(f"operator key for {name} (shown once; store it in a secret manager):")
+    console.print(f"operator key for {escape(name)} (shown once; store it in a secret manager):")
     print(plaintext)
 
 
@@ -72,32 +117,68 @@ def import_partners(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     rows = list(parse_partners(data, kind))
-    failures = asyncio.run(_send(rows, api_url.rstrip("/"), api_key))
+    url = api_url.rstrip("/")
+    imported: list[int] = []
+    try:
+        failures = asyncio.run(_send(rows, url, api_key, imported))
+    except Unreachable as exc:
+        stopped = f"; {len(imported)} of {len(rows)} rows imported before it" if imported else ""
+        raise _unreachable(exc.url, exc.cause, stopped) from None
+    except KeyRefused as exc:
+        stopped = f"; stopped there: {len(imported)} of {len(rows)} rows imported before it"
+        raise _refused(exc.status, exc.detail, url, stopped) from None
     _report(len(rows), failures)
     raise typer.Exit(code=1 if failures else 0)
 
 
-async def _send(rows: list[ImportRow], api_url: str, api_key: str) -> list[tuple[int, str, str]]:
+async def _send(rows: list[ImportRow], api_url: str, api_key: str, imported: list[int]) -> list[tuple[int, str, str]]:
+    """PUTs every good row; `imported` collects the lines the API took. Raises KeyRefused at the first 401/403
+    (every later row would be refused the same way) and Unreachable when the API cannot be reached."""
     failures = [(row.line, e.field, e.message) for row in rows for e in row.errors]
     headers = {"Authorization": f"Bearer {api_key}"}
-    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as client:
-        with Progress(console=console) as progress:
-            task = progress.add_task("importing partners", total=len(rows))
-            for row in rows:
-                if row.partner is not None:
-                    body = row.partner.model_dump(mode="json", exclude={"id"})
-                    answer = await client.put(f"/v1/partners/{row.partner.id}", json=body)
-                    if answer.status_code >= 300:
-                        failures.append((row.line, "-", _problem(answer)))
-                progress.advance(task)
+    try:
+        async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as client:
+            with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+                task = progress.add_task("importing partners", total=len(rows))
+                for row in rows:
+                    if row.partner is not None:
+                        body = row.partner.model_dump(mode="json", exclude={"id"})
+                        answer = await client.put(f"/v1/partners/{row.partner.id}", json=body)
+                        if answer.status_code in (401, 403):
+                            raise KeyRefused(answer)
+                        if answer.status_code >= 300:
+                            failures.extend((row.line, field, message) for field, message in _row_problems(answer))
+                        else:
+                            imported.append(row.line)
+                    progress.advance(task)
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
+        raise Unreachable(api_url, exc) from exc
     return sorted(failures)
 
 
 def _problem(answer: httpx.Response) -> str:
     try:
-        return str(answer.json().get("detail", answer.text))
+        body = answer.json()
     except ValueError:
         return f"HTTP {answer.status_code}"
+    if isinstance(body, dict) and body.get("detail"):
+        return str(body["detail"])
+    return f"HTTP {answer.status_code}: {answer.text[:200]}"
+
+
+def _row_problems(answer: httpx.Response) -> list[tuple[str, str]]:
+    """What the API refused in one row: each field of a validation problem with its rule, or the problem's
+    detail."""
+    try:
+        errors = answer.json().get("errors")
+    except (ValueError, AttributeError):
+        errors = None
+    found = [
+        (str(error.get("field", "-")).removeprefix("body."), str(error.get("message", "")))
+        for error in errors or []
+        if isinstance(error, dict)
+    ]
+    return found or [("-", _problem(answer))]
 
 
 def _report(total: int, failures: list[tuple[int, str, str]]) -> None:
@@ -105,8 +186,8 @@ def _report(total: int, failures: list[tuple[int, str, str]]) -> None:
     console.print(f"{total - len(bad_lines)} of {total} rows imported, {len(bad_lines)} rejected")
     if failures:
         table = Table("line", "field", "problem")
-        for line, field, message in failures:
-            table.add_row(str(line), field, message)
+        for line, field, message in failures:  # Text: a rule such as `^[a-z0-9]...$` is printed as it is
+            table.add_row(str(line), Text(field), Text(message))
         console.print(table)
 
 
@@ -116,9 +197,16 @@ def _api(api_url: str, api_key: str) -> httpx.Client:
     return httpx.Client(base_url=api_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=60)
 
 
-def _checked(answer: httpx.Response) -> Any:
+def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    """One request of the dead-letter commands: its JSON body, or one line and a non-zero exit."""
+    try:
+        answer = client.request(method, path, **kwargs)
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
+        raise _unreachable(str(client.base_url).rstrip("/"), exc) from None
+    if answer.status_code in (401, 403):
+        raise _refused(answer.status_code, _problem(answer), str(client.base_url).rstrip("/"))
     if answer.is_error:
-        console.print(f"[red]{answer.status_code}[/red] {_problem(answer)}")
+        console.print(f"[red]{answer.status_code}[/red] {escape(_problem(answer))}", soft_wrap=True)
         raise typer.Exit(code=1)
     return answer.json()
 
@@ -137,12 +225,13 @@ def dlq_list(
     if status != "all":
         params["status"] = status
     with _api(api_url, api_key) as client:
-        letters = _checked(client.get("/v1/dead-letters", params={k: v for k, v in params.items() if v}))
+        letters = _call(client, "GET", "/v1/dead-letters", params={k: v for k, v in params.items() if v})
     table = Table("type", "error", "when", "status")
     table.add_column("id", no_wrap=True)  # ids are what `show` and `replay` take: never broken
     for letter in letters:
         error = f"{letter['error_class']}: {letter['error_message'][:80]}"
-        table.add_row(letter["event_type"] or "-", error, letter["dead_lettered_at"], letter["status"], letter["id"])
+        cells = (letter["event_type"] or "-", error, letter["dead_lettered_at"], letter["status"], letter["id"])
+        table.add_row(*(Text(str(cell)) for cell in cells))
     Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
@@ -150,7 +239,7 @@ def dlq_list(
 def dlq_show(letter_id: str, api_url: ApiUrl = "http://127.0.0.1:8000", api_key: ApiKey = "") -> None:
     """One dead letter in full: headers, key, value, error and replays."""
     with _api(api_url, api_key) as client:
-        letter = _checked(client.get(f"/v1/dead-letters/{letter_id}"))
+        letter = _call(client, "GET", f"/v1/dead-letters/{letter_id}")
     print(json.dumps(letter, indent=2, ensure_ascii=False))
 
 
@@ -166,12 +255,12 @@ def dlq_replay(
     """Sends dead letters back to their topics: one by id, or every open one matching the filters."""
     with _api(api_url, api_key) as client:
         if letter_id:
-            result = _checked(client.post(f"/v1/dead-letters/{letter_id}/replay"))
+            result = _call(client, "POST", f"/v1/dead-letters/{letter_id}/replay")
         else:
             body = {"topic": topic, "error_class": error_class, "since": since.isoformat() if since else None}
-            result = _checked(client.post("/v1/dead-letters/replay", json=body))
+            result = _call(client, "POST", "/v1/dead-letters/replay", json=body)
     for replayed_id, outcome in result["results"].items():
-        console.print(f"{replayed_id}: {outcome}")
+        console.print(Text(f"{replayed_id}: {outcome}"))
     console.print(f"{result['replayed']} replayed")
     raise typer.Exit(code=0 if result["replayed"] == len(result["results"]) else 1)
 
