@@ -116,7 +116,7 @@ async def test_a_write_hands_its_events_to_the_relay_which_publishes_them_in_ord
     try:
 
         async def scanned() -> bool:
-            return relay.status.last_pass_monotonic > 0
+            return relay.status.last_success_monotonic > 0
 
         await eventually(scanned, "the scan a starting relay makes (the next is an hour away)")
         assert await docs.insert({"_id": referral, "n": 0}, [first])

@@ -49,8 +49,10 @@ class Stoppable(Protocol):
 
 
 class BackgroundLoops:
-    """Owns a service's long-running loops. A loop that crashes takes the process down (SIGTERM to self),
-    so an orchestrator restarts it instead of leaving a half-working replica."""
+    """Owns a service's long-running loops (each a `goglobal_shared.periodic` loop: its stop, status, error policy
+    and readiness check live there). A loop that crashes takes the process down (SIGTERM to self), so an
+    orchestrator restarts it instead of leaving a half-working replica: a `PeriodicTask` retries a failed pass
+    itself, so what ends here is a consumer loop whose poll failed, or a bug."""
 
     def __init__(self) -> None:
         self._loops: list[tuple[Stoppable, asyncio.Task[None]]] = []
@@ -150,14 +152,8 @@ class ServiceRuntime:
             consumer_healthy(self.connections.consumer, self.events.status)
 
         named: dict[str, Check] = {"database": database, "kafka": kafka, "consumer": consumer}
-        relay = self.relay
-        if relay is not None:
-
-            async def outbox_relay() -> None:
-                if not relay.status.running:
-                    raise RuntimeError("outbox relay is not running")
-
-            named["outbox_relay"] = outbox_relay
+        if self.relay is not None:
+            named["outbox_relay"] = self.relay.loop.readiness()
         return {**named, **self.extra_checks}
 
     async def stop(self) -> None:

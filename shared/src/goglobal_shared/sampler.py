@@ -1,38 +1,34 @@
 """Gauges that need a query (lag, backlogs, counts by status) are refreshed by one loop per service,
 every few seconds, so /metrics itself never waits on Kafka or the database."""
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
 
 from goglobal_shared.metrics import CONSUMER_LAG, OUTBOX_BACKLOG, OUTBOX_OLDEST
+from goglobal_shared.periodic import LoopOwner, PeriodicTask
 from goglobal_shared.store.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 Sample = Callable[[], Awaitable[None]]
 
 
-class MetricsSampler:
+class MetricsSampler(LoopOwner):
+    """Runs its samples on a `PeriodicTask`. A sample that fails is skipped until the next pass (its gauge goes
+    stale, the others do not), so a pass itself never fails and the sampler keeps its interval."""
+
     def __init__(self, samples: list[Sample], interval_s: float = 5.0) -> None:
         self.samples = samples
         self.interval_s = interval_s
-        self._stopping = asyncio.Event()
+        self.loop: PeriodicTask = PeriodicTask("metrics sampler", self._sample, interval_s)
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            for sample in self.samples:
-                try:
-                    await sample()
-                except Exception as exc:  # a gauge going stale must not stop the others
-                    log.debug("metrics sample failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+    async def _sample(self) -> None:
+        for sample in self.samples:
+            try:
+                await sample()
+            except Exception as exc:  # a gauge going stale must not stop the others
+                log.debug("metrics sample failed: %s", exc)
 
 
 def consumer_lag(consumer: AIOKafkaConsumer) -> Sample:

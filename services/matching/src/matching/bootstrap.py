@@ -1,6 +1,5 @@
 """Wires matching's real adapters. Called from the app lifespan, never at import time."""
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,12 +96,5 @@ def offer_counts(plans: PlanRepository, clock: Callable[[], datetime]) -> Sample
 
 
 def _checks(follower: DirectoryFollower, scheduler: ExpiryScheduler) -> dict[str, Check]:
-    async def directory() -> None:
-        if not follower.caught_up or time.monotonic() - follower.last_poll_monotonic > STALE_POLL_S:
-            raise RuntimeError("the partner directory is not loaded or not followed")
-
-    async def expiry_scheduler() -> None:
-        if not scheduler.running:
-            raise RuntimeError("the offer expiry scheduler is not running")
-
-    return {"directory": directory, "expiry_scheduler": expiry_scheduler}
+    # The follower runs only once it has caught up (bootstrap awaits `catch_up` first): running means loaded.
+    return {"directory": follower.loop.readiness(STALE_POLL_S), "expiry_scheduler": scheduler.loop.readiness()}

@@ -2,42 +2,21 @@
 plans are due: a restart loses none, and the plan's compare-and-set plus its own state make each fire once
 even with several replicas polling."""
 
-import asyncio
-import contextlib
-import logging
-import time
-
+from goglobal_shared.periodic import LoopOwner, PeriodicTask
 from matching.consumers.referral_events import Matcher
 from matching.plan import Plan
 
-log = logging.getLogger(__name__)
 
+class ExpiryScheduler(LoopOwner):
+    """Runs `fire_due` on a `PeriodicTask`: every `interval_s`, backing off while the database fails."""
 
-class ExpiryScheduler:
     def __init__(self, matcher: Matcher, interval_s: float) -> None:
         self.matcher = matcher
-        self.interval_s = interval_s
-        self.running = False
-        self.last_pass_monotonic = 0.0
         self.fired = 0
-        self._stopping = asyncio.Event()
+        self.loop: PeriodicTask = PeriodicTask("offer expiry scheduler", self._pass, interval_s)
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        self.running = True
-        try:
-            while not self._stopping.is_set():
-                try:
-                    await self.fire_due()
-                except Exception:
-                    log.exception("expiry pass failed; retrying")
-                self.last_pass_monotonic = time.monotonic()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
-        finally:
-            self.running = False
+    async def _pass(self) -> None:
+        await self.fire_due()
 
     async def fire_due(self) -> int:
         fired = 0

@@ -8,7 +8,6 @@ from aiokafka import AIOKafkaProducer
 
 from goglobal_shared.consumer import EventConsumer
 from goglobal_shared.envelope import Envelope
-from goglobal_shared.health import Check
 from goglobal_shared.kafka import ensure_topics, publish
 from goglobal_shared.notification_events import (
     EndpointDisabled,
@@ -156,16 +155,10 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
     events = EventConsumer(
         conn.consumer, conn.producer, routes.handlers, processed, self_deduplicating=routes.self_deduplicating
     )
-    runtime = ServiceRuntime(settings, conn, events, relay=None, extra_checks={"dispatcher": _running(dispatcher)})
+    runtime = ServiceRuntime(
+        settings, conn, events, relay=None, extra_checks={"dispatcher": dispatcher.loop.readiness()}
+    )
     runtime.start()
     runtime.loops.start(dispatcher, dispatcher.run(), "dispatcher")
     runtime.on_stop(dispatcher.http.aclose)
     return Notifications(runtime, dispatcher, lifecycle)
-
-
-def _running(dispatcher: Dispatcher) -> Check:
-    async def check() -> None:
-        if not dispatcher.running:
-            raise RuntimeError("the delivery dispatcher is not running")
-
-    return check

@@ -2,7 +2,6 @@
 outcome event for every attempt (intake shows them in the delivery lists)."""
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +13,7 @@ import httpx
 
 from goglobal_shared.metrics import DELIVERIES
 from goglobal_shared.notification_events import Attempt, EndpointDisabled, NotificationDelivered, NotificationFailed
+from goglobal_shared.periodic import LoopOwner, Outcome, PeriodicTask
 from goglobal_shared.webhook_secrets import signing_secrets
 from notifications.adapters.deliveries import DELIVERED, DISABLED, FAILED, PENDING, DeliveryRepository
 from notifications.adapters.directory import Directory
@@ -30,7 +30,7 @@ Emit = Callable[[NotificationDelivered | NotificationFailed | EndpointDisabled],
 
 
 @dataclass
-class Dispatcher:
+class Dispatcher(LoopOwner):
     deliveries: DeliveryRepository
     directory: Directory
     endpoints: EndpointHealth
@@ -43,45 +43,37 @@ class Dispatcher:
     handoff: Handoff
     interval_s: float = 0.5
     allow_private_targets: bool = False
-    running: bool = False
     attempts: int = 0
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    loop: PeriodicTask = field(init=False, repr=False)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self.handoff.signal.set()
+    def __post_init__(self) -> None:
+        """Attempts what is handed over as it comes (the task's hand-over); queries for due deliveries on the clock,
+        or when asked (its step)."""
+        self.loop = PeriodicTask(
+            "delivery dispatcher",
+            self._due_pass,
+            self.interval_s,
+            hand_over=self._attempt_handed,
+            wakeup=self.handoff.wakeup,
+        )
 
     def wake(self) -> None:
         self.handoff.wake()
 
-    async def run(self) -> None:
-        """Attempts what is handed over as it comes; queries for due deliveries on the clock, or when asked."""
-        self.running = True
-        next_due_pass = 0.0
-        try:
-            while not self._stopping.is_set():
-                handed, due_wanted = self.handoff.take()
-                due_pass = due_wanted or time.monotonic() >= next_due_pass
-                try:
-                    await self._attempt_handed(handed)
-                    if due_pass:
-                        next_due_pass = time.monotonic() + self.interval_s
-                        await self.deliver_due()
-                except Exception:
-                    log.exception("delivery pass failed; retrying")
-                with contextlib.suppress(TimeoutError):
-                    timeout = max(0.0, next_due_pass - time.monotonic())
-                    await asyncio.wait_for(self.handoff.signal.wait(), timeout=timeout)
-        finally:
-            self.running = False
-
-    async def _attempt_handed(self, handed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    async def _attempt_handed(self) -> Outcome:
         """Deliveries created claimed by this process: attempted with no claim and no read of the partner. One
         that crashes stays claimed until its lease ends, then is due again."""
+        handed = self.handoff.take()
+        if not handed:
+            return Outcome.IDLE
         done = await asyncio.gather(*(self._attempt(d, partner) for d, partner in handed), return_exceptions=True)
         for (delivery, _), result in zip(handed, done, strict=True):
             if isinstance(result, BaseException):
                 log.error("delivery %s attempt crashed; due again after its lease", delivery["_id"], exc_info=result)
+        return Outcome.DONE
+
+    async def _due_pass(self) -> None:
+        await self.deliver_due()
 
     async def deliver_due(self) -> int:
         due = await self.deliveries.due(self.clock())

@@ -19,10 +19,6 @@ did not settle (another replica's events, a failed publish, a clear that found t
 
 import asyncio
 import collections
-import contextlib
-import logging
-import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,8 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.mongo import Document
-
-log = logging.getLogger(__name__)
+from goglobal_shared.periodic import LoopOwner, LoopStatus, Outcome, PeriodicTask
 
 OUTBOX, OUTBOX_COUNT = "outbox", "outbox_count"
 SEQ_PER_VERSION = 1000  # the events of one write are numbered after every event of the writes before it
@@ -53,35 +48,38 @@ def outbox_entries(events: list[Envelope], version: int) -> dict[str, Document]:
 
 
 @dataclass
-class RelayStatus:
-    running: bool = False
-    last_pass_monotonic: float = 0.0
+class RelayStatus(LoopStatus):
     published: int = 0
-    failures_in_a_row: int = 0
 
 
 @dataclass
-class OutboxRelay:
+class OutboxRelay(LoopOwner):
+    """Runs on a `PeriodicTask`: the scan is its step, on the clock (backing off while publishing fails), and what
+    `written` hands over is its hand-over, published as soon as the task wakes."""
+
     collection: AsyncCollection[Document]
     publish: Publish
     interval_s: float = 1.0  # a write wakes its relay at once; the pass on the clock finds other replicas' events
     batch: int = 100
     max_backoff_s: float = 10.0
     status: RelayStatus = field(default_factory=RelayStatus)
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    loop: PeriodicTask = field(init=False, repr=False)
     _handed: dict[Any, Document] = field(default_factory=dict)
-    _scan_wanted: bool = False
     _cleared: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+    def __post_init__(self) -> None:
+        self.loop = PeriodicTask(
+            f"outbox relay ({self.collection.name})",
+            self._scan,
+            self.interval_s,
+            hand_over=self._publish_handed,
+            max_backoff_s=self.max_backoff_s,
+            status=self.status,
+        )
 
     def wake(self) -> None:
         """Events were queued by a writer that hands nothing over: pass over the collection now."""
-        self._scan_wanted = True
-        self._wake.set()
+        self.loop.wake()
 
     def written(self, outboxes: dict[Any, Document]) -> None:
         """Called after a write of this process queued events, with each written document's pending events, so
@@ -90,43 +88,18 @@ class OutboxRelay:
             held = self._handed.get(doc_id)
             if held is None or _last_seq(outbox) >= _last_seq(held):
                 self._handed[doc_id] = outbox
-        self._wake.set()
+        self.loop.nudge()
 
-    async def run(self) -> None:
-        self.status.running = True
-        next_scan = 0.0
-        try:
-            while not self._stopping.is_set():
-                self._wake.clear()
-                handed, self._handed = self._handed, {}
-                if handed:
-                    await self._pass(handed)
-                if self._scan_wanted or time.monotonic() >= next_scan:
-                    self._scan_wanted = False
-                    sent = await self._pass(None)
-                    next_scan = time.monotonic() + (0.0 if sent >= self.batch else self._pause())  # more waiting
-                self.status.last_pass_monotonic = time.monotonic()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_scan - time.monotonic()))
-        finally:
-            self.status.running = False
+    async def _publish_handed(self) -> Outcome:
+        handed, self._handed = self._handed, {}
+        if not handed:
+            return Outcome.IDLE
+        await self.relay_once(handed)  # if it fails, the events stay in their documents for the scan
+        return Outcome.DONE
 
-    async def _pass(self, handed: dict[Any, Document] | None) -> int:
-        try:
-            sent = await self.relay_once(handed)
-        except Exception as exc:
-            self.status.failures_in_a_row += 1
-            log.warning("outbox relay pass failed (%s in a row): %s", self.status.failures_in_a_row, exc)
-            return 0
-        self.status.failures_in_a_row = 0
-        return sent
-
-    def _pause(self) -> float:
-        """The normal interval, or a jittered exponential back-off while publishing fails (broker down)."""
-        if self.status.failures_in_a_row == 0:
-            return self.interval_s
-        ceiling = min(self.max_backoff_s, self.interval_s * 2**self.status.failures_in_a_row)
-        return random.uniform(ceiling / 2, ceiling)
+    async def _scan(self) -> Outcome:
+        sent = await self.relay_once(None)
+        return Outcome.MORE if sent >= self.batch else Outcome.DONE  # a full batch: more are waiting
 
     async def relay_once(self, handed: dict[Any, Document] | None = None) -> int:
         """Publishes one batch of pending events, those `handed` over or else those a read finds; returns how many

@@ -9,7 +9,6 @@ If Kafka is away, revocations reach the other replicas late, but a cached verifi
 cache's TTL (at most 5 s): that is the bound docs/operations.md states.
 """
 
-import asyncio
 import logging
 import time
 
@@ -19,6 +18,7 @@ from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
 from goglobal_shared.envelope import InvalidEvent, from_kafka
 from goglobal_shared.events import ApiKeyRevoked
 from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity, ensure_topics
+from goglobal_shared.periodic import ConsumerLoop, LoopOwner, each_record
 from goglobal_shared.runtime import ServiceRuntime
 from goglobal_shared.settings import dead_letter_topic
 from intake.auth.cache import VerifiedKeyCache
@@ -27,17 +27,16 @@ from intake.settings import IntakeSettings
 log = logging.getLogger(__name__)
 
 
-class RevocationFollower:
+class RevocationFollower(LoopOwner):
+    """Polls on a `ConsumerLoop`: a failure ends the loop and the process (the restarted replica's cache is empty,
+    so nothing it missed can be stale in it)."""
+
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, cache: VerifiedKeyCache) -> None:
         self.consumer = consumer
         self.producer = producer
         self.cache = cache
         self.applied = 0
-        self.last_poll_monotonic = 0.0
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
+        self.loop: ConsumerLoop = ConsumerLoop("API-key revocation follower", consumer, each_record(self._apply))
 
     async def start(self, timeout_s: float = 30.0) -> None:
         """Starts the consumer and waits until every partition is assigned and positioned at its end."""
@@ -46,20 +45,9 @@ class RevocationFollower:
         while not self.consumer.assignment():
             if time.monotonic() > deadline:
                 raise TimeoutError("no partition of the API keys topic was assigned")
-            await self._poll(timeout_ms=100)
+            await self.loop.poll(timeout_ms=100)
         for tp in self.consumer.assignment():
             await self.consumer.position(tp)  # resolves `latest` now, not at the first fetch
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            await self._poll()
-
-    async def _poll(self, timeout_ms: int = 500) -> None:
-        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=500)
-        self.last_poll_monotonic = time.monotonic()
-        for records in batch.values():
-            for record in records:
-                await self._apply(record)
 
     async def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:

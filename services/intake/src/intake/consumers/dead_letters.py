@@ -1,16 +1,14 @@
 """Intake keeps every dead letter of the system for operators: a plain consumer of all `<topic>.dlq` topics
 (their records need not be valid events), committing after each record is stored."""
 
-import asyncio
 import base64
-import contextlib
 import logging
-import time
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from goglobal_shared.mongo import Document
+from goglobal_shared.periodic import ConsumerLoop, LoopOwner, Records
 from intake.adapters.dead_letters import DeadLetterRepository
 
 log = logging.getLogger(__name__)
@@ -62,37 +60,34 @@ def _number(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-class DeadLetterCollector:
+class DeadLetterCollector(LoopOwner):
+    """Polls on a `ConsumerLoop`. A letter that cannot be stored yet (the database is away) is retried with the
+    loop's back-off until it is stored or the loop stops; a failed poll or commit ends the loop and the process,
+    and the group resumes from the last committed letter."""
+
     def __init__(self, consumer: AIOKafkaConsumer, letters: DeadLetterRepository) -> None:
         self.consumer = consumer
         self.letters = letters
-        self.last_poll_monotonic = 0.0
         self.stored = 0
-        self._stopping = asyncio.Event()
+        self.loop: ConsumerLoop = ConsumerLoop("dead-letter collector", consumer, self._collect, max_records=200)
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            batch = await self.consumer.getmany(timeout_ms=500, max_records=200)
-            self.last_poll_monotonic = time.monotonic()
-            for tp, records in batch.items():
-                for record in records:
-                    if not await self._store(record):
-                        self.consumer.seek(tp, record.offset)  # stopping: the next owner stores it
-                        return
-                    await self.consumer.commit({tp: record.offset + 1})
+    async def _collect(self, batch: Records) -> None:
+        for tp, records in batch.items():
+            for record in records:
+                if not await self._store(record):
+                    self.consumer.seek(tp, record.offset)  # stopping: the next owner stores it
+                    return
+                await self.consumer.commit({tp: record.offset + 1})
 
     async def _store(self, record: ConsumerRecord[bytes, bytes]) -> bool:
-        while not self._stopping.is_set():
+        while not self.loop.stopping:
             try:
                 if await self.letters.store(letter(record)):
                     self.stored += 1
                     log.warning("dead letter from %s stored", record.topic)
-                return True
-            except Exception:
-                log.exception("storing a dead letter failed; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=2.0)
+            except Exception as exc:
+                await self.loop.after_failure("storing a dead letter", exc)
+                continue
+            self.loop.succeeded()
+            return True
         return False

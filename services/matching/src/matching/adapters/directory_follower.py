@@ -2,7 +2,6 @@
 every partner), from the beginning, into its in-memory index. The topic is compacted, so it holds the
 latest version of every partner for as long as the directory lives."""
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -14,33 +13,32 @@ from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
 from goglobal_shared.envelope import InvalidEvent, from_kafka
 from goglobal_shared.events import PartnerUpserted
 from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity
+from goglobal_shared.periodic import ConsumerLoop, LoopOwner, each_record
 from matching.engine import DirectoryIndex, Partner, partner_from_event
 
 log = logging.getLogger(__name__)
 
 
-class DirectoryFollower:
+class DirectoryFollower(LoopOwner):
+    """Polls on a `ConsumerLoop`: a failure ends the loop and the process, and the restart reads the topic again."""
+
     def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, index: DirectoryIndex) -> None:
         self.consumer = consumer
         self.producer = producer
         self.index = index
         self.caught_up = False
-        self.last_poll_monotonic = 0.0
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
+        self.loop: ConsumerLoop = ConsumerLoop("partner directory follower", consumer, each_record(self._apply))
 
     async def catch_up(self, timeout_s: float = 60.0) -> None:
         """Reads up to the end of the topic as it was at start, so the first match sees the whole directory."""
         deadline = time.monotonic() + timeout_s
         while not self.consumer.assignment():
-            await self._poll()
+            await self.loop.poll()
             if time.monotonic() > deadline:
                 raise TimeoutError("no partition of the partners topic was assigned")
         ends = await self.consumer.end_offsets(list(self.consumer.assignment()))
         while await self._behind(ends):
-            await self._poll()
+            await self.loop.poll()
             if time.monotonic() > deadline:
                 raise TimeoutError("the partner directory did not load in time")
         self.caught_up = True
@@ -51,17 +49,6 @@ class DirectoryFollower:
             if await self.consumer.position(tp) < end:
                 return True
         return False
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            await self._poll()
-
-    async def _poll(self) -> None:
-        batch = await self.consumer.getmany(timeout_ms=500, max_records=500)
-        self.last_poll_monotonic = time.monotonic()
-        for records in batch.values():
-            for record in records:
-                await self._apply(record)
 
     async def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
