@@ -41,7 +41,7 @@ async def test_pending_events_are_published_in_order_and_removed(namespace: Name
     async def send(envelope: Envelope) -> Awaitable[None]:
         return await enqueue(producer, topic, envelope)
 
-    relay = OutboxRelay(collection, send)
+    relay = OutboxRelay(collection, send, grace_s=0)  # as another replica would, once the writer had its time
     try:
         before_the_clear = await collection.find_one({"_id": referral})
         assert before_the_clear is not None
@@ -78,7 +78,7 @@ async def test_two_relays_racing_clear_each_event_once(namespace: Namespace) -> 
     async def send(envelope: Envelope) -> Awaitable[None]:
         return await enqueue(producer, topic, envelope)
 
-    relays = [OutboxRelay(collection, send, batch=7), OutboxRelay(collection, send, batch=7)]
+    relays = [OutboxRelay(collection, send, batch=7, grace_s=0), OutboxRelay(collection, send, batch=7, grace_s=0)]
     try:
         for _ in range(10):
             await asyncio.gather(*(relay.relay_once() for relay in relays))
@@ -95,7 +95,8 @@ async def test_a_write_hands_its_events_to_the_relay_which_publishes_them_in_ord
     namespace: Namespace,
 ) -> None:
     """The relay's scan is an hour away: only the hand-over can publish. Two writes of one document between two
-    passes hand over both writes' events; a hand-over of events already cleared publishes nothing again."""
+    passes hand over both writes' events; a hand-over of events published already publishes nothing again; the
+    next pass clears them, without publishing them again."""
     topic = namespace.topic("goglobal.referrals")
     await ensure_topics(namespace.infra.kafka, [topic])
     mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
@@ -123,19 +124,58 @@ async def test_a_write_hands_its_events_to_the_relay_which_publishes_them_in_ord
         await docs.change(referral, _bump([second]))
         await docs.change(referral, _bump([third]))
 
+        async def all_published() -> bool:
+            return relay.status.published == 3
+
+        await eventually(all_published, "the handed-over events published")
+        pending = await collection.find_one({"_id": referral})
+        assert pending is not None and pending["outbox_count"] == 3  # cleared at the next pass, all at once
+        assert await relay.relay_once(stale) == 0  # published by this relay already: not again
+        relay.wake()
+
         async def cleared() -> bool:
             doc = await collection.find_one({"_id": referral})
-            return doc is not None and doc["outbox_count"] == 0
+            return doc is not None and doc["outbox_count"] == 0 and doc["outbox"] == {}
 
-        await eventually(cleared, "the handed-over events published and cleared")
+        await eventually(cleared, "the next pass clearing them")
         assert relay.status.published == 3
-        assert await relay.relay_once(stale) == 0  # cleared by this relay: not published twice
     finally:
         relay.stop()
         await runner
         await producer.stop()
         await mongo.close()
     assert await published(namespace, topic, 3) == [first.id, second.id, third.id]
+
+
+async def test_another_replicas_fresh_events_are_left_to_it_for_the_grace(namespace: Namespace) -> None:
+    """A scan takes up events another process wrote (and handed to its own relay) only once they are older than
+    the grace: until then they are that relay's, and taking them too would publish them twice."""
+    topic = namespace.topic("goglobal.referrals")
+    await ensure_topics(namespace.infra.kafka, [topic])
+    mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(namespace.infra.mongodb_uri)
+    collection = mongo[namespace.database("outbox")]["grace"]
+    producer = make_producer(namespace.infra.kafka, "test")
+    await producer.start()
+
+    async def send(envelope: Envelope) -> Awaitable[None]:
+        return await enqueue(producer, topic, envelope)
+
+    elsewhere = Aggregates(collection)  # a writer whose relay is not this one
+    relay = OutboxRelay(collection, send, grace_s=1.0)
+    referral = uuid.uuid4().hex
+    try:
+        assert await elsewhere.insert({"_id": referral}, [submitted(referral)])
+        assert await relay.relay_once() == 0  # fresh: its writer's relay publishes it
+
+        async def taken_up() -> bool:
+            return await relay.relay_once() == 1
+
+        await eventually(taken_up, "the scan to take up the event past the grace")
+        doc = await collection.find_one({"_id": referral})
+        assert doc is not None and doc["outbox_count"] == 0
+    finally:
+        await producer.stop()
+        await mongo.close()
 
 
 def _bump(events: list[Envelope]) -> Callable[[dict[str, Any]], Awaitable[Change]]:

@@ -13,6 +13,7 @@ document into a string (tests/contract records it), and a replacement is as atom
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -20,7 +21,14 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from goglobal_shared.envelope import Envelope
 from goglobal_shared.mongo import Document
-from goglobal_shared.store.outbox import OUTBOX, OUTBOX_COUNT, Written, ignore_written, outbox_entries
+from goglobal_shared.store.outbox import (
+    OUTBOX,
+    OUTBOX_COUNT,
+    OUTBOX_WRITTEN_AT,
+    Written,
+    ignore_written,
+    outbox_entries,
+)
 
 MAX_RETRIES = 50
 DUPLICATE_KEY = 11000
@@ -68,8 +76,7 @@ class Aggregates:
 
     async def insert(self, doc: Document, events: list[Envelope]) -> bool:
         """False when a document with this `_id` (or another unique key of it) exists already."""
-        entries = outbox_entries(events, version=1)
-        stored = {**doc, "version": 1, OUTBOX: entries, OUTBOX_COUNT: len(entries)}
+        stored = _new(doc, events)
         try:
             await self.collection.insert_one(stored)
         except DuplicateKeyError:
@@ -81,10 +88,7 @@ class Aggregates:
         """New documents with their events, in one write; one whose `_id` exists already is left as it is."""
         if not docs:
             return
-        stored = [
-            {**doc, "version": 1, OUTBOX: outbox_entries(events, version=1), OUTBOX_COUNT: len(events)}
-            for doc, events in docs
-        ]
+        stored = [_new(doc, events) for doc, events in docs]
         try:
             await self.collection.insert_many(stored, ordered=False)
         except BulkWriteError as exc:
@@ -167,7 +171,15 @@ def _changed(current: Document, change: Change) -> Document:
     doc = {k: v for k, v in current.items() if k not in change.unset}
     for name, entry in change.push.items():
         doc[name] = [*doc.get(name, []), entry]
+    if change.events:  # when the relays of other replicas may take them up (see store.outbox)
+        doc[OUTBOX_WRITTEN_AT] = datetime.now(UTC)
     return {**doc, **change.fields, "version": version, OUTBOX: outbox, OUTBOX_COUNT: len(outbox)}
+
+
+def _new(doc: Document, events: list[Envelope]) -> Document:
+    entries = outbox_entries(events, version=1)
+    written = {OUTBOX_WRITTEN_AT: datetime.now(UTC)} if events else {}
+    return {**doc, "version": 1, OUTBOX: entries, OUTBOX_COUNT: len(entries), **written}
 
 
 async def replace_versioned(collection: AsyncCollection[Document], current: Document, fields: Document) -> bool:

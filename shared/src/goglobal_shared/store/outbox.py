@@ -13,15 +13,19 @@ and consumers dedupe on its id.
 
 A write of this process hands its relay the document's pending events as written (`written`): all of them, those
 of earlier writes still pending included, so publishing them in order keeps the document's order. The relay
-publishes and clears them with no read. Its pass over the collection, on the clock, finds whatever a hand-over
-did not settle (another replica's events, a failed publish, a clear that found the events gone).
+publishes them at once, with no read, and clears them at its next pass on the clock, all documents in one bulk
+write (a document written twice meanwhile is cleared once). That pass then reads the documents whose events were
+written more than `grace_s` ago and are still pending: what no hand-over settled (another replica's events once
+that replica had time to publish them itself, a failed publish, a clear that found the events gone). Events this
+relay published already are cleared there without going out again.
 """
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import UpdateOne
@@ -31,11 +35,11 @@ from goglobal_shared.envelope import Envelope
 from goglobal_shared.mongo import Document
 from goglobal_shared.periodic import LoopOwner, LoopStatus, Outcome, PeriodicTask
 
-OUTBOX, OUTBOX_COUNT = "outbox", "outbox_count"
+OUTBOX, OUTBOX_COUNT, OUTBOX_WRITTEN_AT = "outbox", "outbox_count", "outbox_written_at"
 SEQ_PER_VERSION = 1000  # the events of one write are numbered after every event of the writes before it
 Publish = Callable[[Envelope], Awaitable[Awaitable[None]]]  # enqueue; the result resolves on the broker's ack
 Written = Callable[[dict[Any, Document]], None]  # document id -> its pending events (`outbox`) as just written
-CLEARED_KEPT = 10_000  # ids of events this relay cleared, so a later hand-over of them does not publish them again
+PUBLISHED_KEPT = 10_000  # ids of events this relay published, so that it does not publish them again
 
 
 def ignore_written(outboxes: dict[Any, Document]) -> None:
@@ -59,13 +63,15 @@ class OutboxRelay(LoopOwner):
 
     collection: AsyncCollection[Document]
     publish: Publish
-    interval_s: float = 1.0  # a write wakes its relay at once; the pass on the clock finds other replicas' events
+    interval_s: float = 1.0  # a write hands its events over at once; the pass on the clock clears and recovers
     batch: int = 100
     max_backoff_s: float = 10.0
+    grace_s: float = 5.0  # a fresh event is its writer's relay's to publish: others leave it that long
     status: RelayStatus = field(default_factory=RelayStatus)
     loop: PeriodicTask = field(init=False, repr=False)
     _handed: dict[Any, Document] = field(default_factory=dict)
-    _cleared: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
+    _to_clear: dict[Any, list[str]] = field(default_factory=dict)  # published by hand-over, cleared at the next pass
+    _published: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
 
     def __post_init__(self) -> None:
         self.loop = PeriodicTask(
@@ -78,8 +84,15 @@ class OutboxRelay(LoopOwner):
         )
 
     def wake(self) -> None:
-        """Events were queued by a writer that hands nothing over: pass over the collection now."""
+        """Pass over the collection now (clearing what was published, publishing what waited past the grace)."""
         self.loop.wake()
+
+    async def run(self) -> None:
+        try:
+            await self.loop.run()
+        finally:  # what went out is cleared now, rather than published again by the next relay to start
+            with contextlib.suppress(Exception):
+                await self.clear_published()
 
     def written(self, outboxes: dict[Any, Document]) -> None:
         """Called after a write of this process queued events, with each written document's pending events, so
@@ -98,33 +111,63 @@ class OutboxRelay(LoopOwner):
         return Outcome.DONE
 
     async def _scan(self) -> Outcome:
+        await self.clear_published()
         sent = await self.relay_once(None)
         return Outcome.MORE if sent >= self.batch else Outcome.DONE  # a full batch: more are waiting
 
     async def relay_once(self, handed: dict[Any, Document] | None = None) -> int:
-        """Publishes one batch of pending events, those `handed` over or else those a read finds; returns how many
-        went out."""
-        if handed is None:
-            query = {OUTBOX_COUNT: {"$gt": 0}}
-            docs = [d async for d in self.collection.find(query, projection={OUTBOX: 1}).limit(self.batch)]
-            batches = [_in_order(doc) for doc in docs]
-        else:
-            docs = [{"_id": doc_id, OUTBOX: outbox} for doc_id, outbox in handed.items()]
-            batches = [[e for e in _in_order(doc) if e["id"] not in self._cleared] for doc in docs]
-        acknowledgements = [await self.publish(Envelope.from_document(e)) for entries in batches for e in entries]
+        """Publishes one batch of pending events, those `handed` over (cleared at the next pass) or else those a
+        read finds past the grace (cleared at once); returns how many went out."""
+        docs = await self._stale() if handed is None else [{"_id": k, OUTBOX: v} for k, v in handed.items()]
+        batches = [_in_order(doc) for doc in docs]
+        new = [[e for e in entries if e["id"] not in self._published] for entries in batches]
+        acknowledgements = [await self.publish(Envelope.from_document(e)) for entries in new for e in entries]
         await asyncio.gather(*acknowledgements)
-        clears = [_clear(doc["_id"], entries) for doc, entries in zip(docs, batches, strict=True) if entries]
-        if clears:
-            await self.collection.bulk_write(clears, ordered=False)
-        self._remember_cleared([e["id"] for entries in batches for e in entries])
+        self._remember_published([e["id"] for entries in new for e in entries])
+        if handed is None:
+            clears = [
+                _clear(doc["_id"], [e["id"] for e in entries])
+                for doc, entries in zip(docs, batches, strict=True)
+                if entries
+            ]
+            if clears:
+                await self.collection.bulk_write(clears, ordered=False)
+        else:
+            for doc, entries in zip(docs, new, strict=True):
+                self._to_clear.setdefault(doc["_id"], []).extend(e["id"] for e in entries)
         self.status.published += len(acknowledgements)
         return len(acknowledgements)
 
-    def _remember_cleared(self, event_ids: list[str]) -> None:
+    async def clear_published(self) -> None:
+        """Clears what hand-overs published since the last pass, every document in one bulk write. A clear that
+        misses (some of its events were cleared already, by a scan or another replica) leaves the rest for a scan,
+        which clears them without publishing them again."""
+        to_clear, self._to_clear = self._to_clear, {}
+        clears = [_clear(doc_id, ids) for doc_id, ids in to_clear.items() if ids]
+        if not clears:
+            return
+        try:
+            await self.collection.bulk_write(clears, ordered=False)
+        except Exception:
+            for doc_id, ids in to_clear.items():  # again at the next pass
+                self._to_clear.setdefault(doc_id, [])[:0] = ids
+            raise
+
+    async def _stale(self) -> list[Document]:
+        """Documents with events still pending that were written more than the grace ago (or before writes said
+        when)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.grace_s)
+        query = {
+            OUTBOX_COUNT: {"$gt": 0},
+            "$or": [{OUTBOX_WRITTEN_AT: {"$lte": cutoff}}, {OUTBOX_WRITTEN_AT: {"$exists": False}}],
+        }
+        return [d async for d in self.collection.find(query, projection={OUTBOX: 1}).limit(self.batch)]
+
+    def _remember_published(self, event_ids: list[str]) -> None:
         for event_id in event_ids:
-            self._cleared[event_id] = None
-        while len(self._cleared) > CLEARED_KEPT:
-            self._cleared.popitem(last=False)
+            self._published[event_id] = None
+        while len(self._published) > PUBLISHED_KEPT:
+            self._published.popitem(last=False)
 
     async def backlog(self) -> tuple[int, float]:
         """Documents with unpublished events, and the age in seconds of the oldest event among a sample."""
@@ -145,8 +188,7 @@ def _last_seq(outbox: Document) -> int:
     return max((entry["seq"] for entry in outbox.values()), default=0)
 
 
-def _clear(doc_id: Any, entries: list[Document]) -> UpdateOne:
-    ids = [entry["id"] for entry in entries]
+def _clear(doc_id: Any, ids: list[str]) -> UpdateOne:
     still_there = {f"{OUTBOX}.{event_id}": {"$exists": True} for event_id in ids}
     # The count falls: a writer that read the document before this clear fails its compare-and-set (it names
     # the count) and reads again, instead of writing the cleared events back (they would go out a second time).
