@@ -23,8 +23,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
-from goglobal_shared.envelope import InvalidEvent, from_kafka
-from goglobal_shared.partner_events import PARTNER_PAYLOADS
+from goglobal_contract.envelope import InvalidEvent, from_kafka
+from goglobal_contract.partner_events import PARTNER_PAYLOADS
 from intake.consumers.matching_events import HANDLED as INTAKE_HANDLED
 from matching.consumers.referral_events import Matcher
 from matching.consumers.referral_events import router as matching_router
