@@ -22,7 +22,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml services/*/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml contract/pyproject.toml shared/pyproject.toml services/*/pyproject.toml
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
@@ -80,7 +80,7 @@ test-unit: install  ## only the fast tests that need no infrastructure
 	$(PY) -m pytest -q tests/unit
 
 docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event contract (a test checks drift)
-	$(PY) -m goglobal_shared.asyncapi --out docs
+	$(PY) -m tools.asyncapi --out docs
 
 bench: install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks.md
 	$(PY) -m bench.run_all

@@ -24,10 +24,10 @@ from fastapi import FastAPI, Response
 from pymongo.asynchronous.collection import AsyncCollection
 
 from bench.common import REQUEST_BODY
-from goglobal_shared.domain.service_request import Need
-from goglobal_shared.ids import new_id
+from goglobal_contract.ids import new_id
 from goglobal_shared.mongo import Document, make_client
 from intake.adapters.service_request_repository import ServiceRequestRepository
+from intake.domain.inputs.service_request import Need
 from intake.domain.service_requests import Actor, submit
 from tests import factories
 

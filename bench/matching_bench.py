@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from goglobal_shared.enums import ServiceCategory
+from goglobal_contract.enums import ServiceCategory
 from matching.engine import (
     DirectoryIndex,
     Partner,

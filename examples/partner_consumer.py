@@ -2,14 +2,18 @@
 
 What a partner's engineer writes to receive referrals on the partner's own topic `goglobal.partner.<partner-id>`:
 a plain aiokafka consumer in the consumer group `partner-<partner-id>.<app>` (the only groups the partner's
-credentials may use), reading each record as a CloudEvent in Kafka binary mode with the official CloudEvents SDK.
+credentials may use), reading each record with the published contract package `goglobal-contract`: `from_kafka`
+checks it is a CloudEvent in Kafka binary mode and validates its payload into the typed model of its type
+(`goglobal_contract.partner_events`). Nothing else of GoGlobal's code is needed.
 
 Delivery is at least once: after a crash or a rebalance a record can come again. So each event's id (`ce_id`) is
 recorded in the same SQLite transaction as the effect of handling it (here: a row in `referrals`), a repeated id
 is skipped, and the offset is committed only after the transaction. Events of a type this code does not know
-are logged and skipped (new types may appear at any time; unknown fields are ignored the same way).
+(newer than the installed contract, or not handled here) are logged and skipped: new types may appear at any time;
+unknown fields are ignored the same way.
 
-Requirements: Python 3.11+, `pip install aiokafka cloudevents` (cloudevents 2.x).
+Requirements: Python 3.11+, `pip install aiokafka ./contract` (the contract package from the GoGlobal repository;
+it brings pydantic and the CloudEvents SDK, and no server-side dependency).
 
 Run against the local development broker (`make run` in the GoGlobal repository):
 
@@ -28,20 +32,29 @@ import logging
 import os
 import signal
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from cloudevents.core.base import BaseCloudEvent
-from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
+
+from goglobal_contract.envelope import Envelope, InvalidEvent, from_kafka
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.partner_events import (
+    PARTNER_PAYLOADS,
+    OfferExpiredForPartner,
+    OfferWithdrawnFromPartner,
+    ReferralAcceptedByPartner,
+    ReferralClosedByOperator,
+    ReferralOfferedToPartner,
+    ReferralRatedByEnterprise,
+    ReferralWithdrawnByEnterprise,
+)
 
 log = logging.getLogger("partner_consumer")
 
-TYPE_PREFIX = "hk.goglobal.partner."
+KNOWN_TYPES = frozenset(cls.event_type for cls in PARTNER_PAYLOADS)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS processed_events (
     event_id TEXT PRIMARY KEY,
@@ -57,36 +70,28 @@ CREATE TABLE IF NOT EXISTS referrals (
 );
 """
 
-Event = Mapping[str, Any]
-Handler = Callable[[Event], tuple[str, str]]  # event data -> (status, note) for the `referrals` row
 
-
-def on_offered(data: Event) -> tuple[str, str]:
-    need = data["need"]
-    markets = ", ".join(need["target_markets"])
-    return "offered", f"{need['service_category']} in {markets}; answer by {data['respond_by']}"
-
-
-def on_accepted(data: Event) -> tuple[str, str]:
-    enterprise = data["enterprise"]
-    contact = enterprise.get("contact")  # present only if the enterprise consented to share it
-    reach = f"{contact['name']} <{contact['email']}>" if contact else "contact not shared"
-    return "accepted", f"{enterprise['legal_name_en']} ({enterprise['legal_name_zh']}): {reach}"
-
-
-def on_rated(data: Event) -> tuple[str, str]:
-    return "rated", f"{data['score']}/5 {data.get('comment', '')}".strip()
-
-
-HANDLERS: dict[str, Handler] = {
-    TYPE_PREFIX + "referral_offered.v1": on_offered,
-    TYPE_PREFIX + "referral_accepted.v1": on_accepted,
-    TYPE_PREFIX + "offer_withdrawn.v1": lambda data: ("offer_withdrawn", data["reason"]),
-    TYPE_PREFIX + "offer_expired.v1": lambda data: ("offer_expired", f"expired at {data['expired_at']}"),
-    TYPE_PREFIX + "referral_withdrawn.v1": lambda data: ("withdrawn", "withdrawn by the enterprise"),
-    TYPE_PREFIX + "referral_closed.v1": lambda data: ("closed", data["reason"]),
-    TYPE_PREFIX + "referral_rated.v1": on_rated,
-}
+def effect(event: EventPayload) -> tuple[str, str] | None:
+    """(status, note) for the `referrals` row an event leaves, or None for a type this code does not handle."""
+    match event:
+        case ReferralOfferedToPartner(need=need, respond_by=respond_by):
+            markets = ", ".join(need.target_markets)
+            return "offered", f"{need.service_category} in {markets}; answer by {respond_by.isoformat()}"
+        case ReferralAcceptedByPartner(enterprise=enterprise):
+            contact = enterprise.contact  # present only if the enterprise consented to share it
+            reach = f"{contact.name} <{contact.email}>" if contact else "contact not shared"
+            return "accepted", f"{enterprise.legal_name_en} ({enterprise.legal_name_zh}): {reach}"
+        case OfferWithdrawnFromPartner(reason=reason):
+            return "offer_withdrawn", str(reason)
+        case OfferExpiredForPartner(expired_at=expired_at):
+            return "offer_expired", f"expired at {expired_at.isoformat()}"
+        case ReferralWithdrawnByEnterprise():
+            return "withdrawn", "withdrawn by the enterprise"
+        case ReferralClosedByOperator(reason=reason):
+            return "closed", reason
+        case ReferralRatedByEnterprise(score=score, comment=comment):
+            return "rated", f"{score}/5 {comment}".strip()
+    return None
 
 
 def open_db(path: str | Path) -> sqlite3.Connection:
@@ -95,46 +100,38 @@ def open_db(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def parse(record: ConsumerRecord[bytes, bytes]) -> BaseCloudEvent:
-    """The record as a CloudEvent (Kafka binary mode); raises ValueError when it is not one."""
-    headers = {name: value for name, value in record.headers}
-    if "ce_id" not in headers or "ce_type" not in headers:
-        raise ValueError("not a CloudEvent in binary mode: no ce_id / ce_type header")
-    if record.value is None:
-        raise ValueError("record has no value")
-    message = KafkaMessage(headers=headers, key=record.key, value=record.value)
-    try:
-        return from_binary(message, JSONFormat(), CloudEvent)
-    except Exception as exc:  # the SDK raises several unrelated types for malformed input
-        raise ValueError(f"not a CloudEvent: {exc}") from exc
+def parse(record: ConsumerRecord[bytes, bytes]) -> Envelope | None:
+    """The record as a validated event; None (logged) for a type this code does not know; raises InvalidEvent
+    when the record is not a well-formed event of a known type."""
+    event_type = dict(record.headers).get("ce_type", b"").decode(errors="replace")
+    if event_type and event_type not in KNOWN_TYPES:
+        ce_id = dict(record.headers).get("ce_id", b"?").decode(errors="replace")
+        log.warning("ignoring event %s of unknown type %s", ce_id, event_type)
+        return None
+    return from_kafka(record.key, record.value, record.headers)
 
 
-def handle(conn: sqlite3.Connection, event: BaseCloudEvent) -> bool:
+def handle(conn: sqlite3.Connection, envelope: Envelope) -> bool:
     """Stores the event's effect and its id in one transaction; False when skipped or seen before."""
-    handler = HANDLERS.get(event.get_type())
-    if handler is None:
-        log.warning("ignoring event %s of unknown type %s", event.get_id(), event.get_type())
+    outcome = effect(envelope.data)
+    if outcome is None:
+        log.warning("ignoring event %s of type %s: not handled here", envelope.id, envelope.type)
         return False
-    data = event.get_data()
-    if not isinstance(data, dict) or "referral_id" not in data:
-        raise ValueError(f"event {event.get_id()} carries no referral")
-    try:
-        status, note = handler(data)
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"event {event.get_id()} lacks {exc}") from exc
+    status, note = outcome
+    referral_id = envelope.subject  # the referral id, also the record key
     with transaction(conn):
         seen = conn.execute(
             "INSERT OR IGNORE INTO processed_events (event_id, event_type) VALUES (?, ?)",
-            (event.get_id(), event.get_type()),
+            (envelope.id, envelope.type),
         )
         if seen.rowcount == 0:
-            log.info("skipping event %s: already handled", event.get_id())
+            log.info("skipping event %s: already handled", envelope.id)
             return False
         conn.execute(
             "INSERT INTO referrals (referral_id, event_id, status, note) VALUES (?, ?, ?, ?)",
-            (data["referral_id"], event.get_id(), status, note),
+            (referral_id, envelope.id, status, note),
         )
-    log.info("referral %s: %s (%s)", data["referral_id"], status, note)
+    log.info("referral %s: %s (%s)", referral_id, status, note)
     return True
 
 
@@ -154,9 +151,12 @@ def process(conn: sqlite3.Connection, records: Iterable[ConsumerRecord[bytes, by
     database error propagates, so nothing is committed and the records come again after a restart."""
     for record in records:
         try:
-            handle(conn, parse(record))
-        except ValueError as exc:
+            envelope = parse(record)
+        except InvalidEvent as exc:
             log.error("skipping record %s/%d@%d: %s", record.topic, record.partition, record.offset, exc)
+            continue
+        if envelope is not None:
+            handle(conn, envelope)
 
 
 async def run(

@@ -6,8 +6,8 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from goglobal_shared.domain.identifiers import uscc_with_check
-from goglobal_shared.events import PartnerUpserted
+from goglobal_contract.events import PartnerUpserted
+from goglobal_contract.identifiers import uscc_with_check
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.keys import Role
 from tests.support import Namespace

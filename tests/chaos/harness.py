@@ -23,7 +23,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
-from goglobal_shared.envelope import InvalidEvent, from_kafka
+from goglobal_contract.envelope import InvalidEvent, from_kafka
 from matching.consumers.referral_events import Matcher
 from matching.consumers.referral_events import router as matching_router
 from tests import factories

@@ -36,9 +36,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pymongo import AsyncMongoClient
 
+from goglobal_contract.envelope import Envelope, to_kafka
+from goglobal_contract.events import NeedDetails, ReferralSubmitted
 from goglobal_shared.consumer import EventConsumer, RetryPolicy, make_consumer
-from goglobal_shared.envelope import Envelope, to_kafka
-from goglobal_shared.events import NeedDetails, ReferralSubmitted
 from goglobal_shared.kafka import ensure_topics, make_producer
 from goglobal_shared.store import ProcessedEvents
 from intake.adapters.dead_letters import DeadLetterRepository

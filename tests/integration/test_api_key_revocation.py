@@ -18,8 +18,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from pymongo import AsyncMongoClient
 
-from goglobal_shared.envelope import Envelope, from_kafka
-from goglobal_shared.events import ApiKeyRevoked
+from goglobal_contract.envelope import Envelope, from_kafka
+from goglobal_contract.events import ApiKeyRevoked
 from goglobal_shared.kafka import make_producer, publish
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.cache import VerifiedKeyCache

@@ -9,8 +9,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
+from goglobal_contract.envelope import Envelope, to_kafka
 from goglobal_shared.consumer import EventConsumer, RetryPolicy, make_consumer
-from goglobal_shared.envelope import Envelope, to_kafka
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.kafka import ensure_topics, make_producer
 from goglobal_shared.settings import dead_letter_topic

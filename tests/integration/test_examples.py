@@ -18,11 +18,10 @@ from cloudevents.core.v1.event import CloudEvent
 from standardwebhooks import Webhook
 
 from examples import partner_consumer, webhook_receiver
-from goglobal_shared.envelope import CONTENT_TYPE, Envelope, to_kafka
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import ContactDetails, OfferWithdrawalReason
-from goglobal_shared.kafka import ensure_topics, make_producer
-from goglobal_shared.partner_events import (
+from goglobal_contract.envelope import CONTENT_TYPE, Envelope, to_kafka
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import ContactDetails, OfferWithdrawalReason
+from goglobal_contract.partner_events import (
     EnterpriseIdentity,
     EnterpriseProfileSummary,
     NeedSummary,
@@ -32,6 +31,7 @@ from goglobal_shared.partner_events import (
     ReferralOfferedToPartner,
     partner_topic,
 )
+from goglobal_shared.kafka import ensure_topics, make_producer
 from tests.support import Namespace, eventually
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from goglobal_shared.envelope import Envelope, from_kafka, to_kafka
-from goglobal_shared.events import ReferralAccepted
+from goglobal_contract.envelope import Envelope, from_kafka, to_kafka
+from goglobal_contract.events import ReferralAccepted
 from goglobal_shared.kafka import make_producer
 from tests import factories
 from tests.integration.intake_helpers import (

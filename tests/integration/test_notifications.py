@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
-from goglobal_shared.envelope import from_kafka
+from goglobal_contract.envelope import from_kafka
 from tests import factories
 from tests.integration.intake_helpers import (
     bearer,

@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
-from goglobal_shared.envelope import from_kafka
+from goglobal_contract.envelope import from_kafka
 from goglobal_shared.kafka import make_producer
 from tests import factories
 from tests.integration.intake_helpers import (

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from goglobal_shared.envelope import from_kafka
+from goglobal_contract.envelope import from_kafka
 from tests import factories
 from tests.e2e.test_referral_flow import bearer
 from tests.support import Namespace, ServiceProcess, eventually, native_infra

@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from goglobal_shared.envelope import Envelope, from_kafka
+from goglobal_contract.envelope import Envelope, from_kafka
 from goglobal_shared.kafka import enqueue, ensure_topics, make_producer
 from goglobal_shared.store import Aggregates, OutboxRelay
 from goglobal_shared.store.aggregates import Change

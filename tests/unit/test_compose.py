@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,15 @@ def test_dockerfile_runs_as_non_root_with_healthcheck() -> None:
     assert re.search(r"^HEALTHCHECK\s", text, flags=re.MULTILINE)
     assert "uv sync --frozen" in text
     assert re.search(r"^ARG SERVICE\b", text, flags=re.MULTILINE)
+
+
+def test_dockerfile_copies_every_workspace_member() -> None:
+    # `uv sync --frozen --package ...` needs every member's manifest, then its sources, or the build fails.
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    workspace = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["tool"]["uv"]["workspace"]
+    members: list[str] = workspace["members"]
+    for member in members:
+        for path in sorted(REPO.glob(member)):
+            relative = path.relative_to(REPO).as_posix()
+            assert f"COPY {relative}/pyproject.toml {relative}/pyproject.toml" in text, relative
+            assert re.search(rf"^COPY {re.escape(relative.split('/')[0])}/ ", text, flags=re.MULTILINE), relative

@@ -1,7 +1,7 @@
 """The published contract (docs/asyncapi.yaml, docs/schemas/*.json) is what the code generates.
 
 When one of these fails after a change to the payload models, regenerate with
-`python -m goglobal_shared.asyncapi --out docs` (`make docs`) and commit the result.
+`python -m tools.asyncapi --out docs` (`make docs`) and commit the result.
 """
 
 from pathlib import Path
@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-from goglobal_shared import asyncapi
-from goglobal_shared.contract import PAYLOADS
-from goglobal_shared.event_base import EventPayload
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.registry import PAYLOADS
+from tools import asyncapi
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-REGENERATE = "out of date: run `python -m goglobal_shared.asyncapi --out docs` and commit docs/"
+REGENERATE = "out of date: run `python -m tools.asyncapi --out docs` and commit docs/"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from goglobal_shared.domain.identifiers import (
+from goglobal_contract.identifiers import (
     USCC_CHARSET,
     E164Phone,
     LanguageTag,
@@ -15,8 +15,8 @@ from goglobal_shared.domain.identifiers import (
     check_uscc,
     uscc_with_check,
 )
-from goglobal_shared.domain.sectors import DIVISIONS, SECTORS, SectorCode, check_sector
-from goglobal_shared.markets import REGIONS, is_market
+from goglobal_contract.markets import REGIONS, is_market
+from goglobal_contract.sectors import DIVISIONS, SECTORS, SectorCode, check_sector
 
 # Computed with the GB 32100-2015 algorithm (the first also serves as the model examples' code).
 VALID_USCCS = ["91440300MA5FJ6QW16", "91440300MA5DC6QX1K", "91110000MA01ABCD2Q"]

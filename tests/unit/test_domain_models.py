@@ -5,17 +5,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from goglobal_shared.domain.enterprise import Consent, EnterpriseProfile, EnterpriseUpdate
-from goglobal_shared.domain.partner import PartnerProfile, PartnerRecord
-from goglobal_shared.domain.service_request import (
-    Completion,
-    Decline,
-    DeclineReason,
-    Need,
-    Rating,
-    ServiceRequestIn,
-    Urgency,
-)
+from goglobal_contract.enums import DeclineReason, Urgency
+from intake.domain.inputs.enterprise import Consent, EnterpriseProfile, EnterpriseUpdate
+from intake.domain.inputs.partner import PartnerProfile, PartnerRecord
+from intake.domain.inputs.service_request import Completion, Decline, Need, Rating, ServiceRequestIn
 
 EXAMPLED_MODELS: list[type[BaseModel]] = [
     EnterpriseProfile,

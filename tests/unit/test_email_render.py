@@ -18,14 +18,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goglobal_shared.domain.enterprise import SizeBand
-from goglobal_shared.domain.sectors import SECTORS
-from goglobal_shared.domain.service_request import BudgetBand, DeclineReason, Outcome, Urgency
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.events import ContactDetails, OfferWithdrawalReason
-from goglobal_shared.markets import REGIONS
-from goglobal_shared.notification_events import EndpointDisabled
-from goglobal_shared.partner_events import (
+from goglobal_contract.enums import BudgetBand, DeclineReason, Outcome, ServiceCategory, Urgency
+from goglobal_contract.events import ContactDetails, OfferWithdrawalReason
+from goglobal_contract.markets import REGIONS
+from goglobal_contract.notification_events import EndpointDisabled
+from goglobal_contract.partner_events import (
     EnterpriseIdentity,
     EnterpriseProfileSummary,
     NeedSummary,
@@ -37,6 +34,8 @@ from goglobal_shared.partner_events import (
     ReferralRatedByEnterprise,
     ReferralWithdrawnByEnterprise,
 )
+from goglobal_contract.sectors import SECTORS
+from intake.domain.inputs.enterprise import SizeBand
 from notifications.email import (
     SUPPORTED,
     RenderedEmail,

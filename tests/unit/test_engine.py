@@ -8,10 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from goglobal_shared.domain.partner import OfferStrategy
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.events import PartnerCategoryDetails, PartnerUpserted
-from goglobal_shared.markets import REGIONS
+from goglobal_contract.enums import OfferStrategy, ServiceCategory
+from goglobal_contract.events import PartnerCategoryDetails, PartnerUpserted
+from goglobal_contract.markets import REGIONS
 from matching.engine import (
     Candidate,
     DirectoryIndex,

@@ -1,12 +1,17 @@
 import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
-from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka, to_kafka
-from goglobal_shared.events import NeedDetails, ReferralSubmitted, ReferralUnmatched
+from goglobal_contract import envelope as envelope_module
+from goglobal_contract.envelope import Envelope, InvalidEvent, from_kafka, set_trace_source, to_kafka
+from goglobal_contract.events import NeedDetails, ReferralSubmitted, ReferralUnmatched
+from goglobal_shared import tracing
 
 NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
 
@@ -93,3 +98,46 @@ def test_payloads_ignore_unknown_fields_but_refuse_bad_values() -> None:
     assert newer.model_dump() == {"referral_id": "r", "reason": "none", "unmatched_at": NOW}
     with pytest.raises(ValueError, match="neither an ISO 3166-1"):
         NeedDetails(service_category="legal", target_markets=["ae"])
+
+
+@pytest.fixture
+def restore_trace_source() -> Iterator[None]:
+    installed = envelope_module._trace_source
+    try:
+        yield
+    finally:
+        set_trace_source(installed)
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_without_a_trace_source_an_envelope_has_no_traceparent(restore_trace_source: None) -> None:
+    set_trace_source(None)
+    envelope = submitted()
+    assert envelope.traceparent is None
+    assert "ce_traceparent" not in dict(to_kafka(envelope).headers)
+
+
+def test_a_new_envelope_takes_its_traceparent_from_the_installed_source(restore_trace_source: None) -> None:
+    set_trace_source(lambda: TRACEPARENT)
+    envelope = submitted()
+    record = to_kafka(envelope)
+    assert envelope.traceparent == TRACEPARENT
+    assert dict(record.headers)["ce_traceparent"] == TRACEPARENT.encode()
+    set_trace_source(None)
+    assert from_kafka(record.key, record.value, record.headers).traceparent == TRACEPARENT
+
+
+def test_the_runtimes_tracing_setup_installs_the_active_span_as_source(
+    restore_trace_source: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_trace_source(None)
+    monkeypatch.setattr(trace, "set_tracer_provider", lambda provider: None)  # leave the global one be
+    tracing.configure("test")
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("publish") as span:
+        envelope = submitted()
+    context = span.get_span_context()
+    assert envelope.traceparent == f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    assert submitted().traceparent is None  # outside any span

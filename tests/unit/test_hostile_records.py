@@ -8,9 +8,9 @@ import pytest
 from aiokafka import ConsumerRecord
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from goglobal_contract.envelope import Envelope, InvalidEvent, from_kafka, to_kafka
 from goglobal_shared.consumer import type_label
 from goglobal_shared.dead_letters import FailedRecord, dead_letters
-from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka, to_kafka
 from goglobal_shared.settings import dead_letter_topic
 from intake.consumers.dead_letters import letter
 from intake.dead_letter_replay import header_value

@@ -1,5 +1,6 @@
 """The layering contracts in pyproject.toml (`make lint` runs `lint-imports`) hold on the code, and fail when a
-domain module or a service reaches where it must not: proved on a copy of the code with one wrong import."""
+domain module, a service or the contract reaches where it must not: proved on a copy of the code with one wrong
+import."""
 
 import os
 import shutil
@@ -12,6 +13,10 @@ import pytest
 from tests.support import REPO
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+SOURCES = {
+    "intake": REPO / "services/intake/src/intake",
+    "goglobal_contract": REPO / "contract/src/goglobal_contract",
+}
 
 
 def lint_imports(python_path: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -37,11 +42,16 @@ def test_the_code_keeps_every_contract() -> None:
         ("intake/domain/leak.py", "import pymongo\n", "Domain cores do no I/O"),
         ("intake/domain/leak.py", "import intake.adapters.partner_repository\n", "Domain cores do no I/O"),
         ("intake/leak.py", "import matching.plan\n", "No service imports another"),
+        ("goglobal_contract/leak.py", "import goglobal_shared.kafka\n", "The contract imports nothing of ours"),
+        ("goglobal_contract/leak.py", "import intake.domain.inputs.partner\n", "The contract imports nothing of ours"),
+        ("goglobal_contract/leak.py", "import fastapi\n", "The contract imports nothing of ours"),
+        ("goglobal_contract/leak.py", "from opentelemetry import trace\n", "The contract imports nothing of ours"),
     ],
 )
 def test_a_wrong_import_breaks_its_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:
-    # A copy of intake placed first on the path shadows the installed one; the other packages stay as they are.
-    shutil.copytree(REPO / "services/intake/src/intake", tmp_path / "intake")
+    # A copy of the package placed first on the path shadows the installed one; the others stay as they are.
+    package = module.split("/")[0]
+    shutil.copytree(SOURCES[package], tmp_path / package)
     (tmp_path / module).write_text(line)
     answer = lint_imports(tmp_path)
     assert answer.returncode != 0, answer.stdout

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile, EnterpriseUpdate
-from goglobal_shared.domain.identifiers import (
+from goglobal_contract.identifiers import (
     E164Phone,
     LanguageTag,
     MarketCode,
@@ -16,8 +15,9 @@ from goglobal_shared.domain.identifiers import (
     check_language_tag,
     check_market,
 )
-from goglobal_shared.domain.partner import DeliverySettings
-from goglobal_shared.domain.sectors import SectorCode, check_sector
+from goglobal_contract.sectors import SectorCode, check_sector
+from intake.domain.inputs.enterprise import EnterpriseProfile, EnterpriseUpdate
+from intake.domain.inputs.partner import DeliverySettings
 from tests import factories
 
 

@@ -12,13 +12,12 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from goglobal_shared.domain.partner import OfferStrategy
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import (
+from goglobal_contract.enums import OfferStrategy, ServiceCategory
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.events import (
     Candidate as CandidateEvent,
 )
-from goglobal_shared.events import (
+from goglobal_contract.events import (
     OfferWithdrawalReason,
     ReferralExpired,
     ReferralMatched,
@@ -26,7 +25,7 @@ from goglobal_shared.events import (
     ReferralOfferWithdrawn,
     ReferralUnmatched,
 )
-from goglobal_shared.markets import REGIONS
+from goglobal_contract.markets import REGIONS
 from matching.engine import FACTORS, Candidate, Partner, PartnerStats, Request, Weights, eligible, rank
 from matching.plan import Offer, Plan, PlanStatus
 

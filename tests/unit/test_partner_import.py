@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goglobal_shared.domain.partner_import import (
+from intake.domain.partner_import import (
     COLUMNS,
     REQUIRED_COLUMNS,
     FieldError,

@@ -17,21 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile, SizeBand
-from goglobal_shared.domain.partner import OfferStrategy
-from goglobal_shared.domain.service_request import Completion, Decline, DeclineReason, Need, Outcome, Rating
-from goglobal_shared.enums import ReferralStatus as S
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.enums import DeclineReason, OfferStrategy, Outcome, ServiceCategory
+from goglobal_contract.enums import ReferralStatus as S
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     ContactDetails,
     OfferWithdrawalReason,
     ReferralAccepted,
     ReferralClosed,
     ReferralWithdrawn,
 )
-from goglobal_shared.partner_events import (
+from goglobal_contract.partner_events import (
     PARTNER_PAYLOADS,
     EnterpriseIdentity,
     EnterpriseProfileSummary,
@@ -45,6 +42,8 @@ from goglobal_shared.partner_events import (
     ReferralRatedByEnterprise,
     ReferralWithdrawnByEnterprise,
 )
+from intake.domain.inputs.enterprise import EnterpriseProfile, SizeBand
+from intake.domain.inputs.service_request import Completion, Decline, Need, Rating
 from intake.domain.partner_messages import identity, need_summary, offers_withdrawn, profile_summary
 from intake.domain.service_requests import Actor, DomainError, Offer, ServiceRequest, submit
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from goglobal_shared.domain.service_request import Completion, Need
-from goglobal_shared.enums import ReferralStatus as S
+from goglobal_contract.enums import ReferralStatus as S
+from intake.domain.inputs.service_request import Completion, Need
 from intake.domain.service_requests import Actor, DomainError, Referral, ServiceRequest
 
 ME, OTHER = "me-legal", "other-legal"

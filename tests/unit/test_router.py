@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from goglobal_shared.envelope import Envelope
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.events import ReferralAccepted, ReferralSubmitted
 from goglobal_shared.errors import PermanentEventError
-from goglobal_shared.events import ReferralAccepted, ReferralSubmitted
 from goglobal_shared.router import EventRouter, PayloadDispatch
 from tests.unit.test_envelope import submitted
 

@@ -18,13 +18,11 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile
-from goglobal_shared.domain.service_request import Completion, Decline, DeclineReason, Need, Outcome, Rating
-from goglobal_shared.enums import ReferralStatus as S
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.enums import DeclineReason, Outcome, ServiceCategory
+from goglobal_contract.enums import ReferralStatus as S
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     ContactDetails,
     NeedDetails,
     OfferWithdrawalReason,
@@ -38,7 +36,7 @@ from goglobal_shared.events import (
     ReferralSubmitted,
     ReferralWithdrawn,
 )
-from goglobal_shared.partner_events import (
+from goglobal_contract.partner_events import (
     EnterpriseIdentity,
     EnterpriseProfileSummary,
     NeedSummary,
@@ -51,7 +49,9 @@ from goglobal_shared.partner_events import (
     ReferralRatedByEnterprise,
     ReferralWithdrawnByEnterprise,
 )
-from goglobal_shared.state_machine import TERMINAL, TRANSITIONS, can_transition
+from goglobal_contract.state_machine import TERMINAL, TRANSITIONS, can_transition
+from intake.domain.inputs.enterprise import EnterpriseProfile
+from intake.domain.inputs.service_request import Completion, Decline, Need, Rating
 from intake.domain.service_requests import Actor, DomainError, NotAParty, Offer, Referral, ServiceRequest, submit
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

@@ -3,8 +3,8 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goglobal_shared.enums import ReferralStatus as S
-from goglobal_shared.state_machine import TERMINAL, TRANSITIONS, IllegalTransition, can_transition, transition
+from goglobal_contract.enums import ReferralStatus as S
+from goglobal_contract.state_machine import TERMINAL, TRANSITIONS, IllegalTransition, can_transition, transition
 
 statuses = st.sampled_from(list(S))
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goglobal_shared.domain.webhook_targets import MAX_URL_LENGTH, webhook_url_problem
+from goglobal_shared.webhook_targets import MAX_URL_LENGTH, webhook_url_problem
 
 
 @pytest.mark.parametrize(

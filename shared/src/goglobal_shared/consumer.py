@@ -22,10 +22,10 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from opentelemetry.trace import SpanKind
 
+from goglobal_contract.envelope import Envelope, InvalidEvent, from_kafka
+from goglobal_contract.registry import PAYLOADS
 from goglobal_shared import tracing
-from goglobal_shared.contract import PAYLOADS
 from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
-from goglobal_shared.envelope import Envelope, InvalidEvent, from_kafka
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity
 from goglobal_shared.metrics import DEAD_LETTERS, EVENT_HANDLING, EVENTS_CONSUMED

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
-from goglobal_shared.envelope import Envelope, to_kafka
+from goglobal_contract.envelope import Envelope, to_kafka
 from goglobal_shared.metrics import EVENTS_PRODUCED
 
 log = logging.getLogger(__name__)

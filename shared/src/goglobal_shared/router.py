@@ -13,9 +13,9 @@ reads nor writes the processed-event log for that type (goglobal_shared.consumer
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
-from goglobal_shared.envelope import Envelope
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.event_base import EventPayload
 from goglobal_shared.errors import PermanentEventError
-from goglobal_shared.event_base import EventPayload
 
 P = TypeVar("P", bound=EventPayload)
 C = TypeVar("C")

@@ -12,6 +12,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from goglobal_contract.envelope import set_trace_source
+
 TRACEPARENT = "traceparent"
 
 
@@ -22,6 +24,8 @@ def configure(service: str) -> None:
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    # New envelopes carry the active span's traceparent (the contract knows nothing of OpenTelemetry).
+    set_trace_source(current_traceparent)
 
 
 def current_traceparent() -> str | None:

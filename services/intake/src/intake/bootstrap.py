@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from goglobal_contract.envelope import Envelope
 from goglobal_shared.consumer import EventConsumer, make_consumer
-from goglobal_shared.envelope import Envelope
 from goglobal_shared.kafka import enqueue
 from goglobal_shared.metrics import REFERRALS
 from goglobal_shared.mongo import Document

@@ -24,11 +24,11 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from goglobal_shared.domain.partner_import import ImportRow, detect_format, parse_partners
 from goglobal_shared.mongo import make_client
 from goglobal_shared.settings import ServiceSettings
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.keys import Role
+from intake.domain.partner_import import ImportRow, detect_format, parse_partners
 
 app = typer.Typer(help="GoGlobal Referral Network operations", no_args_is_help=True)
 operators = typer.Typer(help="operator keys", no_args_is_help=True)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
+from goglobal_contract.envelope import Envelope
 from goglobal_shared.consumer import EventConsumer
-from goglobal_shared.envelope import Envelope
 from goglobal_shared.health import Check
 from goglobal_shared.kafka import enqueue
 from goglobal_shared.metrics import OFFERS_PAST_DEADLINE, OPEN_OFFERS

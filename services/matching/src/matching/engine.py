@@ -49,11 +49,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from goglobal_shared.domain.identifiers import LanguageTag, MarketCode
-from goglobal_shared.domain.sectors import SectorCode
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.events import PartnerUpserted
-from goglobal_shared.markets import REGIONS, expand
+from goglobal_contract.enums import ServiceCategory
+from goglobal_contract.events import PartnerUpserted
+from goglobal_contract.identifiers import LanguageTag, MarketCode
+from goglobal_contract.markets import REGIONS, expand
+from goglobal_contract.sectors import SectorCode
 
 __all__ = [
     "Candidate",

@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from goglobal_shared.domain.partner import OfferStrategy
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.enums import OfferStrategy
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     Candidate as CandidateEvent,
 )
-from goglobal_shared.events import (
+from goglobal_contract.events import (
     OfferWithdrawalReason,
     ReferralExpired,
     ReferralMatched,

@@ -3,8 +3,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from goglobal_shared.domain.partner import OfferStrategy
-from goglobal_shared.enums import ServiceCategory
+from goglobal_contract.enums import OfferStrategy, ServiceCategory
 from goglobal_shared.settings import ServiceSettings
 from matching.engine import Weights
 

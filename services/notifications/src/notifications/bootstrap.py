@@ -6,16 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from goglobal_shared.consumer import EventConsumer
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.kafka import ensure_topics, publish
-from goglobal_shared.notification_events import (
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.notification_events import (
     EndpointDisabled,
     NotificationDelivered,
     NotificationFailed,
     RecipientType,
 )
-from goglobal_shared.partner_events import partner_topic
+from goglobal_contract.partner_events import partner_topic
+from goglobal_shared.consumer import EventConsumer
+from goglobal_shared.kafka import ensure_topics, publish
 from goglobal_shared.runtime import ServiceRuntime, connect
 from goglobal_shared.store import ProcessedEvents
 from notifications.adapters.deliveries import DeliveryRepository

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from goglobal_contract.notification_events import Attempt, EndpointDisabled, NotificationDelivered, NotificationFailed
 from goglobal_shared.metrics import DELIVERIES
-from goglobal_shared.notification_events import Attempt, EndpointDisabled, NotificationDelivered, NotificationFailed
 from goglobal_shared.periodic import LoopOwner, Outcome, PeriodicTask
 from goglobal_shared.webhook_secrets import signing_secrets
 from notifications.adapters.deliveries import DELIVERED, DISABLED, FAILED, PENDING, DeliveryRepository

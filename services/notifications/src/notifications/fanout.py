@@ -8,15 +8,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import (
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.events import (
     ReferralAccepted,
     ReferralCompleted,
     ReferralOffered,
     ReferralSubmitted,
     ReferralUnmatched,
 )
-from goglobal_shared.partner_events import PartnerEvent
+from goglobal_contract.partner_events import PartnerEvent
 from goglobal_shared.router import PayloadDispatch
 
 SOURCE = "/goglobal/notifications"

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from goglobal_shared.envelope import Envelope, to_structured_json
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.notification_events import NotificationCreated, RecipientType
+from goglobal_contract.envelope import Envelope, to_structured_json
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.notification_events import NotificationCreated, RecipientType
 from notifications.adapters.deliveries import LEASE, PENDING, DeliveryRepository
 from notifications.adapters.directory import Directory
 from notifications.email.render import choose_language

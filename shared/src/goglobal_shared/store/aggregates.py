@@ -19,7 +19,7 @@ from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from goglobal_shared.envelope import Envelope
+from goglobal_contract.envelope import Envelope
 from goglobal_shared.mongo import Document
 from goglobal_shared.store.outbox import (
     OUTBOX,

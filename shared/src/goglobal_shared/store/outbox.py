@@ -31,7 +31,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from goglobal_shared.envelope import Envelope
+from goglobal_contract.envelope import Envelope
 from goglobal_shared.mongo import Document
 from goglobal_shared.periodic import LoopOwner, LoopStatus, Outcome, PeriodicTask
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
-from goglobal_shared.envelope import Envelope
+from goglobal_contract.envelope import Envelope
 from goglobal_shared.mongo import Document
 
 DUPLICATE_KEY = 11000

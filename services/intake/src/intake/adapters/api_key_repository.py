@@ -12,8 +12,8 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import ApiKeyRevoked
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.events import ApiKeyRevoked
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change

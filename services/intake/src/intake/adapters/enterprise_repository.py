@@ -10,14 +10,14 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import ContactDetails, EnterpriseUpserted
-from goglobal_shared.ids import new_id
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.events import ContactDetails, EnterpriseUpserted
+from goglobal_contract.ids import new_id
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
 from goglobal_shared.store.outbox import Written, ignore_written
+from intake.domain.inputs.enterprise import EnterpriseProfile
 from intake.recent_reads import RecentReads
 
 SOURCE = "/goglobal/intake/enterprises"

@@ -9,15 +9,15 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.mongo import Document
-from goglobal_shared.notification_events import (
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.notification_events import (
     DeliveryOutcome,
     EndpointDisabled,
     NotificationCreated,
     NotificationDelivered,
     NotificationFailed,
 )
+from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import replace_versioned
 from goglobal_shared.store.outbox import Written, ignore_written

@@ -7,13 +7,13 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from goglobal_shared.domain.partner import PartnerProfile
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.events import PartnerCategoryDetails, PartnerUpserted
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.events import PartnerCategoryDetails, PartnerUpserted
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates, ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES, Change
 from goglobal_shared.store.outbox import Written, ignore_written
+from intake.domain.inputs.partner import PartnerProfile
 
 SOURCE = "/goglobal/intake/partners"
 

@@ -14,12 +14,12 @@ from datetime import datetime
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
-from goglobal_shared.domain.service_request import Need
-from goglobal_shared.enums import ReferralStatus
+from goglobal_contract.enums import ReferralStatus
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
 from goglobal_shared.store.outbox import Written, ignore_written
+from intake.domain.inputs.service_request import Need
 from intake.domain.service_requests import Referral, ServiceRequest, request_id_of
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from goglobal_shared.ids import new_id
+from goglobal_contract.ids import new_id
 from goglobal_shared.problems import ProblemError
 from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role

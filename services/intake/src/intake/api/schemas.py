@@ -1,14 +1,14 @@
-"""Response bodies. Request bodies are the shared domain models (`goglobal_shared.domain`)."""
+"""Response bodies. Request bodies are intake's input models (`intake.domain.inputs`)."""
 
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile
-from goglobal_shared.domain.partner import PartnerProfile
-from goglobal_shared.domain.service_request import Need
-from goglobal_shared.enums import ReferralStatus
+from goglobal_contract.enums import ReferralStatus
+from intake.domain.inputs.enterprise import EnterpriseProfile
+from intake.domain.inputs.partner import PartnerProfile
+from intake.domain.inputs.service_request import Need
 
 T = TypeVar("T")
 

@@ -14,9 +14,9 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from goglobal_contract.envelope import InvalidEvent, from_kafka
+from goglobal_contract.events import ApiKeyRevoked
 from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
-from goglobal_shared.envelope import InvalidEvent, from_kafka
-from goglobal_shared.events import ApiKeyRevoked
 from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity, ensure_topics
 from goglobal_shared.periodic import ConsumerLoop, LoopOwner, each_record
 from goglobal_shared.runtime import ServiceRuntime

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from goglobal_shared.enums import ReferralStatus
+from goglobal_contract.enums import ReferralStatus
 from goglobal_shared.mongo import Document
 from intake.adapters.dead_letters import DeadLetterFilter
 from intake.adapters.service_request_repository import RequestFilter

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from goglobal_shared.ids import ID_PATTERN, new_id
+from goglobal_contract.ids import ID_PATTERN, new_id
 from intake.adapters.service_request_repository import NotFound
 from intake.api.deps import get_intake
 from intake.auth.keys import Role

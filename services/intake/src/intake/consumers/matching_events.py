@@ -14,21 +14,21 @@ from datetime import datetime
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from goglobal_shared import tracing
-from goglobal_shared.domain.enterprise import EnterpriseProfile
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.errors import PermanentEventError
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     ReferralExpired,
     ReferralMatched,
     ReferralOffered,
     ReferralOfferWithdrawn,
     ReferralUnmatched,
 )
+from goglobal_shared import tracing
+from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.router import EventRouter, PayloadDispatch
 from intake.adapters.enterprise_repository import EnterpriseRepository
 from intake.adapters.service_request_repository import NotFound, ServiceRequestRepository
+from intake.domain.inputs.enterprise import EnterpriseProfile
 from intake.domain.service_requests import Actor, DomainError, Offer, ServiceRequest, request_id_of
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Intake follows the notifications service to show inboxes, delivery logs and disabled endpoints."""
 
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.notification_events import (
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.notification_events import (
     EndpointDisabled,
     NotificationCreated,
     NotificationDelivered,

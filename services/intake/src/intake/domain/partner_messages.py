@@ -6,15 +6,15 @@ show it, contact details only when the enterprise consents at the moment of acce
 
 from datetime import datetime
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile
-from goglobal_shared.domain.service_request import Need
-from goglobal_shared.events import ContactDetails, OfferWithdrawalReason
-from goglobal_shared.partner_events import (
+from goglobal_contract.events import ContactDetails, OfferWithdrawalReason
+from goglobal_contract.partner_events import (
     EnterpriseIdentity,
     EnterpriseProfileSummary,
     NeedSummary,
     OfferWithdrawnFromPartner,
 )
+from intake.domain.inputs.enterprise import EnterpriseProfile
+from intake.domain.inputs.service_request import Need
 
 
 def need_summary(need: Need) -> NeedSummary:

@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile
-from goglobal_shared.domain.service_request import Completion, Decline, Need, Rating
-from goglobal_shared.enums import ReferralStatus as S
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.enums import ReferralStatus as S
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     NeedDetails,
     OfferWithdrawalReason,
     ReferralAccepted,
@@ -29,8 +27,8 @@ from goglobal_shared.events import (
     ReferralSubmitted,
     ReferralWithdrawn,
 )
-from goglobal_shared.ids import new_id
-from goglobal_shared.partner_events import (
+from goglobal_contract.ids import new_id
+from goglobal_contract.partner_events import (
     OfferExpiredForPartner,
     ReferralAcceptedByPartner,
     ReferralClosedByOperator,
@@ -38,7 +36,9 @@ from goglobal_shared.partner_events import (
     ReferralRatedByEnterprise,
     ReferralWithdrawnByEnterprise,
 )
-from goglobal_shared.state_machine import TERMINAL, transition
+from goglobal_contract.state_machine import TERMINAL, transition
+from intake.domain.inputs.enterprise import EnterpriseProfile
+from intake.domain.inputs.service_request import Completion, Decline, Need, Rating
 from intake.domain.partner_messages import identity, need_summary, offers_withdrawn, profile_summary
 
 SOURCE = "/goglobal/intake"

@@ -9,9 +9,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 
+from goglobal_contract.envelope import InvalidEvent, from_kafka
+from goglobal_contract.events import PartnerUpserted
 from goglobal_shared.dead_letters import FailedRecord, send_to_dead_letters
-from goglobal_shared.envelope import InvalidEvent, from_kafka
-from goglobal_shared.events import PartnerUpserted
 from goglobal_shared.kafka import PLAINTEXT, KafkaSecurity
 from goglobal_shared.periodic import ConsumerLoop, LoopOwner, each_record
 from matching.engine import DirectoryIndex, Partner, partner_from_event

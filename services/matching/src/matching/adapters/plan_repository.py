@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from goglobal_shared.domain.partner import OfferStrategy
+from goglobal_contract.enums import OfferStrategy
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change

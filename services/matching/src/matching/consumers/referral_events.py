@@ -7,12 +7,9 @@ from datetime import datetime
 
 from opentelemetry.trace import SpanKind
 
-from goglobal_shared import tracing
-from goglobal_shared.domain.partner import OfferStrategy
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.errors import PermanentEventError
-from goglobal_shared.events import (
+from goglobal_contract.enums import OfferStrategy, ServiceCategory
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.events import (
     OfferWithdrawalReason,
     ReferralAccepted,
     ReferralAssigned,
@@ -25,6 +22,8 @@ from goglobal_shared.events import (
     ReferralSubmitted,
     ReferralWithdrawn,
 )
+from goglobal_shared import tracing
+from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.router import EventRouter
 from matching import stats
 from matching.adapters.partner_stats import PartnerStatsRepository

@@ -6,7 +6,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from goglobal_shared.events import EnterpriseUpserted, PartnerUpserted
+from goglobal_contract.events import EnterpriseUpserted, PartnerUpserted
 from goglobal_shared.mongo import Document
 
 

@@ -5,7 +5,7 @@ import contextlib
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from goglobal_shared.events import ReferralSubmitted
+from goglobal_contract.events import ReferralSubmitted
 from goglobal_shared.mongo import Document
 from notifications.fanout import Referral
 

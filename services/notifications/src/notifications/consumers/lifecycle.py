@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     EnterpriseUpserted,
     PartnerUpserted,
     ReferralAccepted,
@@ -17,8 +17,8 @@ from goglobal_shared.events import (
     ReferralSubmitted,
     ReferralUnmatched,
 )
-from goglobal_shared.notification_events import RedeliveryRequested
-from goglobal_shared.partner_events import PARTNER_PAYLOADS, PartnerEvent
+from goglobal_contract.notification_events import RedeliveryRequested
+from goglobal_contract.partner_events import PARTNER_PAYLOADS, PartnerEvent
 from goglobal_shared.router import EventRouter
 from notifications.adapters.deliveries import DeliveryRepository
 from notifications.adapters.directory import Directory

@@ -9,7 +9,7 @@ sending a mail with a hole in it.
 The context of every kind carries `portal_url` (the partner and enterprise portal, no trailing slash needed) and
 may carry `recipient_name` (the greeting) and `support_email`. Datetimes may be aware or naive (taken as UTC)
 `datetime`s, or ISO 8601 strings; enum members and plain strings are both fine. Per kind (partner kinds take
-their partner event's `model_dump()`, `goglobal_shared.partner_events`):
+their partner event's `model_dump()`, `goglobal_contract.partner_events`):
 
 partners
     referral_offered      referral_id, need {service_category, target_markets, description, urgency,

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
-from goglobal_shared.domain.webhook_targets import webhook_url_problem
-from goglobal_shared.envelope import STRUCTURED_CONTENT_TYPE
+from goglobal_contract.envelope import STRUCTURED_CONTENT_TYPE
+from goglobal_shared.webhook_targets import webhook_url_problem
 
 USER_AGENT = "GoGlobal-Webhooks/1.0 (+https://goglobal.hk/docs/partners)"
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from goglobal_shared.envelope import Envelope
-from goglobal_shared.ids import new_id
-from goglobal_shared.notification_events import Attempt, RedeliveryRequested
+from goglobal_contract.envelope import Envelope
+from goglobal_contract.ids import new_id
+from goglobal_contract.notification_events import Attempt, RedeliveryRequested
 from goglobal_shared.problems import Problem
 from intake.api.deps import IntakeDep, PartnerOrOperatorDep
 from intake.api.errors import not_found

@@ -4,8 +4,7 @@ from fastapi import APIRouter, Path, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from goglobal_shared.domain.enterprise import EnterpriseProfile, EnterpriseUpdate
-from goglobal_shared.ids import ID_PATTERN
+from goglobal_contract.ids import ID_PATTERN
 from goglobal_shared.mongo import Document
 from goglobal_shared.problems import Problem, ProblemError
 from intake.adapters.enterprise_repository import AlreadyRegistered
@@ -13,6 +12,7 @@ from intake.api.deps import EnterpriseDep, IntakeDep, OperatorDep
 from intake.api.errors import not_found
 from intake.api.schemas import EnterpriseOut, EnterpriseRegistered, IssuedKeyOut
 from intake.auth.keys import Role
+from intake.domain.inputs.enterprise import EnterpriseProfile, EnterpriseUpdate
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
 

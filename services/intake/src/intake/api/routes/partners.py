@@ -7,16 +7,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field
 
-from goglobal_shared.domain.partner import PartnerProfile, PartnerRecord, not_reserved
-from goglobal_shared.domain.partner_import import detect_format, parse_partners
-from goglobal_shared.domain.webhook_targets import webhook_url_problem
+from goglobal_contract.identifiers import not_reserved
 from goglobal_shared.mongo import Document
 from goglobal_shared.problems import Problem, ProblemError
 from goglobal_shared.webhook_secrets import partner_secret
+from goglobal_shared.webhook_targets import webhook_url_problem
 from intake.api.deps import IntakeDep, OperatorDep, PartnerDep
 from intake.api.errors import not_found
 from intake.api.schemas import ImportError_, ImportReport, IssuedKeyOut, NewKeyBody, Page, PartnerOut
 from intake.auth.keys import Role
+from intake.domain.inputs.partner import PartnerProfile, PartnerRecord
+from intake.domain.partner_import import detect_format, parse_partners
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 PartnerPath = Annotated[

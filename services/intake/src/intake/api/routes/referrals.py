@@ -5,9 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from goglobal_shared.domain.service_request import Completion, Decline, Rating
-from goglobal_shared.enums import ReferralStatus
-from goglobal_shared.ids import ID_PATTERN
+from goglobal_contract.enums import ReferralStatus
+from goglobal_contract.ids import ID_PATTERN
 from goglobal_shared.mongo import Document
 from goglobal_shared.problems import Problem
 from intake.adapters.enterprise_repository import profile_of
@@ -25,6 +24,7 @@ from intake.api.schemas import AssignBody, CloseBody, HistoryEntry, Page, Referr
 from intake.api.views import history_view, referral_view, visible
 from intake.auth.keys import Principal, Role
 from intake.bootstrap import Intake
+from intake.domain.inputs.service_request import Completion, Decline, Rating
 from intake.domain.service_requests import Actor, DomainError, NotAParty, ServiceRequest
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])

@@ -2,9 +2,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from goglobal_shared.domain.service_request import ServiceRequestIn
-from goglobal_shared.enums import ReferralStatus
-from goglobal_shared.ids import ID_PATTERN
+from goglobal_contract.enums import ReferralStatus
+from goglobal_contract.ids import ID_PATTERN
 from goglobal_shared.problems import Problem
 from intake.adapters.service_request_repository import NotFound, RequestFilter
 from intake.api.deps import EnterpriseDep, EnterpriseOrOperatorDep, IntakeDep, RequestIdDep
@@ -13,6 +12,7 @@ from intake.api.middleware import EARLIER_RESULT
 from intake.api.schemas import Page, ServiceRequestOut
 from intake.api.views import request_view
 from intake.auth.keys import Role
+from intake.domain.inputs.service_request import ServiceRequestIn
 from intake.domain.service_requests import Actor, ServiceRequest, submit
 
 router = APIRouter(prefix="/v1/service-requests", tags=["service requests"])

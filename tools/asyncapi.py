@@ -1,4 +1,4 @@
-"""Generates the published event contract from the payload models in `goglobal_shared.contract`:
+"""Generates the published event contract from the payload models in `goglobal_contract.registry`:
 
 - `docs/schemas/<ce type>.json`: one JSON Schema (draft 2020-12) per event type, with an example;
 - `docs/asyncapi.yaml`: an AsyncAPI 3.0.0 document with the topics, messages, Kafka bindings and
@@ -6,8 +6,8 @@
 
 Run from the repository root (`make docs`):
 
-    python -m goglobal_shared.asyncapi --out docs           # writes the files, removes stale schemas
-    python -m goglobal_shared.asyncapi --out docs --check   # exit 1 naming every file that differs
+    python -m tools.asyncapi --out docs           # writes the files, removes stale schemas
+    python -m tools.asyncapi --out docs --check   # exit 1 naming every file that differs
 
 Every event type needs a hand-made example in `EXAMPLES`; each is validated by its model while generating, so a
 renamed, removed or newly required field stops the generator instead of publishing a wrong example. A new event
@@ -31,10 +31,9 @@ from typing import Any, Literal
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from goglobal_shared.contract import API_KEY_PAYLOADS, PAYLOADS, REFERRAL_PAYLOADS
-from goglobal_shared.envelope import CONTENT_TYPE
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.envelope import CONTENT_TYPE
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     ApiKeyRevoked,
     EnterpriseUpserted,
     PartnerUpserted,
@@ -53,7 +52,7 @@ from goglobal_shared.events import (
     ReferralUnmatched,
     ReferralWithdrawn,
 )
-from goglobal_shared.notification_events import (
+from goglobal_contract.notification_events import (
     NOTIFICATION_PAYLOADS,
     EndpointDisabled,
     NotificationCreated,
@@ -61,7 +60,7 @@ from goglobal_shared.notification_events import (
     NotificationFailed,
     RedeliveryRequested,
 )
-from goglobal_shared.partner_events import (
+from goglobal_contract.partner_events import (
     PARTNER_PAYLOADS,
     OfferExpiredForPartner,
     OfferWithdrawnFromPartner,
@@ -71,6 +70,7 @@ from goglobal_shared.partner_events import (
     ReferralRatedByEnterprise,
     ReferralWithdrawnByEnterprise,
 )
+from goglobal_contract.registry import API_KEY_PAYLOADS, PAYLOADS, REFERRAL_PAYLOADS
 
 Json = dict[str, Any]
 Payload = type[EventPayload]
@@ -983,9 +983,7 @@ def write(out: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m goglobal_shared.asyncapi", description=(__doc__ or "").split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m tools.asyncapi", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs"), help="output directory (default: docs)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
     args = parser.parse_args(argv)
@@ -994,7 +992,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in drift:
             print(f"differs from the contract: {args.out / path}")
         if drift:
-            print("run: python -m goglobal_shared.asyncapi --out docs")
+            print("run: python -m tools.asyncapi --out docs")
         return 1 if drift else 0
     for path in write(args.out):
         print(f"{'wrote' if (args.out / path).exists() else 'removed'} {args.out / path}")

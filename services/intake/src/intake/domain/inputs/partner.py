@@ -1,6 +1,5 @@
 """A Hong Kong partner organisation: what it offers, where, in which languages, and how it takes referrals."""
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -16,17 +15,11 @@ from pydantic import (
     field_validator,
 )
 
-from goglobal_shared.domain.enterprise import Contact
-from goglobal_shared.domain.identifiers import LanguageTag, MarketCode, reject_duplicates
-from goglobal_shared.domain.sectors import SectorCode
-from goglobal_shared.domain.webhook_targets import WHITESPACE_OR_CONTROL, has_whitespace_or_control
-from goglobal_shared.enums import ServiceCategory
-
-
-class OfferStrategy(StrEnum):
-    SEQUENTIAL = "sequential"
-    PARALLEL = "parallel"
-
+from goglobal_contract.enums import OfferStrategy, ServiceCategory
+from goglobal_contract.identifiers import LanguageTag, MarketCode, PartnerId, reject_duplicates
+from goglobal_contract.sectors import SectorCode
+from goglobal_shared.webhook_targets import WHITESPACE_OR_CONTROL, has_whitespace_or_control
+from intake.domain.inputs.enterprise import Contact
 
 Specialty = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=80)]
 
@@ -143,20 +136,6 @@ class PartnerProfile(BaseModel):
         if info.data.get("offer_strategy") == OfferStrategy.SEQUENTIAL and parallel_offers != 1:
             raise ValueError("parallel_offers must be 1 when offer_strategy is 'sequential'")
         return parallel_offers
-
-
-RESERVED_PARTNER_IDS = frozenset({"me", "import"})  # path segments of the partners API
-
-
-def not_reserved(partner_id: str) -> str:
-    if partner_id in RESERVED_PARTNER_IDS:
-        raise ValueError(f"{partner_id!r} is reserved; choose another partner id")
-    return partner_id
-
-
-PartnerId = Annotated[
-    str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["harbour-legal"]), AfterValidator(not_reserved)
-]
 
 
 class PartnerRecord(PartnerProfile):

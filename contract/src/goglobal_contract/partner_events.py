@@ -17,11 +17,10 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from goglobal_shared.domain.partner import PartnerId
-from goglobal_shared.domain.service_request import BudgetBand, Urgency
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.event_base import TYPE_PREFIX, EventPayload
-from goglobal_shared.events import ContactDetails, OfferWithdrawalReason
+from goglobal_contract.enums import BudgetBand, ServiceCategory, Urgency
+from goglobal_contract.event_base import TYPE_PREFIX, EventPayload
+from goglobal_contract.events import ContactDetails, OfferWithdrawalReason
+from goglobal_contract.identifiers import PartnerId
 
 PARTNER_PREFIX = TYPE_PREFIX + "partner."
 

@@ -1,28 +1,11 @@
 """What an enterprise asks for (needs), and what partners and enterprises say back (decline, completion, rating)."""
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from goglobal_shared.domain.identifiers import LanguageTag, MarketCode, drop_duplicates
-from goglobal_shared.domain.partner import OfferStrategy, PartnerId
-from goglobal_shared.enums import ServiceCategory
-
-
-class Urgency(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    URGENT = "urgent"
-
-
-class BudgetBand(StrEnum):
-    UNDER_50K_USD = "under_50k_usd"
-    FROM_50K_TO_200K_USD = "from_50k_to_200k_usd"
-    FROM_200K_TO_1M_USD = "from_200k_to_1m_usd"
-    OVER_1M_USD = "over_1m_usd"
-    UNDISCLOSED = "undisclosed"
+from goglobal_contract.enums import BudgetBand, DeclineReason, OfferStrategy, Outcome, ServiceCategory, Urgency
+from goglobal_contract.identifiers import LanguageTag, MarketCode, PartnerId, drop_duplicates
 
 
 class Need(BaseModel):
@@ -81,14 +64,6 @@ class ServiceRequestIn(BaseModel):
     needs: list[Need] = Field(min_length=1, max_length=10)
 
 
-class DeclineReason(StrEnum):
-    NO_CAPACITY = "no_capacity"
-    NOT_ELIGIBLE = "not_eligible"
-    OUT_OF_SCOPE = "out_of_scope"
-    CONFLICT_OF_INTEREST = "conflict_of_interest"
-    OTHER = "other"
-
-
 class Decline(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -106,14 +81,6 @@ class Decline(BaseModel):
         if info.data.get("reason") == DeclineReason.OTHER and not text:
             raise ValueError("text is required when reason is 'other': say why the referral is declined")
         return text
-
-
-class Outcome(StrEnum):
-    ENGAGED = "engaged"
-    ADVICE_GIVEN = "advice_given"
-    NOT_PURSUED = "not_pursued"
-    ENTERPRISE_UNRESPONSIVE = "enterprise_unresponsive"
-    OTHER = "other"
 
 
 class Completion(BaseModel):

@@ -4,7 +4,7 @@
 `submitted -> matched` directly because it learns of the match only from the matched event.
 """
 
-from goglobal_shared.enums import ReferralStatus as S
+from goglobal_contract.enums import ReferralStatus as S
 
 TERMINAL: frozenset[S] = frozenset({S.COMPLETED, S.WITHDRAWN, S.CLOSED})
 

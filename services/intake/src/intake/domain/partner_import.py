@@ -87,9 +87,9 @@ import pycountry
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from goglobal_shared.domain.partner import PartnerRecord
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.markets import REGIONS, is_market
+from goglobal_contract.enums import ServiceCategory
+from goglobal_contract.markets import REGIONS, is_market
+from intake.domain.inputs.partner import PartnerRecord
 
 ImportFormat = Literal["csv", "json", "hsds"]
 FORMATS: tuple[ImportFormat, ...] = get_args(ImportFormat)

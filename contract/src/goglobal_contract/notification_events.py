@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from goglobal_shared.event_base import TYPE_PREFIX, EventPayload
+from goglobal_contract.event_base import TYPE_PREFIX, EventPayload
 
 NOTIFICATION_PREFIX = TYPE_PREFIX + "notification."
 

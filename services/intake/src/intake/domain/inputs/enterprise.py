@@ -15,8 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from goglobal_shared.domain.identifiers import E164Phone, LanguageTag, UnifiedSocialCreditCode, reject_duplicates
-from goglobal_shared.domain.sectors import SectorCode
+from goglobal_contract.identifiers import E164Phone, LanguageTag, UnifiedSocialCreditCode, reject_duplicates
+from goglobal_contract.sectors import SectorCode
 
 
 class SizeBand(StrEnum):

@@ -1,8 +1,8 @@
 """Every event type this system publishes, by CloudEvents `type`: what consumers validate against and
 what `make docs` turns into JSON Schemas and the AsyncAPI document."""
 
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.events import (
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.events import (
     ApiKeyRevoked,
     EnterpriseUpserted,
     PartnerUpserted,
@@ -21,8 +21,8 @@ from goglobal_shared.events import (
     ReferralUnmatched,
     ReferralWithdrawn,
 )
-from goglobal_shared.notification_events import NOTIFICATION_PAYLOADS
-from goglobal_shared.partner_events import PARTNER_PAYLOADS
+from goglobal_contract.notification_events import NOTIFICATION_PAYLOADS
+from goglobal_contract.partner_events import PARTNER_PAYLOADS
 
 REFERRAL_PAYLOADS: tuple[type[EventPayload], ...] = (
     ReferralSubmitted, ReferralMatched, ReferralUnmatched, ReferralOffered, ReferralExpired, ReferralOfferWithdrawn,

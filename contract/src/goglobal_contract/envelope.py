@@ -1,7 +1,11 @@
-"""CloudEvents 1.0 envelope over the Kafka protocol binding (binary content mode), via the official SDK."""
+"""CloudEvents 1.0 envelope over the Kafka protocol binding (binary content mode), via the official SDK.
+
+A new envelope carries the W3C `traceparent` of the trace it was created in (CloudEvents distributed tracing),
+taken from the source installed with `set_trace_source`: the services' runtime installs OpenTelemetry's
+(`goglobal_shared.tracing.configure`); with none installed, as in a partner's consumer, it is None."""
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,13 +16,26 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
-from goglobal_shared.contract import PAYLOADS
-from goglobal_shared.event_base import EventPayload
-from goglobal_shared.tracing import current_traceparent
+from goglobal_contract.event_base import EventPayload
+from goglobal_contract.registry import PAYLOADS
 
 _FORMAT = JSONFormat()
 CONTENT_TYPE = "application/json"
 REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_specversion")
+
+TraceSource = Callable[[], str | None]
+_trace_source: TraceSource | None = None
+
+
+def set_trace_source(source: TraceSource | None) -> None:
+    """Where new envelopes take their default `traceparent` from (the active span's), or None for no default."""
+    global _trace_source
+    _trace_source = source
+
+
+def _default_traceparent() -> str | None:
+    """The `traceparent` of the trace active here, as the installed trace source tells it (None without one)."""
+    return _trace_source() if _trace_source is not None else None
 
 
 class InvalidEvent(ValueError):
@@ -34,7 +51,7 @@ class Envelope:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     # The trace the event belongs to: the one active where it was created (CloudEvents distributed tracing).
-    traceparent: str | None = field(default_factory=current_traceparent)
+    traceparent: str | None = field(default_factory=_default_traceparent)
 
     @classmethod
     def wrap(cls, payload: EventPayload, *, source: str, subject: str, event_id: str | None = None) -> "Envelope":

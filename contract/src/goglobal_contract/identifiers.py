@@ -1,4 +1,5 @@
-"""Validated scalar types (USCC, E.164 phone, BCP 47 language tag, market) and the list rules models share.
+"""Validated scalar types (USCC, E.164 phone, BCP 47 language tag, market, partner id) and the list rules models
+share.
 
 Every validator raises `ValueError` with a message meant to be shown to an API user as-is.
 """
@@ -13,7 +14,7 @@ import phonenumbers
 import pycountry
 from pydantic import AfterValidator, Field
 
-from goglobal_shared.markets import MARKET_CODES, REGIONS, is_market
+from goglobal_contract.markets import MARKET_CODES, REGIONS, is_market
 
 # GB 32100-2015 drops I, O, S, V and Z so that codes cannot be misread (I/1, O/0, S/5, V/U, Z/2).
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -216,3 +217,17 @@ def reject_duplicates(items: list[H]) -> list[H]:
 def drop_duplicates(items: list[H]) -> list[H]:
     """List rule for sets where repeats are harmless: keep the first occurrence, in order."""
     return list(dict.fromkeys(items))
+
+
+RESERVED_PARTNER_IDS = frozenset({"me", "import"})  # path segments of the partners API
+
+
+def not_reserved(partner_id: str) -> str:
+    if partner_id in RESERVED_PARTNER_IDS:
+        raise ValueError(f"{partner_id!r} is reserved; choose another partner id")
+    return partner_id
+
+
+PartnerId = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["harbour-legal"]), AfterValidator(not_reserved)
+]

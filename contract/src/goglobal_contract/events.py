@@ -9,11 +9,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from goglobal_shared.domain.identifiers import LanguageTag, MarketCode
-from goglobal_shared.domain.partner import OfferStrategy
-from goglobal_shared.domain.service_request import BudgetBand, DeclineReason, Outcome, Urgency
-from goglobal_shared.enums import ServiceCategory
-from goglobal_shared.event_base import TYPE_PREFIX, EventPayload
+from goglobal_contract.enums import BudgetBand, DeclineReason, OfferStrategy, Outcome, ServiceCategory, Urgency
+from goglobal_contract.event_base import TYPE_PREFIX, EventPayload
+from goglobal_contract.identifiers import LanguageTag, MarketCode
 
 
 class NeedDetails(BaseModel):
