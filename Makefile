@@ -12,7 +12,7 @@ PROMTOOL := $(TOOLS)/bin/promtool
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test test-chaos test-hostile test-unit lint format bench docs browser promtool infra-up infra-down infra-status clean
+.PHONY: help preflight preflight-run install run test test-chaos test-hostile test-unit lint format bench docs browser promtool infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,7 +38,17 @@ infra-down:  ## stop Kafka and nx-27017 (make run and make test leave them runni
 infra-status:  ## is Kafka answering metadata requests, and nx-27017 pings?
 	@$(PYTHON) deploy/local/infra.py status
 
-run: install infra-up  ## start the infrastructure, the three services and the demo partners; Ctrl-C stops the services (make infra-down: the infrastructure)
+# Ports: GOGLOBAL_KAFKA_PORT (9092; the controller on the next), GOGLOBAL_MONGO_PORT (27017), GOGLOBAL_INTAKE_PORT
+# (8000), GOGLOBAL_MATCHING_PORT (8001), GOGLOBAL_NOTIFICATIONS_PORT (8002): checked before anything is installed.
+preflight:  ## are the infrastructure's ports free (or held by this stack already)?
+	@$(PYTHON) deploy/local/infra.py preflight
+
+preflight-run:  ## are the ports make run binds free: the infrastructure's (unless it already runs) and the services'?
+	@$(PYTHON) deploy/local/infra.py preflight services
+
+run:  ## start the infrastructure, the three services and the demo partners; Ctrl-C stops the services (make infra-down: the infrastructure)
+	@$(MAKE) --no-print-directory preflight-run
+	@$(MAKE) --no-print-directory install infra-up
 	@$(PY) deploy/local/run.py
 
 browser:  ## Debian's chromium and chromium-driver, for the console's browser test
@@ -67,13 +77,13 @@ promtool:  ## Debian's promtool in .tools/bin (no Prometheus server), for the al
 FULL_CHAOS := GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=10 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900
 CHAOS ?= short
 
-test: install infra-up browser promtool  ## install everything and run the whole suite (CHAOS=full: chaos in its full form, as CI); Kafka and nx-27017 keep running
+test: preflight install infra-up browser promtool  ## install everything and run the whole suite (CHAOS=full: chaos in its full form, as CI); Kafka and nx-27017 keep running
 	$(if $(filter full,$(CHAOS)),$(FULL_CHAOS)) $(PY) -m pytest -q
 
-test-hostile: install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
+test-hostile: preflight install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
 	$(PY) -m pytest -q tests/hostile
 
-test-chaos: install infra-up  ## only the chaos scenarios, in their full form
+test-chaos: preflight install infra-up  ## only the chaos scenarios, in their full form
 	$(FULL_CHAOS) $(PY) -m pytest -q -s tests/chaos
 
 test-unit: install  ## only the fast tests that need no infrastructure
@@ -82,7 +92,7 @@ test-unit: install  ## only the fast tests that need no infrastructure
 docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event contract (a test checks drift)
 	$(PY) -m tools.asyncapi --out docs
 
-bench: install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks.md
+bench: preflight install infra-up  ## benchmarks: print ratios against baselines measured in the same run, write docs/benchmarks.md
 	$(PY) -m bench.run_all
 
 lint: install  ## ruff, mypy --strict and the layering contracts (lint-imports, in pyproject.toml)

@@ -32,7 +32,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from tests import factories
-from tests.support import REPO, Infra, Namespace, ServiceProcess, eventually, free_port, native_infra
+from tests.support import (
+    REPO,
+    Infra,
+    Namespace,
+    ServiceProcess,
+    eventually,
+    free_port,
+    native_infra,
+    native_infra_handle,
+    ports,
+)
 
 SERVICES = ("intake", "matching", "notifications")
 # aiokafka logs brand-new topics' leader elections as errors; in the bench process they are only noise.
@@ -62,9 +72,7 @@ def infra() -> Infra:
     if kafka and mongo:
         return Infra(kafka, mongo)
     native_infra("up")  # reuses a running stack
-    kafka_port = os.environ.get("GOGLOBAL_KAFKA_PORT", "9092")
-    mongo_port = os.environ.get("GOGLOBAL_MONGO_PORT", "27017")
-    return Infra(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/", native=True)
+    return native_infra_handle()
 
 
 def _free_pair() -> int:
@@ -91,7 +99,9 @@ def own_stack() -> Iterator[Infra]:
     downloaded jars and the server's venv), so that other work restarting the shared stack cannot disturb a run.
     Sets KAFKA_BOOTSTRAP_SERVERS and MONGODB_URI for the benchmarks while it lives; stopped and deleted after."""
     state = Path(tempfile.mkdtemp(prefix="bench-stack-", dir=REPO / ".state"))
-    kafka_port, mongo_port = _free_pair(), free_port()
+    kafka_port = _free_pair()
+    stack = ports.Ports(kafka=kafka_port, mongo=ports.free_port([kafka_port, kafka_port + 1]))
+    kafka_port, mongo_port = stack.kafka, stack.mongo
     env = {
         **os.environ,
         "GOGLOBAL_STATE_DIR": str(state),
@@ -106,8 +116,8 @@ def own_stack() -> Iterator[Infra]:
         up = subprocess.run([*script, "up"], env=env, capture_output=True, text=True)
         if up.returncode != 0:
             raise RuntimeError(f"infra.py up failed:\n{up.stdout}{up.stderr}")
-        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
-        os.environ["MONGODB_URI"] = f"mongodb://127.0.0.1:{mongo_port}/"
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = stack.kafka_bootstrap_servers
+        os.environ["MONGODB_URI"] = stack.mongodb_uri
         yield Infra(os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["MONGODB_URI"])
     finally:
         for name, value in saved.items():
@@ -399,9 +409,7 @@ def load_average() -> str:
 
 
 async def machine_lines() -> list[str]:
-    mongodb_uri = (
-        os.environ.get("MONGODB_URI") or f"mongodb://127.0.0.1:{os.environ.get('GOGLOBAL_MONGO_PORT', '27017')}/"
-    )
+    mongodb_uri = os.environ.get("MONGODB_URI") or ports.from_env().mongodb_uri
     return [
         f"CPU: {os.cpu_count()} x {cpu_model()}",
         f"RAM: {ram_gib():.1f} GiB",

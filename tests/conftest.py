@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.support import TEST_WEBHOOK_MASTER_KEY, Infra, Namespace, discard, native_infra
+from tests.support import TEST_WEBHOOK_MASTER_KEY, Infra, Namespace, discard, native_infra, native_infra_handle
 
 # Settings objects built inside the test process (OpenAPI, settings tests) need the one secret without a default.
 os.environ.setdefault("GOGLOBAL_WEBHOOK_MASTER_KEY", TEST_WEBHOOK_MASTER_KEY)
@@ -30,9 +30,7 @@ def _docker_infra() -> Iterator[Infra]:
 
 def _native_infra() -> Infra:
     native_infra("up")
-    kafka_port = os.environ.get("GOGLOBAL_KAFKA_PORT", "9092")
-    mongo_port = os.environ.get("GOGLOBAL_MONGO_PORT", "27017")
-    return Infra(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/", native=True)
+    return native_infra_handle()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,9 @@ from typing import TypeVar
 
 import httpx
 
+sys.path.append(str(Path(__file__).resolve().parents[1] / "deploy" / "local"))
+import ports as ports  # deploy/local/ports.py, re-exported: the local stack's ports and what derives from them
+
 
 @dataclass(frozen=True)
 class Infra:
@@ -144,6 +147,12 @@ class ServiceProcess:
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
         return "\n".join(text[-lines:])
+
+
+def native_infra_handle() -> Infra:
+    """The native stack's addresses, from GOGLOBAL_KAFKA_PORT and GOGLOBAL_MONGO_PORT (deploy/local/ports.py)."""
+    stack = ports.from_env()
+    return Infra(stack.kafka_bootstrap_servers, stack.mongodb_uri, native=True)
 
 
 def native_infra(*args: str) -> None:

@@ -4,6 +4,11 @@ Standard library only, so it runs before any virtual environment exists; nx-2701
 own, installed with pip from the pinned deploy/local/nx-27017/requirements.txt.
 
     python3 deploy/local/infra.py up|down|status [kafka|database]
+    python3 deploy/local/infra.py preflight [services]
+
+`preflight` checks, before anything is installed or started, that every port the stack will bind is free: the
+infrastructure's (unless this stack already answers there) and, with `services`, the three services' HTTP ports;
+one message lists each taken port with the variable that moves it.
 
 `database` may also be written `mongo`, `nx-27017` or `ferretdb` (its name before nx-27017 replaced FerretDB).
 
@@ -13,6 +18,7 @@ Environment:
                          directory), so a second stack (e.g. the chaos tests') reuses them
     GOGLOBAL_KAFKA_PORT  broker port on 127.0.0.1 (default 9092); the controller uses the next port
     GOGLOBAL_MONGO_PORT  nx-27017's port on 127.0.0.1 (default 27017)
+    and the services' GOGLOBAL_INTAKE_PORT, GOGLOBAL_MATCHING_PORT, GOGLOBAL_NOTIFICATIONS_PORT: see ports.py
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ports  # deploy/local/ports.py, beside this file
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NX_REQUIREMENTS = HERE / "nx-27017" / "requirements.txt"
@@ -55,13 +63,17 @@ class Layout:
     kafka_port: int
     controller_port: int
     mongo_port: int
+    ports: ports.Ports
 
     @classmethod
     def from_env(cls) -> Layout:
         state = Path(os.environ.get("GOGLOBAL_STATE_DIR", REPO / ".state")).resolve()
         cache = Path(os.environ.get("GOGLOBAL_CACHE_DIR", state)).resolve()
-        kafka_port = _port("GOGLOBAL_KAFKA_PORT", 9092)
-        return cls(state, cache, kafka_port, kafka_port + 1, _port("GOGLOBAL_MONGO_PORT", 27017))
+        try:
+            chosen = ports.from_env()
+        except ports.PortError as exc:
+            raise InfraError(str(exc)) from None
+        return cls(state, cache, chosen.kafka, chosen.controller, chosen.mongo, chosen)
 
     @property
     def libs(self) -> Path:
@@ -98,13 +110,6 @@ class Layout:
             "nx-27017": str(self.nx_data),
             LEGACY_FERRETDB: str(self.state / "ferretdb"),
         }[name]
-
-
-def _port(var: str, default: int) -> int:
-    raw = os.environ.get(var, str(default))
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise InfraError(f"{var}={raw!r} is not a TCP port number")
-    return int(raw)
 
 
 # --- wire checks -------------------------------------------------------------------------------------
@@ -174,9 +179,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return ports.port_in_use(port)
 
 
 # --- processes ---------------------------------------------------------------------------------------
@@ -582,6 +585,25 @@ def _in_parallel(tasks: list[Callable[[], None]]) -> None:
         raise errors[0]
 
 
+def preflight(layout: Layout, services: bool) -> None:
+    """Every port the stack will bind, checked at once: the infrastructure's, unless this stack (this state
+    directory's processes) already answers there and will be reused, and with `services` the HTTP ports."""
+    wanted = [] if _ours_answering(layout, "kafka") else layout.ports.infra_bindings()[:2]
+    if not _ours_answering(layout, DATABASE):
+        wanted += layout.ports.infra_bindings()[2:]
+    if services:
+        wanted += layout.ports.service_bindings()
+    if busy := ports.taken(wanted):
+        raise InfraError(ports.busy_message(busy, "make run" if services else "infra.py up"))
+
+
+def _ours_answering(layout: Layout, part: str) -> bool:
+    if part == "kafka":
+        return bool(running_pid(layout, "kafka")) and kafka_metadata_ok(layout.kafka_port)
+    database = running_pid(layout, "nx-27017") or running_pid(layout, LEGACY_FERRETDB)
+    return bool(database) and mongo_ping_ok(layout.mongo_port)
+
+
 def down(layout: Layout, only: str | None) -> None:
     for name in ("kafka", DATABASE):
         if only in (None, name):
@@ -599,16 +621,21 @@ def status(layout: Layout) -> int:
 
 def main(argv: list[str]) -> int:
     commands = {"up", "down", "status"}
-    if not 2 <= len(argv) <= 3 or argv[1] not in commands or (len(argv) == 3 and argv[2] not in PARTS):
+    preflight_usage = argv[1:2] == ["preflight"] and argv[2:] in ([], ["services"])
+    usage = preflight_usage or (2 <= len(argv) <= 3 and argv[1] in commands and (len(argv) == 2 or argv[2] in PARTS))
+    if not usage:
         print(
-            f"usage: {argv[0]} up|down|status [kafka|database]  (database: also mongo, nx-27017, ferretdb)",
+            f"usage: {argv[0]} up|down|status [kafka|database]  (database: also mongo, nx-27017, ferretdb)\n"
+            f"       {argv[0]} preflight [services]",
             file=sys.stderr,
         )
         return 2
-    only = PARTS[argv[2]] if len(argv) == 3 else None
+    only = PARTS[argv[2]] if len(argv) == 3 and argv[1] != "preflight" else None
     try:
         layout = Layout.from_env()
-        if argv[1] == "up":
+        if argv[1] == "preflight":
+            preflight(layout, services=argv[2:] == ["services"])
+        elif argv[1] == "up":
             up(layout, only)
         elif argv[1] == "down":
             down(layout, only)

@@ -8,6 +8,7 @@ have committed an offset past an event it did not handle (or dead-letter)."""
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ from goglobal_contract.envelope import InvalidEvent, from_kafka
 from matching.consumers.referral_events import Matcher
 from matching.consumers.referral_events import router as matching_router
 from tests import factories
-from tests.support import REPO, Infra, Namespace, ServiceProcess, discard, eventually
+from tests.support import REPO, Infra, Namespace, ServiceProcess, discard, eventually, ports
 from tests.webhook_receiver import Receiver, running
 
 PARTNERS = ("chaos-alpha", "chaos-beta", "chaos-gamma")
@@ -81,21 +82,29 @@ def chaos_infra(*args: str) -> None:
         raise RuntimeError(f"chaos infra {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
 
 
+@functools.cache
+def _chaos_ports() -> tuple[str, str]:
+    """GOGLOBAL_CHAOS_KAFKA_PORT and GOGLOBAL_CHAOS_MONGO_PORT, or ports free when first asked (the same for the
+    whole session, restarts included), so that two test runs on one machine never meet on the chaos stack."""
+    kafka = os.environ.get("GOGLOBAL_CHAOS_KAFKA_PORT") or str(ports.free_port())
+    mongo = os.environ.get("GOGLOBAL_CHAOS_MONGO_PORT") or str(ports.free_port([int(kafka), int(kafka) + 1]))
+    return kafka, mongo
+
+
 def chaos_stack_env() -> dict[str, str]:
     state = os.environ.get("GOGLOBAL_STATE_DIR", str(REPO / ".state"))
+    kafka, mongo = _chaos_ports()
     return {
         "GOGLOBAL_STATE_DIR": str(Path(state) / "chaos"),
         "GOGLOBAL_CACHE_DIR": os.environ.get("GOGLOBAL_CACHE_DIR", state),
-        "GOGLOBAL_KAFKA_PORT": os.environ.get("GOGLOBAL_CHAOS_KAFKA_PORT", "19492"),
-        "GOGLOBAL_MONGO_PORT": os.environ.get("GOGLOBAL_CHAOS_MONGO_PORT", "37417"),
+        "GOGLOBAL_KAFKA_PORT": kafka,
+        "GOGLOBAL_MONGO_PORT": mongo,
     }
 
 
 def chaos_infra_handle() -> Infra:
-    env = chaos_stack_env()
-    return Infra(
-        f"127.0.0.1:{env['GOGLOBAL_KAFKA_PORT']}", f"mongodb://127.0.0.1:{env['GOGLOBAL_MONGO_PORT']}/", native=True
-    )
+    stack = ports.from_env(chaos_stack_env())
+    return Infra(stack.kafka_bootstrap_servers, stack.mongodb_uri, native=True)
 
 
 @dataclass

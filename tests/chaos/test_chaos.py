@@ -31,7 +31,7 @@ Fault = Callable[[System], Coroutine[Any, Any, None]]
 def chaos_stack() -> Iterator[None]:
     chaos_infra("up")
     yield
-    chaos_infra("down")  # its ports are fixed: a stack left running would block the next run from another clone
+    chaos_infra("down")  # a stack left running would hold its ports (fixed when GOGLOBAL_CHAOS_*_PORT are set)
 
 
 async def run(scenario: str, log_dir: Path, fault: Fault, matching: int = 1, notifications: int = 1) -> Outcome:

@@ -1,6 +1,6 @@
 """README.md's "A full walk", run as written (bash, curl, python3, the goglobal CLI), twice in a row, against the
-three services seeded by deploy/local/seed.py as `make run` seeds them. Only the API's address is changed: the
-services here listen on free ports, in a namespace of their own on the shared Kafka and nx-27017.
+three services seeded by deploy/local/seed.py as `make run` seeds them. The services here listen on free ports, in
+a namespace of their own on the shared Kafka and nx-27017; the walk finds intake at `$API`, as the banner exports it.
 
 Each step's output is checked against what the README says that role sees."""
 
@@ -23,7 +23,6 @@ sys.path.append(str(REPO / "deploy" / "local"))
 import seed  # deploy/local/seed.py, what make run seeds with
 
 pytestmark = pytest.mark.integration
-README_URL = "http://127.0.0.1:8000"
 WALK_DEADLINE_S = 120 * TIME_SCALE
 
 
@@ -108,7 +107,8 @@ async def test_the_readme_walk_works_twice_in_a_row(
     namespace: Namespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script = readme_walk()
-    assert README_URL in script
+    assert "127.0.0.1:8000" not in script, "the walk must reach intake at $API, not at a fixed address"
+    assert "$API/v1/service-requests" in script and "--api-url $API" in script
     assert "Idempotency-Key: first-request" not in script
     services = await start_services(["intake", "matching", "notifications"], namespace, tmp_path)
     try:
@@ -128,10 +128,11 @@ async def test_the_readme_walk_works_twice_in_a_row(
                 "OPERATOR": keys.operator,
                 "ENTERPRISE": keys.enterprise,
                 "PARTNER": keys.partner,
+                "API": intake,  # as the banner exports it
                 "GOGLOBAL_API_KEY": "",  # only what the README passes
-                "GOGLOBAL_API_URL": intake,  # the CLI's address, as the curl lines' below
+                "GOGLOBAL_API_URL": "",  # the CLI too finds intake at $API
             }
-            documents, stderr = await asyncio.to_thread(run_walk, script.replace(README_URL, intake), env, logs)
+            documents, stderr = await asyncio.to_thread(run_walk, script, env, logs)
             requests.append(check_walk(documents, stderr))
         assert requests[0] != requests[1], "the second walk must make a new request, not replay the first"
     finally:

@@ -49,6 +49,10 @@ popen = subprocess.Popen
 run.subprocess.Popen = lambda argv, **options: popen([sys.executable, sys.argv[1]], **options)
 run.ready = lambda port: True
 run.seed.run = lambda url: run.seed.DemoKeys("op", "ent", "par")
+chosen: list[int] = []  # free HTTP ports: run.py refuses to start on taken ones
+for variable in ("GOGLOBAL_INTAKE_PORT", "GOGLOBAL_MATCHING_PORT", "GOGLOBAL_NOTIFICATIONS_PORT"):
+    chosen.append(run.ports.free_port(chosen))
+    run.os.environ[variable] = str(chosen[-1])
 sys.exit(run.main())
 """
 
