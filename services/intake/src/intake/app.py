@@ -21,7 +21,8 @@ from intake.api.routes import (
     service_requests,
 )
 from intake.auth.keys import Principal
-from intake.bootstrap import Intake, bootstrap, utcnow
+from intake.bootstrap import bootstrap
+from intake.components import Intake, utcnow
 from intake.console.routes import router as console_router
 from intake.settings import IntakeSettings
 

@@ -1,8 +1,6 @@
 """Wires intake's real adapters. Called from the app lifespan, never at import time."""
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Awaitable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -25,34 +23,13 @@ from intake.adapters.partner_repository import PartnerRepository
 from intake.adapters.service_request_repository import ServiceRequestRepository
 from intake.auth.cache import VerifiedKeyCache
 from intake.auth.revocations import follow_revocations
+from intake.components import Intake, utcnow
 from intake.consumers.dead_letters import DeadLetterCollector
 from intake.consumers.matching_events import DecisionBatch
 from intake.consumers.matching_events import router as decisions_router
 from intake.consumers.notification_events import router as notifications_router
 from intake.recent_reads import RecentReads
 from intake.settings import IntakeSettings
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Intake:
-    settings: IntakeSettings
-    runtime: ServiceRuntime
-    requests: ServiceRequestRepository
-    enterprises: EnterpriseRepository
-    partners: PartnerRepository
-    api_keys: ApiKeyRepository
-    idempotency: IdempotencyRepository
-    notifications: NotificationViews
-    dead_letters: DeadLetterRepository
-    relays: list[OutboxRelay]
-    clock: Callable[[], datetime] = utcnow
-
-    async def stop(self) -> None:
-        await self.runtime.stop()
 
 
 def _publisher(producer: AIOKafkaProducer, topic: str) -> Publish:

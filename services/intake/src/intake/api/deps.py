@@ -11,7 +11,7 @@ from goglobal_contract.ids import new_id
 from goglobal_shared.problems import ProblemError
 from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role
-from intake.bootstrap import Intake
+from intake.components import Intake
 
 
 def get_intake(request: Request) -> Intake:

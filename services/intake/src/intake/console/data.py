@@ -15,7 +15,7 @@ from goglobal_contract.enums import ReferralStatus
 from goglobal_shared.mongo import Document
 from intake.adapters.dead_letters import DeadLetterFilter
 from intake.adapters.service_request_repository import RequestFilter
-from intake.bootstrap import Intake
+from intake.components import Intake
 
 HTTP_TIMEOUT_S = 2.0
 DEAD_LETTER_ROWS = 50

@@ -18,7 +18,7 @@ from typing import Literal
 import httpx
 
 from goglobal_shared import sampler
-from intake.bootstrap import Intake
+from intake.components import Intake
 from intake.console.charts import Series
 from intake.console.data import CONSUMER_LAG, HTTP_TIMEOUT_S, OUTBOX_BACKLOG, ServiceMetrics, read_metrics
 

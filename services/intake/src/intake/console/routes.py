@@ -18,7 +18,7 @@ from goglobal_contract.ids import ID_PATTERN, new_id
 from intake.adapters.service_request_repository import NotFound
 from intake.api.deps import get_intake
 from intake.auth.keys import Role
-from intake.bootstrap import Intake
+from intake.components import Intake
 from intake.console import charts, data
 from intake.console.history import History, start_history
 from intake.console.pictures import pictures

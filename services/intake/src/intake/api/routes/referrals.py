@@ -23,7 +23,7 @@ from intake.api.errors import conflict, not_found
 from intake.api.schemas import AssignBody, CloseBody, HistoryEntry, Page, ReferralView
 from intake.api.views import history_view, referral_view, visible
 from intake.auth.keys import Principal, Role
-from intake.bootstrap import Intake
+from intake.components import Intake
 from intake.domain.inputs.service_request import Completion, Decline, Rating
 from intake.domain.service_requests import Actor, DomainError, NotAParty, ServiceRequest
 
