@@ -2,7 +2,7 @@
 
 No PromQL parser is at hand in Python, so `metric_names` strips what cannot be a metric name (strings, label
 matchers, ranges, grouping label lists, function calls, keywords, numbers) and keeps the identifiers left;
-tests/unit/test_alert_rules.py pins its behaviour, and checks with promtool that every expression parses.
+tests/deploy/test_alert_rules.py pins its behaviour, and checks with promtool that every expression parses.
 """
 
 import json
