@@ -186,10 +186,17 @@ async def test_pending_retries_resume_after_a_restart(world: World) -> None:
         await world.partner("restart-hooks", "logistics", "BR", receiver)
         rid = await world.offer("logistics", "BR")
 
-        async def tried() -> bool:
-            return sum(receiver.received.values()) >= 1
+        async def recorded() -> bool:
+            # Killed only once the failed attempt is recorded (it shows as retrying): a kill during the attempt
+            # leaves the delivery to its lease (2 min), which is another story than a pending retry.
+            answer = await world.http.get(
+                "/v1/deliveries",
+                headers=bearer(world.operator),
+                params={"partner_id": "restart-hooks", "status": "retrying"},
+            )
+            return sum(receiver.received.values()) >= 1 and any(d["referral_id"] == rid for d in answer.json())
 
-        await eventually(tried, "a first failed attempt")
+        await eventually(recorded, "a first failed attempt, recorded")
         world.services["notifications"].kill()
         receiver.failing = None
         restarted = ServiceProcess("notifications", world.namespace, world.log_dir, world.env["notifications"])

@@ -2,6 +2,7 @@
 the inbox (through `notification.created`), a signed webhook, an e-mail. Every id is derived from the cause,
 so handling a cause twice creates nothing twice."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,17 +35,21 @@ class Notifier:
 
     async def to_partner(self, message: PartnerMessage) -> None:
         envelope, partner_id = message.envelope, message.partner_id
-        await self.publish_partner(partner_id, envelope)
-        await self._inbox(
-            RecipientType.PARTNER,
-            partner_id,
-            envelope.subject,
-            envelope.id,
-            message.kind,
-            _title(message.kind, envelope.subject),
-            _body(envelope.data),
+        # Side by side: the partner topic's and the inbox's acknowledgements and the directory read do not depend
+        # on each other; the handler returns (and the offset is committed) only once all three are done.
+        _, _, partner = await asyncio.gather(
+            self.publish_partner(partner_id, envelope),
+            self._inbox(
+                RecipientType.PARTNER,
+                partner_id,
+                envelope.subject,
+                envelope.id,
+                message.kind,
+                _title(message.kind, envelope.subject),
+                _body(envelope.data),
+            ),
+            self.directory.partner(partner_id),
         )
-        partner = await self.directory.partner(partner_id)
         if partner is None:
             return
         if partner.get("webhook_url"):
