@@ -23,7 +23,7 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from tests.support import REPO, free_port
+from tests.support import REPO, TIME_SCALE, free_port
 
 MJS_DIR = REPO / "deploy" / "local" / "mongo-java-server"
 MJS_READY_S = 120.0  # the first start compiles Main.java and warms up a JVM on a busy 2-core machine
@@ -99,6 +99,7 @@ class Process:
             )
 
     def wait_ready(self, check: Callable[[], bool], deadline_s: float, what: str) -> None:
+        deadline_s *= TIME_SCALE
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             if self.proc.poll() is not None:

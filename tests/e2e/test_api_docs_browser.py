@@ -15,25 +15,17 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.e2e.browser import NEEDS_CHROMIUM, chromium
 from tests.integration.intake_helpers import module_namespace, start_services, stop_services
 from tests.support import Infra, discard, free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium, chromium-driver; see the Makefile)",
-    ),
-]
+pytestmark = [pytest.mark.integration, NEEDS_CHROMIUM]
 WAIT_S = 30
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "chrome-error"}
@@ -67,31 +59,15 @@ async def intake(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asyn
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,2000",
-        # Offline but for loopback: no name resolves elsewhere, and any other address goes to a dead local proxy
-        # (Chromium never proxies loopback).
+    # Offline but for loopback: no name resolves elsewhere, and any other address goes to a dead local proxy
+    # (Chromium never proxies loopback).
+    offline = (
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         f"--proxy-server=http://127.0.0.1:{free_port()}",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
-    try:
+    )
+    logs = {"goog:loggingPrefs": {"performance": "ALL", "browser": "ALL"}}
+    with chromium(tmp_path / "chromium-profile", "1400,2000", offline, logs) as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 @dataclass(frozen=True)

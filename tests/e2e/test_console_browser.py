@@ -17,7 +17,6 @@ import httpx
 import pytest
 import uvicorn
 from pymongo import AsyncMongoClient
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -29,18 +28,14 @@ from starlette.routing import Route
 from goglobal_shared.kafka import make_producer
 from intake.console.data import FUNNEL_STEPS
 from tests import factories
+from tests.e2e.browser import NEEDS_CHROMIUM, chromium
 from tests.integration.intake_helpers import bearer, module_namespace, register_enterprise, stop_services
 from tests.support import Infra, Namespace, ServiceProcess, discard, eventually
 from tests.webhook_receiver import Receiver
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian packages chromium, chromium-driver; see the Makefile)",
-    ),
+    NEEDS_CHROMIUM,
 ]
 OPERATOR_NAME = "console-operator"
 GARBAGE_EVENT_ID = "console-e2e-garbage"
@@ -210,26 +205,8 @@ class Camera:
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,2600",  # tall enough for whole-dashboard screenshots
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
-    try:
+    with chromium(tmp_path / "chromium-profile", "1400,2600") as browser:  # tall enough for the whole dashboard
         yield browser
-    finally:
-        browser.quit()
 
 
 @pytest.fixture
