@@ -4,6 +4,7 @@ share.
 Every validator raises `ValueError` with a message meant to be shown to an API user as-is.
 """
 
+import functools
 import re
 import string
 from collections.abc import Hashable, Iterable
@@ -109,6 +110,7 @@ E164Phone = Annotated[
 ]
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen tags occur in practice; langcodes parses each one afresh
 def check_language_tag(tag: str) -> str:
     """Validate a BCP 47 language tag and return its standard spelling (`zh-hans` → `zh-Hans`, `iw` → `he`)."""
     try:

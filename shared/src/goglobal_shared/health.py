@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, Field
 
+from goglobal_shared.http_observability import NATIVE_TELEMETRY_OFF
+
 Check = Callable[[], Awaitable[None]]  # raises when the dependency is not usable
 CHECK_TIMEOUT_S = 2.0
 
@@ -70,6 +72,6 @@ def health_router(checks: Callable[[], Mapping[str, Check]], advisory: frozenset
 
 
 def health_app(checks: Callable[[], Mapping[str, Check]]) -> FastAPI:
-    app = FastAPI(title="health", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title="health", openapi_url=None, docs_url=None, redoc_url=None, telemetry=NATIVE_TELEMETRY_OFF)
     app.include_router(health_router(checks))
     return app

@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient
 from goglobal_shared import tracing
 from goglobal_shared.consumer import ConsumerStatus, EventConsumer, make_consumer
 from goglobal_shared.health import Check, health_router
-from goglobal_shared.http_observability import ObservabilityMiddleware
+from goglobal_shared.http_observability import NATIVE_TELEMETRY_OFF, ObservabilityMiddleware
 from goglobal_shared.kafka import RenewingProducer, ensure_topics, make_producer
 from goglobal_shared.logs import configure
 from goglobal_shared.mongo import Document, make_client, ping
@@ -190,7 +190,7 @@ def worker_app(
         finally:
             await service.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, telemetry=NATIVE_TELEMETRY_OFF)
 
     def checks() -> Mapping[str, Check]:
         service: HasRuntime = app.state.service

@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from goglobal_shared.health import Check, health_router
+from goglobal_shared.http_observability import NATIVE_TELEMETRY_OFF
 from goglobal_shared.problems import install_problem_handlers
 from intake.adapters.idempotency_repository import IdempotencyRepository
 from intake.api import openapi
@@ -54,6 +55,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=NATIVE_TELEMETRY_OFF,
         docs_url=None,  # served by openapi.serve_docs, without a CDN
         redoc_url=None,
     )

@@ -7,8 +7,9 @@ partners a request was offered to lives in a small collection with one document 
 partners' lists read it through an index on scalar fields."""
 
 import contextlib
+import copy
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -206,7 +207,9 @@ def _to_document(request: ServiceRequest, now: datetime) -> Document:
 
 
 def _referral_doc(referral: Referral) -> Document:
-    doc = asdict(referral)
+    # One level of copies, not `dataclasses.asdict`: its deep copy of every value (the `need` model included) cost
+    # 3 % of intake's CPU per submission. The entries of these lists are never changed in place once written.
+    doc: Document = {f.name: copy.copy(getattr(referral, f.name)) for f in fields(referral)}
     doc["need"] = referral.need.model_dump(mode="json")
     doc["status"] = referral.status.value
     return doc
