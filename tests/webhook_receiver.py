@@ -22,6 +22,7 @@ from tests.support import eventually, free_port
 class Receiver:
     secrets: list[str] = field(default_factory=list)
     failing: int | None = None  # answer this status instead of handling
+    retry_after_s: int | None = None  # with `failing`: ask the sender to wait this long (`Retry-After`)
     hang_s: float = 0.0  # wait this long before answering (to make the sender time out)
     received: Counter[str] = field(default_factory=Counter)  # webhook-id -> times seen (transport level)
     handled: dict[str, dict[str, Any]] = field(default_factory=dict)  # webhook-id -> the CloudEvent, once
@@ -46,7 +47,8 @@ class Receiver:
             await asyncio.sleep(self.hang_s)  # a slow endpoint, on purpose
             return Response(status_code=504)
         if self.failing is not None:
-            return Response(status_code=self.failing)
+            asked = {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
+            return Response(status_code=self.failing, headers=asked)
         event = self.verify(body, dict(request.headers))
         if event is None:
             self.rejected += 1

@@ -22,6 +22,7 @@ returns. A shape a server gets wrong is recorded in conftest.KNOWN_FAILURES for 
 | update_one upsert on `_id` creates exactly one document               | test_update_one_upsert_creates_once          |
 | concurrent update_one upserts on one `_id`: one document, no error    | test_concurrent_upserts_create_one_document  |
 | replace_one upsert with `_id` in the replacement                      | test_replace_one_upsert_with_id              |
+| bulk_write of ReplaceOne upserts "newer wins": stale -> only 11000    | test_bulk_replace_upserts_newer_wins         |
 | sparse unique index on a sometimes-absent scalar field                | test_sparse_unique_index                     |
 | compound index; enterprise's list by `_id` desc, `_id` $lt page       | test_compound_index_listing                  |
 | $elemMatch (one field) on an array of subdocuments, no index          | test_elem_match_one_field                    |
@@ -38,7 +39,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo import AsyncMongoClient, ReturnDocument, UpdateOne
+from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
@@ -394,6 +395,24 @@ async def test_replace_one_upsert_with_id(db: AsyncDatabase[Doc]) -> None:
     second = await endpoints.replace_one({"_id": "p1"}, {"_id": "p1", "url": "https://b"}, upsert=True)
     assert (second.matched_count, second.modified_count, second.upserted_id) == (1, 1, None)
     assert await endpoints.find().to_list() == [{"_id": "p1", "url": "https://b"}]
+
+
+async def test_bulk_replace_upserts_newer_wins(db: AsyncDatabase[Doc]) -> None:
+    """Intake's delivery projection: each replacement applies only over a state with no more attempts; a stale one
+    misses the filter, its upsert finds the `_id` taken, and that duplicate-key error is the only one reported."""
+    deliveries = db["deliveries"]
+    await deliveries.insert_many([{"_id": "d1", "attempts": 3}, {"_id": "d2", "attempts": 1}])
+
+    def newer(delivery_id: str, attempts: int) -> ReplaceOne[Doc]:
+        filter_ = {"_id": delivery_id, "attempts": {"$lte": attempts}}
+        return ReplaceOne(filter_, {"_id": delivery_id, "attempts": attempts}, upsert=True)
+
+    with pytest.raises(BulkWriteError) as raised:
+        await deliveries.bulk_write([newer("d1", 2), newer("d2", 2), newer("d3", 1)], ordered=False)
+    errors = raised.value.details["writeErrors"]
+    assert [(e["index"], e["code"]) for e in errors] == [(0, 11000)]
+    stored = await deliveries.find().sort("_id", 1).to_list()
+    assert stored == [{"_id": "d1", "attempts": 3}, {"_id": "d2", "attempts": 2}, {"_id": "d3", "attempts": 1}]
 
 
 # --- indexes -------------------------------------------------------------------------------------------

@@ -181,14 +181,15 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(world: World)
 
 
 async def test_pending_retries_resume_after_a_restart(world: World) -> None:
-    receiver = Receiver(failing=503)
+    # The retry is asked for 20 s later (the schedule here says 1 s): the kill must find the delivery waiting for
+    # its retry, not in the middle of it (a kill mid-attempt leaves it claimed until its 2-minute lease ends).
+    receiver = Receiver(failing=503, retry_after_s=20)
     async with running(receiver):
         await world.partner("restart-hooks", "logistics", "BR", receiver)
         rid = await world.offer("logistics", "BR")
 
         async def recorded() -> bool:
-            # Killed only once the failed attempt is recorded (it shows as retrying): a kill during the attempt
-            # leaves the delivery to its lease (2 min), which is another story than a pending retry.
+            # Killed only once the failed attempt is recorded (it shows as retrying).
             answer = await world.http.get(
                 "/v1/deliveries",
                 headers=bearer(world.operator),

@@ -2,8 +2,8 @@
 
 At-least-once: an offset is committed only after the handler's effect is stored (or the record is
 dead-lettered). Handlers must be idempotent on the event id; the processed-event log skips repeats cheaply.
-A partition's records are handled as a batch: one read of the log for all of them, the handlers in order, one
-write of the log, one commit.
+A poll's records are handled as a batch: one read of the log for all of them, each partition's handlers in order
+(the partitions side by side), one write of the log, one commit.
 
 Some handlers make a repeat a no-op by themselves, in the very write of their effect: it is keyed by the event
 id (an insert under a derived id), or the document it changes remembers the event ids applied to it. Their types
@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -41,9 +40,38 @@ class BatchHandler(Protocol):
     applied (the consumer then runs it, and what follows, one by one through the ordinary handler). An event not
     applied holds back the later events of the same document."""
 
-    types: frozenset[str]
+    @property
+    def types(self) -> frozenset[str]: ...
 
     async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]: ...
+
+
+@dataclass(frozen=True)
+class Batches:
+    """Several batch handlers as one consumer's: each gets the events of its own types, in their order, and they
+    run side by side (their types are disjoint, so they change different documents)."""
+
+    handlers: tuple[BatchHandler, ...]
+
+    def __post_init__(self) -> None:
+        claimed = [t for h in self.handlers for t in h.types]
+        if len(claimed) != len(set(claimed)):
+            raise ValueError("two batch handlers for one event type")
+
+    @property
+    def types(self) -> frozenset[str]:
+        return frozenset(t for h in self.handlers for t in h.types)
+
+    async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]:
+        outcomes: dict[str, Exception | None] = {}
+
+        async def run(handler: BatchHandler) -> None:
+            mine = [e for e in envelopes if e.type in handler.types]
+            if mine:
+                outcomes.update(zip((e.id for e in mine), await handler(mine), strict=True))
+
+        await asyncio.gather(*(run(h) for h in self.handlers))
+        return [outcomes[e.id] for e in envelopes]
 
 
 @dataclass
@@ -70,10 +98,14 @@ class ConsumerStatus:
     dead_lettered: int = 0
 
 
-class Step(Enum):
-    DONE = "done"  # every record of the partition handled (or dead-lettered) and committed
-    PAUSED = "paused"  # a transient failure: the partition waits, the others go on
-    YIELD = "yield"  # time to poll again (or stopping): leave the rest of the batch for the next poll
+@dataclass
+class Progress:
+    """How far one partition of a poll got: the events handled, and the offset to commit (None: none yet)."""
+
+    tp: TopicPartition
+    first: int  # the poll's first record of the partition: where it starts again if settling fails
+    handled: list[Envelope] = field(default_factory=list)
+    up_to: int | None = None
 
 
 @dataclass
@@ -107,56 +139,70 @@ class EventConsumer:
             self.status.running = False
 
     async def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
-        """Partitions are independent (order holds per key, i.e. per partition): handle them side by side."""
-        await asyncio.gather(*(self._process_partition(tp, records) for tp, records in batch.items()))
-
-    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> Step:
-        """Handles the partition's records in order, records them in the log and commits once, up to the last one
-        handled: never past a record whose effect is not stored."""
-        parsed = [_parse(record) for record in records]
-        wanted = (e.id for e in parsed if isinstance(e, Envelope) and self._logged(e.type))
+        """One read of the log and one batch-handler call for the whole poll; then the partitions side by side
+        (order holds per key, i.e. per partition); then one write of the log and one commit for all of them."""
+        if not batch:
+            return
+        parsed = {tp: [_parse(record) for record in records] for tp, records in batch.items()}
+        events = [e for envelopes in parsed.values() for e in envelopes]
+        wanted = (e.id for e in events if isinstance(e, Envelope) and self._logged(e.type))
         try:
             seen = await self.processed.seen(wanted)
-        except Exception as exc:  # the database is away: the whole batch waits, nothing was done
-            return self._hold(tp, records[0].offset, exc)
-        done = await self._in_batch(parsed, seen)
-        handled: list[Envelope] = []
-        handled_up_to: int | None = None
-        step = Step.DONE
+        except Exception as exc:  # the database is away: the whole poll waits, nothing was done
+            for tp, records in batch.items():
+                self._hold(tp, records[0].offset, exc)
+            return
+        done = await self._in_batch(events, seen)
+        progress = await asyncio.gather(
+            *(self._process_partition(tp, records, parsed[tp], seen, done) for tp, records in batch.items())
+        )
+        await self._settle([p for p in progress if p.up_to is not None])
+
+    async def _process_partition(
+        self,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        parsed: list[Envelope | InvalidEvent],
+        seen: set[str],
+        done: dict[str, Exception | None],
+    ) -> "Progress":
+        """Handles the partition's records in order, up to the last one handled: never past a record whose effect
+        is not stored."""
+        progress = Progress(tp, records[0].offset)
         for record, envelope in zip(records, parsed, strict=True):
             out_of_time = time.monotonic() - self.status.last_poll_monotonic > self.poll_budget_s
-            if self._stopping.is_set() or out_of_time:
+            if self._stopping.is_set() or out_of_time:  # time to poll again: the rest comes with the next poll
                 self.consumer.seek(tp, record.offset)
-                step = Step.YIELD
                 break
-            if not await self._step(record, envelope, seen, handled, done):
+            if not await self._step(record, envelope, seen, progress.handled, done):
                 self.consumer.seek(tp, record.offset)
                 self._pause(tp, record.offset)
-                step = Step.PAUSED
                 break
-            handled_up_to = record.offset + 1
+            progress.up_to = record.offset + 1
             self._attempts.pop((tp, record.offset), None)
-        if handled_up_to is not None and not await self._settle(tp, records[0].offset, handled, handled_up_to):
-            return Step.PAUSED
-        self._outages.pop(tp, None)
-        return step
+        return progress
 
-    async def _settle(self, tp: TopicPartition, first: int, handled: list[Envelope], up_to: int) -> bool:
-        """Records the handled events in the log, then commits. If either fails, the batch comes again from its
-        first record (its effects are stored and every handler is idempotent; the log skips what it holds)."""
+    async def _settle(self, progress: list["Progress"]) -> None:
+        """Records the handled events in the log, then commits. If either fails, each partition's records come
+        again from the first of the poll (their effects are stored and every handler is idempotent; the log skips
+        what it holds)."""
+        if not progress:
+            return
         try:
-            await self.processed.record([e for e in handled if self._logged(e.type)])
-            await self.consumer.commit({tp: up_to})
+            await self.processed.record([e for p in progress for e in p.handled if self._logged(e.type)])
+            await self.consumer.commit({p.tp: p.up_to for p in progress if p.up_to is not None})
         except Exception as exc:
-            self._hold(tp, first, exc)
-            return False
-        return True
+            for p in progress:
+                self._hold(p.tp, p.first, exc)
+            return
+        for p in progress:
+            self._outages.pop(p.tp, None)
 
     def _logged(self, event_type: str) -> bool:
         """Is the processed-event log what makes a repeat of this type a no-op?"""
         return event_type in self.handlers and event_type not in self.self_deduplicating
 
-    def _hold(self, tp: TopicPartition, offset: int, exc: Exception) -> Step:
+    def _hold(self, tp: TopicPartition, offset: int, exc: Exception) -> None:
         """A failure of the database or the broker outside any handler: the partition waits, with growing pauses,
         and starts again at `offset`."""
         outages = self._outages[tp] = self._outages.get(tp, 0) + 1
@@ -164,7 +210,6 @@ class EventConsumer:
         self.consumer.seek(tp, offset)
         self.consumer.pause(tp)
         self._paused_until[tp] = time.monotonic() + self.retry.delay(outages)
-        return Step.PAUSED
 
     async def _step(
         self,

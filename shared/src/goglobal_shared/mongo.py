@@ -5,10 +5,21 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from goglobal_shared.db_metrics import CommandCounter
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
+
+
+def duplicates_only(exc: BulkWriteError) -> set[int]:
+    """The positions of a bulk write's operations refused because their `_id` (or another unique key) is taken:
+    the harmless refusals of a write that is repeated. Raises `exc` when any was refused for another reason."""
+    errors = exc.details.get("writeErrors", [])
+    if any(error.get("code") != DUPLICATE_KEY for error in errors):
+        raise exc
+    return {error["index"] for error in errors}
 
 
 def make_client(uri: str, service: str | None = None) -> AsyncMongoClient[Document]:

@@ -5,7 +5,7 @@ from collections.abc import Awaitable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from goglobal_contract.envelope import Envelope
-from goglobal_shared.consumer import EventConsumer, make_consumer
+from goglobal_shared.consumer import Batches, EventConsumer, make_consumer
 from goglobal_shared.kafka import enqueue
 from goglobal_shared.metrics import REFERRALS
 from goglobal_shared.mongo import Document
@@ -27,6 +27,7 @@ from intake.components import Intake, utcnow
 from intake.consumers.dead_letters import DeadLetterCollector
 from intake.consumers.matching_events import DecisionBatch
 from intake.consumers.matching_events import router as decisions_router
+from intake.consumers.notification_events import ProjectionBatch
 from intake.consumers.notification_events import router as notifications_router
 from intake.recent_reads import RecentReads
 from intake.settings import IntakeSettings
@@ -73,13 +74,13 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
         await repo.ensure_indexes()
     routes = decisions_router(requests, enterprises, utcnow)
     routes.include(notifications_router(views))
-    decisions = DecisionBatch(requests, enterprises, utcnow)
+    batches = Batches((DecisionBatch(requests, enterprises, utcnow), ProjectionBatch(views)))
     events = EventConsumer(
         conn.consumer,
         conn.producer,
         routes.handlers,
         ProcessedEvents(db["processed_events"]),
-        batch=decisions,
+        batch=batches,
         self_deduplicating=routes.self_deduplicating,
     )
     runtime = ServiceRuntime(settings, conn, events, relays[0])

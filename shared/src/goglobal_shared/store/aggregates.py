@@ -20,7 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from goglobal_contract.envelope import Envelope
-from goglobal_shared.mongo import Document
+from goglobal_shared.mongo import Document, duplicates_only
 from goglobal_shared.store.outbox import (
     OUTBOX,
     OUTBOX_COUNT,
@@ -31,7 +31,6 @@ from goglobal_shared.store.outbox import (
 )
 
 MAX_RETRIES = 50
-DUPLICATE_KEY = 11000
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -92,10 +91,7 @@ class Aggregates:
         try:
             await self.collection.insert_many(stored, ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise
-            existing = {error["index"] for error in errors}
+            existing = duplicates_only(exc)
             stored = [doc for index, doc in enumerate(stored) if index not in existing]
         self._written(stored)
 

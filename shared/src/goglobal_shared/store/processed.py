@@ -7,9 +7,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from goglobal_contract.envelope import Envelope
-from goglobal_shared.mongo import Document
-
-DUPLICATE_KEY = 11000
+from goglobal_shared.mongo import Document, duplicates_only
 
 
 class ProcessedEvents:
@@ -30,5 +28,4 @@ class ProcessedEvents:
         try:
             await self.collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:  # recorded before (a redelivery): only duplicates are harmless
-            if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
-                raise
+            duplicates_only(exc)

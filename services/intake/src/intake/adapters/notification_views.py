@@ -2,12 +2,12 @@
 attempt), projected from `goglobal.notifications` so the API can list them; and the redelivery commands
 intake sends back, each stored with its event (outbox) before the API answers."""
 
-import contextlib
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from goglobal_contract.envelope import Envelope
 from goglobal_contract.notification_events import (
@@ -17,7 +17,7 @@ from goglobal_contract.notification_events import (
     NotificationDelivered,
     NotificationFailed,
 )
-from goglobal_shared.mongo import Document
+from goglobal_shared.mongo import Document, duplicates_only
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import replace_versioned
 from goglobal_shared.store.outbox import Written, ignore_written
@@ -42,34 +42,30 @@ class NotificationViews:
         await self.deliveries.create_index([("recipient_id", 1), ("updated_at", -1)])
         await self.commands.ensure_indexes()
 
-    async def created(self, event: NotificationCreated) -> None:
-        doc = {"_id": event.notification_id, **event.model_dump(mode="python"), "read_at": None}
-        with contextlib.suppress(DuplicateKeyError):  # redelivered: the item exists (and may have been read)
-            await self.inbox.insert_one(doc)
+    async def add_to_inbox(self, events: list[NotificationCreated]) -> None:
+        """Inserts each item under its notification id, in one write: a redelivered one exists (and may have been
+        read) and stays as it is."""
+        docs = [{"_id": e.notification_id, **e.model_dump(mode="python"), "read_at": None} for e in events]
+        if not docs:
+            return
+        try:
+            await self.inbox.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            duplicates_only(exc)
 
-    async def delivered(self, event: NotificationDelivered) -> None:
-        await self._keep_latest(event, {"status": "delivered"})
-
-    async def failed(self, event: NotificationFailed) -> None:
-        status = "failed" if event.final else "retrying"
-        await self._keep_latest(event, {"status": status, "next_attempt_at": event.next_attempt_at})
-
-    async def _keep_latest(self, event: DeliveryOutcome, state: Document) -> None:
-        """Keeps the latest state of each delivery: the one with the most attempts wins, so replays are harmless."""
-        doc = {
-            **event.model_dump(mode="python"),
-            **state,
-            "attempt_count": len(event.attempts),
-            "updated_at": event.at,
-        }
-        # A replay of older news (fewer attempts) changes nothing: the filter misses the newer state held, and the
-        # upsert then finds the `_id` taken.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.deliveries.replace_one(
-                {"_id": event.delivery_id, "attempt_count": {"$lte": len(event.attempts)}},
-                {"_id": event.delivery_id, **doc},
-                upsert=True,
-            )
+    async def keep_latest(self, states: list[Document]) -> None:
+        """Keeps the latest state of each delivery, in one write: the one with the most attempts wins, whatever
+        the order, so replays are harmless. A replay of older news (fewer attempts) changes nothing: the filter
+        misses the newer state held, and the upsert then finds the `_id` taken."""
+        writes = [
+            ReplaceOne({"_id": s["_id"], "attempt_count": {"$lte": s["attempt_count"]}}, s, upsert=True) for s in states
+        ]
+        if not writes:
+            return
+        try:
+            await self.deliveries.bulk_write(writes, ordered=False)
+        except BulkWriteError as exc:
+            duplicates_only(exc)
 
     async def endpoint_disabled(self, event: EndpointDisabled) -> None:
         doc = {"_id": event.partner_id, **event.model_dump(mode="python")}
@@ -110,3 +106,23 @@ class NotificationViews:
     async def command(self, command_id: str, event: Envelope, now: datetime) -> None:
         """Stores the command with its event; the relay sends it to notifications."""
         await self.commands.insert({"_id": command_id, "created_at": now}, [event])
+
+
+def delivered(event: NotificationDelivered) -> Document:
+    """A delivery's state after this outcome, as `keep_latest` stores it."""
+    return _delivery_state(event, {"status": "delivered"})
+
+
+def failed(event: NotificationFailed) -> Document:
+    status = "failed" if event.final else "retrying"
+    return _delivery_state(event, {"status": status, "next_attempt_at": event.next_attempt_at})
+
+
+def _delivery_state(event: DeliveryOutcome, state: Document) -> Document:
+    return {
+        "_id": event.delivery_id,
+        **event.model_dump(mode="python"),
+        **state,
+        "attempt_count": len(event.attempts),
+        "updated_at": event.at,
+    }
