@@ -1,28 +1,18 @@
 """Matching's use cases on in-memory fakes (`fakes`): no Kafka, no database. The infrastructure fixtures of
 tests/conftest.py are replaced here by ones that fail, so a test of this tier cannot reach for them."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
 from matching.engine import DirectoryIndex, Weights
 from matching.service import MatchingService, OfferPolicy
-from tests.service.matching.fakes import FakeClock, FakeHistory, FakePlans
-from tests.support import Infra, Namespace
+from tests.service.matching.fakes import FakeHistory, FakePlans
+from tests.service.matching.tier import FakeClock, infra, namespace
+
+__all__ = ["infra", "namespace"]  # the tier's failing stand-ins for the infrastructure fixtures
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture(scope="session")
-def infra() -> Iterator[Infra]:
-    pytest.fail("the service tier runs on in-memory fakes: no Kafka, no database")
-    yield  # pragma: no cover
-
-
-@pytest.fixture
-def namespace() -> Namespace:
-    pytest.fail("the service tier runs on in-memory fakes: no topics, no databases")
 
 
 @pytest.fixture

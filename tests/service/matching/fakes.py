@@ -6,7 +6,7 @@ statistics apply an event id once. The directory needs no fake: `engine.Director
 import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from goglobal_contract.envelope import Envelope
@@ -17,19 +17,7 @@ from matching.engine import PartnerStats
 from matching.plan import Plan
 from matching.ports import Clock, PlanChange, StatsChange
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 P = TypeVar("P", bound=EventPayload)
-
-
-@dataclass
-class FakeClock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> None:
-        self.now += by
 
 
 @dataclass

@@ -2,7 +2,6 @@
 infrastructure fixtures of tests/conftest.py are replaced here by ones that fail, so a test of this tier cannot
 reach for them."""
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,8 +10,8 @@ import pytest
 from goglobal_contract.events import EnterpriseUpserted, PartnerUpserted
 from notifications.service import DeliveryPolicy, NotificationService
 from notifications.webhooks.policy import Schedule
+from tests.service.matching.tier import FakeClock, infra, namespace
 from tests.service.notifications.fakes import (
-    FakeClock,
     FakeDeliveries,
     FakeDirectory,
     FakeDispatcher,
@@ -22,21 +21,12 @@ from tests.service.notifications.fakes import (
     FakeReferrals,
     FakeWebhooks,
 )
-from tests.support import TEST_WEBHOOK_MASTER_KEY, Infra, Namespace
+from tests.support import TEST_WEBHOOK_MASTER_KEY
+
+__all__ = ["infra", "namespace"]  # the tier's failing stand-ins for the infrastructure fixtures
 
 RETRIES_S = [0.0, 60.0, 600.0]
 DISABLE_AFTER = timedelta(hours=1)
-
-
-@pytest.fixture(scope="session")
-def infra() -> Iterator[Infra]:
-    pytest.fail("the service tier runs on in-memory fakes: no Kafka, no database")
-    yield  # pragma: no cover
-
-
-@pytest.fixture
-def namespace() -> Namespace:
-    pytest.fail("the service tier runs on in-memory fakes: no topics, no databases")
 
 
 @dataclass

@@ -6,7 +6,7 @@ exactly one compare-and-set. The publisher, the webhooks and the mailer record w
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from goglobal_contract.envelope import Envelope
@@ -20,19 +20,7 @@ from notifications.fanout import Referral
 from notifications.records import DISABLED, FAILED, LEASE, PENDING, Document
 from notifications.webhooks.policy import AttemptResult
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 P = TypeVar("P", bound=EventPayload)
-
-
-@dataclass
-class FakeClock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> None:
-        self.now += by
 
 
 def _cas(store: dict[str, Document], current: Document, fields: Document) -> bool:

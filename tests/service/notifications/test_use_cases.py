@@ -23,8 +23,8 @@ from notifications.consumers.lifecycle import router
 from notifications.records import DELIVERED, DISABLED, FAILED, LEASE, PENDING
 from notifications.service import NotificationService
 from tests import factories
+from tests.service.matching.tier import START
 from tests.service.notifications.conftest import DISABLE_AFTER, World
-from tests.service.notifications.fakes import START
 from tests.support import TEST_WEBHOOK_MASTER_KEY
 
 RID = "0000018f2a0b3c4d5e6f708192a3b4c5"
