@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from goglobal_contract.envelope import InvalidEvent, from_kafka
-from matching.consumers.referral_events import Matcher
 from matching.consumers.referral_events import router as matching_router
+from matching.service import MatchingService
 from tests import factories
 from tests.support import REPO, Infra, Namespace, ServiceProcess, discard, eventually, ports
 from tests.webhook_receiver import Receiver, running
@@ -47,7 +47,7 @@ FAST = {
 # or handles without the log: intake's decisions, matching's submissions and notifications' partner events make a
 # repeat a no-op in their own write; their handling shows in their effects instead: an offer that reaches the
 # partner's webhook, a referral that is not lost, which `lost` and `missing_webhooks` check).
-_MATCHING = matching_router(cast(Matcher, None))  # which types are routed does not depend on the matcher
+_MATCHING = matching_router(cast(MatchingService, None))  # which types are routed does not depend on the service
 LOGGED_TYPES = {
     "intake": set[str](),
     "matching": _MATCHING.types - _MATCHING.self_deduplicating,

@@ -68,7 +68,8 @@ def new_plan(strategy: OfferStrategy = OfferStrategy.SEQUENTIAL, width: int = 1)
 
 
 def submitted(plan: Plan, ranked: list[Candidate], now: datetime = NOW) -> list[Envelope]:
-    """What `on_submitted` does: announce the ranking, then fill the open slots. Returns the events queued."""
+    """What matching's `match` use case does: announce the ranking, then fill the open slots. Returns the events
+    queued."""
     plan.first_ranking(ranked, now)
     plan.offer(ranked, now, HOUR)
     return plan.pending

@@ -7,8 +7,8 @@ each. Here they are one thing:
 
 - `PeriodicTask` runs its `step` every `interval_s`, at once when `wake()`n, and ends cleanly on `stop()`. It may
   have a `hand_over` too, which runs every time the task wakes at all (`nudge()`, `wake()`, or the clock) while
-  the step keeps its own clock: what a writer of this process hands over (the relay's events, the notifier's
-  claimed deliveries) goes out at once, and the scan for everything else stays on the clock. A step that
+  the step keeps its own clock: what a writer of this process hands over (the relay's events, the deliveries
+  notifications created claimed) goes out at once, and the scan for everything else stays on the clock. A step that
   returns `Outcome.MORE` (it stopped at a full batch) runs again at once. The outbox relays, the notifications
   dispatcher, matching's expiry scheduler and the metrics samplers run on it.
 - Error policy: a pass that raises is logged (with its traceback the first time in a row), counted in

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from goglobal_shared.problems import ProblemError, install_problem_handlers
 from goglobal_shared.runtime import worker_app
 from matching.bootstrap import Matching, bootstrap
-from matching.engine import Partner, PartnerStats
+from matching.engine import Partner
 from matching.settings import MatchingSettings
 
 internal = APIRouter(prefix="/internal", tags=["internal"])
@@ -17,8 +17,8 @@ async def directory_entry(
     partner_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")], request: Request
 ) -> Partner:
     """This replica's view of a partner (no contact details): what ranking uses right now."""
-    service: Matching = request.app.state.service
-    partner = service.matcher.index.get(partner_id)
+    matching: Matching = request.app.state.service
+    partner = matching.service.directory_entry(partner_id)
     if partner is None:
         raise ProblemError(404, "partner-not-in-directory", f"{partner_id!r} is not in this replica's directory")
     return partner
@@ -42,12 +42,9 @@ class PartnerLoad(BaseModel):
 @internal.get("/partner-load", response_model=list[PartnerLoad])
 async def partner_load(request: Request) -> list[PartnerLoad]:
     """Each partner's load and answering history, for the operator console."""
-    service: Matching = request.app.state.service
-    partners = service.matcher.index.partners()
-    stats = await service.matcher.partner_stats.get_many([p.id for p in partners])
+    matching: Matching = request.app.state.service
     rows = []
-    for partner in partners:
-        s = stats.get(partner.id, PartnerStats())
+    for partner, s in await matching.service.partner_loads():
         rows.append(
             PartnerLoad(
                 partner_id=partner.id,

@@ -18,16 +18,17 @@ from goglobal_shared.store.outbox import OutboxRelay
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.adapters.partner_stats import PartnerStatsRepository
 from matching.adapters.plan_repository import PlanRepository
-from matching.consumers.referral_events import Matcher, SubmissionBatch, router
+from matching.consumers.referral_events import SubmissionBatch, router
 from matching.engine import DirectoryIndex, Partner
 from matching.scheduler import ExpiryScheduler
+from matching.service import MatchingService
 from matching.settings import MatchingSettings
 
 
 @dataclass
 class Matching:
     runtime: ServiceRuntime
-    matcher: Matcher
+    service: MatchingService
     follower: DirectoryFollower
     scheduler: ExpiryScheduler
 
@@ -67,15 +68,16 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     )
     await follower.consumer.start()
     await follower.catch_up()
-    matcher = Matcher(settings, index, plans, PartnerStatsRepository(db["partner_stats"]), utcnow)
-    scheduler = ExpiryScheduler(matcher, settings.scheduler_interval_s)
-    routes = router(matcher)
+    history = PartnerStatsRepository(db["partner_stats"])
+    service = MatchingService(plans, history, index, settings.offer_policy, utcnow)
+    scheduler = ExpiryScheduler(service, settings.scheduler_interval_s)
+    routes = router(service)
     events = EventConsumer(
         conn.consumer,
         conn.producer,
         routes.handlers,
         ProcessedEvents(db["processed_events"]),
-        batch=SubmissionBatch(matcher),
+        batch=SubmissionBatch(service),
         self_deduplicating=routes.self_deduplicating,
     )
     runtime = ServiceRuntime(settings, conn, events, relay, extra_checks=_checks(follower, scheduler))
@@ -83,7 +85,7 @@ async def bootstrap(settings: MatchingSettings) -> Matching:
     runtime.loops.start(follower, follower.run(), "directory-follower")
     runtime.on_stop(follower.consumer.stop)
     runtime.loops.start(scheduler, scheduler.run(), "expiry-scheduler")
-    return Matching(runtime, matcher, follower, scheduler)
+    return Matching(runtime, service, follower, scheduler)
 
 
 def offer_counts(plans: PlanRepository, clock: Callable[[], datetime]) -> Sample:

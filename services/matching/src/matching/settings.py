@@ -6,6 +6,7 @@ from pydantic import Field
 from goglobal_contract.enums import OfferStrategy, ServiceCategory
 from goglobal_shared.settings import ServiceSettings
 from matching.engine import Weights
+from matching.service import OfferPolicy
 
 
 class MatchingSettings(ServiceSettings):
@@ -35,8 +36,8 @@ class MatchingSettings(ServiceSettings):
     scheduler_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @property
-    def weights(self) -> Weights:
-        return Weights(
+    def offer_policy(self) -> OfferPolicy:
+        weights = Weights(
             market=self.weight_market,
             sector=self.weight_sector,
             language=self.weight_language,
@@ -45,7 +46,11 @@ class MatchingSettings(ServiceSettings):
             load=self.weight_load,
             speed=self.weight_speed,
         )
-
-    @property
-    def hour(self) -> timedelta:
-        return timedelta(seconds=self.response_hour_s)
+        return OfferPolicy(
+            weights=weights,
+            fairness_margin=self.fairness_margin,
+            hour=timedelta(seconds=self.response_hour_s),
+            default_strategy=self.default_offer_strategy,
+            parallel_offers=self.parallel_offers,
+            category_strategies=self.category_offer_strategies,
+        )

@@ -16,7 +16,6 @@ from goglobal_contract.events import (
     ReferralSubmitted,
     ReferralUnmatched,
 )
-from goglobal_contract.partner_events import PartnerEvent
 from goglobal_shared.router import PayloadDispatch
 
 SOURCE = "/goglobal/notifications"
@@ -35,16 +34,6 @@ class Referral:
 
 
 @dataclass(frozen=True)
-class PartnerMessage:
-    partner_id: str
-    envelope: Envelope
-
-    @property
-    def kind(self) -> str:
-        return self.envelope.type.removeprefix("hk.goglobal.partner.").removesuffix(".v1")
-
-
-@dataclass(frozen=True)
 class EnterpriseMessage:
     enterprise_id: str
     kind: str
@@ -55,11 +44,6 @@ class EnterpriseMessage:
 def derived_id(source_event_id: str, recipient: str, kind: str) -> str:
     """The same cause always yields the same id, so a redelivered cause is deduped downstream."""
     return str(uuid.uuid5(_IDS, f"{source_event_id}:{recipient}:{kind}"))
-
-
-def partner_message(event: PartnerEvent, envelope: Envelope) -> PartnerMessage:
-    """A partner event intake recorded, forwarded unchanged (same id, so the partner dedupes redeliveries)."""
-    return PartnerMessage(event.partner_id, envelope)
 
 
 @dataclass(frozen=True)
@@ -110,10 +94,10 @@ ENTERPRISE_EMAILS.on(ReferralCompleted, _completed)
 
 
 def enterprise_messages(
-    cause: Envelope, referral: Referral | None, enterprise: dict[str, Any] | None, partner_name: str | None
+    cause: Envelope, referral: Referral | None, enterprise: dict[str, Any], partner_name: str | None
 ) -> list[EnterpriseMessage]:
     """E-mails to the enterprise, only with its consent to receive them."""
-    if enterprise is None or not enterprise["receive_email"] or cause.type not in ENTERPRISE_EMAILS:
+    if not enterprise["receive_email"] or cause.type not in ENTERPRISE_EMAILS:
         return []
     eid = enterprise["enterprise_id"]
     base = {"referral_id": cause.subject, "enterprise_name": enterprise["legal_name_en"]}

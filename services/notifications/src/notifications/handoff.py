@@ -1,4 +1,4 @@
-"""What the notifier gives the dispatcher to do now.
+"""What the use cases (`notifications.service`) give this process's dispatcher to do now: the dispatch-queue port.
 
 A webhook delivery is created already claimed by this process (its next attempt a lease ahead, like a claim
 makes it), and handed over in memory with the partner it was addressed from: the dispatcher attempts it at once,
@@ -14,7 +14,7 @@ from goglobal_shared.periodic import Wakeup
 
 @dataclass
 class Handoff:
-    """Holds the dispatcher's `Wakeup` (its task waits on it), so the notifier, built first, needs no dispatcher."""
+    """Holds the dispatcher's `Wakeup` (its task waits on it), so the service, built first, needs no dispatcher."""
 
     _ready: list[tuple[Document, Document]] = field(default_factory=list)
     wakeup: Wakeup = field(default_factory=Wakeup)

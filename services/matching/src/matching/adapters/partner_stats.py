@@ -1,7 +1,6 @@
 """Each partner's history (offers, answers, completions, ratings, open referrals), which the quality, load
 and speed factors use. Updated from lifecycle events, once per event id."""
 
-from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
@@ -13,11 +12,10 @@ from goglobal_shared.mongo import Document
 from goglobal_shared.store import ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES
 from matching.engine import PartnerStats
+from matching.ports import StatsChange
 
 APPLIED_KEPT = 200  # event ids remembered per partner, to make a redelivery a no-op
 _FIELDS = {f.name for f in fields(PartnerStats)}
-
-StatsChange = Callable[[PartnerStats], PartnerStats]
 
 
 class PartnerStatsRepository:

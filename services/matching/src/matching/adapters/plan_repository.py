@@ -4,7 +4,7 @@ Changes are compare-and-set on the plan's version (the consumer, the expiry sche
 race): the loser reads the plan again and re-decides. `next_deadline` is present only while an offer is open,
 and indexed: the scheduler's query for due plans reads only those."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -16,8 +16,8 @@ from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
 from goglobal_shared.store.outbox import Written, ignore_written
 from matching.plan import Offer, Plan, PlanStatus
+from matching.ports import PlanChange
 
-PlanChange = Callable[[Plan], Awaitable[bool]]  # True when it changed the plan
 DEADLINE = "next_deadline"
 
 
@@ -29,13 +29,6 @@ class PlanRepository:
     async def ensure_indexes(self) -> None:
         await self.docs.ensure_indexes()
         await self.collection.create_index(DEADLINE)
-
-    async def create(self, plan: Plan, now: datetime) -> bool:
-        """Stores a new plan and its events atomically; False if the referral already has one."""
-        created = await self.docs.insert(_to_document(plan, now), plan.pending)
-        if created:
-            plan.version, plan.pending = 1, []
-        return created
 
     async def create_many(self, plans: list[Plan], now: datetime) -> None:
         """Stores new plans and their events in one write; a referral that has a plan already keeps it."""

@@ -5,7 +5,7 @@ attempt time is stored (and indexed with its status), so a restart resumes pendi
 a due delivery by moving its next attempt a lease ahead (a compare-and-set on its version: exactly one replica
 wins); if it dies mid-attempt, the delivery is due again when the lease ends."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -14,10 +14,9 @@ from pymongo.errors import DuplicateKeyError
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES, replace_versioned
+from notifications.records import DISABLED, FAILED, LEASE, PENDING
 
-PENDING, DELIVERED, FAILED, DISABLED = "pending", "delivered", "failed", "disabled"
 MAX_ATTEMPTS_KEPT = 20
-LEASE = timedelta(minutes=2)  # longer than any attempt (webhook timeouts are at most 60 s)
 
 
 class DeliveryRepository:
@@ -61,11 +60,20 @@ class DeliveryRepository:
             delivery = await self.get(delivery["_id"]) or delivery
         raise ConcurrentUpdate(delivery["_id"])
 
-    async def reschedule(self, query: Document, now: datetime) -> int:
-        """Puts failed or disabled deliveries matching `query` back in the queue, to go out now, with a fresh
-        retry schedule."""
+    async def reschedule(
+        self, delivery_ids: list[str], partner_id: str | None, failed_since: datetime | None, now: datetime
+    ) -> int:
+        """Puts failed or disabled deliveries back in the queue, to go out now, with a fresh retry schedule: those
+        named (all when none are), of one partner (or every recipient), that failed since a time (or ever)."""
+        query: Document = {"status": {"$in": [FAILED, DISABLED]}}
+        if delivery_ids:
+            query["_id"] = {"$in": delivery_ids}
+        if partner_id:
+            query["recipient_id"] = partner_id
+        if failed_since:
+            query["updated_at"] = {"$gte": failed_since}
         changes = {"status": PENDING, "next_attempt_at": now, "round_started_at": now, "updated_at": now}
-        return await self._change_all({**query, "status": {"$in": [FAILED, DISABLED]}}, changes)
+        return await self._change_all(query, changes)
 
     async def hold_webhooks(self, partner_id: str, now: datetime) -> int:
         """The endpoint is disabled: its pending webhooks wait, as `disabled`, for a redelivery."""

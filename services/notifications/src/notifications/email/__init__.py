@@ -2,14 +2,8 @@
 (`render`), and the SMTP hand-off (`smtp`)."""
 
 from notifications.email.render import SUPPORTED, RenderedEmail, UnknownTemplate, choose_language, kinds, render
-from notifications.email.smtp import (
-    EmailError,
-    PermanentEmailError,
-    SmtpConfig,
-    TransientEmailError,
-    build_message,
-    send,
-)
+from notifications.email.smtp import SmtpConfig, SmtpMailer, build_message, send
+from notifications.errors import EmailError, PermanentEmailError, TransientEmailError
 
 __all__ = [
     "SUPPORTED",
@@ -17,6 +11,7 @@ __all__ = [
     "PermanentEmailError",
     "RenderedEmail",
     "SmtpConfig",
+    "SmtpMailer",
     "TransientEmailError",
     "UnknownTemplate",
     "build_message",

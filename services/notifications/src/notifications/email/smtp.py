@@ -16,6 +16,7 @@ from email.utils import format_datetime
 import aiosmtplib
 
 from notifications.email.render import RenderedEmail
+from notifications.errors import EmailError, PermanentEmailError, TransientEmailError
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +46,6 @@ class SmtpConfig:
             raise ValueError(f"SMTP port {self.port} is out of range")
         if self.timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
-
-
-class EmailError(Exception):
-    """A message could not be handed to the SMTP server; `code` is the server's reply code, if it answered."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class TransientEmailError(EmailError):
-    """Worth retrying later: a 4xx reply, or no usable connection to the server."""
-
-
-class PermanentEmailError(EmailError):
-    """The server refused the message with a 5xx reply; sending it again will not help."""
 
 
 def message_id_header(message_id: str) -> str:
@@ -157,3 +142,18 @@ async def send(config: SmtpConfig, message: EmailMessage) -> None:
         # Only possible with several recipients, some of whom were accepted: the message went out.
         log.warning("e-mail %s refused for some recipients: %s", message["Message-ID"], sorted(refused))
     log.info("e-mail %s handed to %s:%s", message["Message-ID"], config.host, config.port)
+
+
+@dataclass(frozen=True)
+class SmtpMailer:
+    """The mailer port (`notifications.ports.Mailer`) on an SMTP server."""
+
+    config: SmtpConfig
+
+    async def send(self, to: str, rendered: RenderedEmail, message_id: str, language: str) -> None:
+        try:
+            message = build_message(self.config, to, rendered, message_id, language)
+        except Exception as exc:  # an address or id problem: retrying would fail the same way
+            log.exception("e-mail %s cannot be built", message_id)
+            raise PermanentEmailError(f"cannot build the e-mail: {exc}") from exc
+        await send(self.config, message)

@@ -1,10 +1,18 @@
-"""What a delivery attempt's result means, and when to try again. Pure."""
+"""What a delivery attempt's result means, when to try again, and when an endpoint is disabled. Pure."""
 
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None  # None: no HTTP answer (timeout, connection error, a name that did not resolve)
+    latency_ms: int
+    error: str | None
+    retry_after: str | None = None
 
 
 class Verdict(StrEnum):
@@ -56,3 +64,13 @@ class Schedule:
         if server_asked is not None:
             delay = max(delay, server_asked.total_seconds())
         return now + timedelta(seconds=max(0.0, delay))
+
+
+def disable_reason(verdict: Verdict, failing_since: datetime, now: datetime, disable_after: timedelta) -> str | None:
+    """Why a failing endpoint is disabled now: it answered 410 Gone, or it kept failing for `disable_after`."""
+    since = failing_since if failing_since.tzinfo else failing_since.replace(tzinfo=now.tzinfo)
+    if verdict is Verdict.DISABLE:
+        return "the endpoint answered 410 Gone"
+    if now - since >= disable_after:
+        return f"every delivery failed since {since:%Y-%m-%d %H:%M} UTC"
+    return None

@@ -1,36 +1,18 @@
-"""One webhook attempt: sign per Standard Webhooks, POST without following redirects, time it."""
+"""The webhooks port (`notifications.ports.Webhooks`) over HTTP: refuse a target a webhook must never reach, POST
+without following redirects, time it."""
 
 import asyncio
 import ipaddress
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
-from standardwebhooks import Webhook
 
-from goglobal_contract.envelope import STRUCTURED_CONTENT_TYPE
 from goglobal_shared.webhook_targets import webhook_url_problem
-
-USER_AGENT = "GoGlobal-Webhooks/1.0 (+https://goglobal.hk/docs/partners)"
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    status_code: int | None
-    latency_ms: int
-    error: str | None
-    retry_after: str | None = None
-
-
-class TargetRefused(ValueError):
-    """The URL points somewhere a webhook must never go (loopback, private ranges) unless allowed."""
-
-
-def signature_header(secrets: list[str], message_id: str, timestamp: datetime, body: bytes) -> str:
-    """Space-separated `v1,<sig>` entries: during a rotation both the old and the new secret sign."""
-    return " ".join(Webhook(secret).sign(message_id, timestamp, body.decode()) for secret in secrets)
+from notifications.errors import TargetRefused
+from notifications.webhooks.policy import AttemptResult
 
 
 async def check_target(url: str, allow_private: bool) -> None:
@@ -49,30 +31,28 @@ async def check_target(url: str, allow_private: bool) -> None:
             raise TargetRefused(f"{parts.hostname} resolves to a non-public address ({address})")
 
 
-async def attempt(
-    client: httpx.AsyncClient,
-    url: str,
-    body: bytes,
-    message_id: str,
-    secrets: list[str],
-    now: datetime,
-    extra_headers: dict[str, str] | None = None,
-) -> AttemptResult:
-    headers = {
-        "content-type": STRUCTURED_CONTENT_TYPE,
-        "user-agent": USER_AGENT,
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature_header(secrets, message_id, now, body),
-        **(extra_headers or {}),
-    }
-    started = time.monotonic()
-    try:
-        response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return AttemptResult(None, _ms(started), f"{type(exc).__name__}: {exc}"[:500])
-    error = None if response.is_success else f"HTTP {response.status_code}"
-    return AttemptResult(response.status_code, _ms(started), error, response.headers.get("retry-after"))
+@dataclass
+class HttpWebhooks:
+    client: httpx.AsyncClient
+    allow_private_targets: bool = False
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> AttemptResult:
+        """TargetRefused for a target that must not be reached; a name that did not resolve is no answer (often a
+        passing DNS failure, so worth another try)."""
+        try:
+            await check_target(url, self.allow_private_targets)
+        except OSError as exc:
+            return AttemptResult(None, 0, str(exc)[:500])
+        started = time.monotonic()
+        try:
+            response = await self.client.post(url, content=body, headers=dict(headers))
+        except httpx.HTTPError as exc:
+            return AttemptResult(None, _ms(started), f"{type(exc).__name__}: {exc}"[:500])
+        error = None if response.is_success else f"HTTP {response.status_code}"
+        return AttemptResult(response.status_code, _ms(started), error, response.headers.get("retry-after"))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 def _ms(started: float) -> int:
