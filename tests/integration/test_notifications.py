@@ -226,6 +226,14 @@ async def test_emails_arrive_in_the_recipients_language(world: World) -> None:
     assert to_partner.get_body(preferencelist=("html",)) is not None
     to_enterprise = await eventually(lambda: mail_to("li.wei@brightsolar.example.cn"), "the enterprise's e-mail")
     assert to_enterprise["Content-Language"] == "zh-Hans"
+    request_id = rid[:-2] + "00"  # a referral's id is its request's with another last byte
+
+    async def acknowledgement() -> EmailMessage | None:
+        to = "li.wei@brightsolar.example.cn"
+        return next((m for m in world.mailbox.messages if m["To"] == to and request_id in m["Subject"]), None)
+
+    received = await eventually(acknowledgement, "the enterprise's acknowledgement of its request")
+    assert rid in text(received)  # it lists the need, with its referral
 
 
 async def test_a_partner_topic_carries_only_that_partners_events(world: World) -> None:

@@ -35,6 +35,7 @@ from goglobal_contract.events import (
     ReferralStarted,
     ReferralSubmitted,
     ReferralWithdrawn,
+    SubmittedNeed,
 )
 from goglobal_contract.partner_events import (
     EnterpriseIdentity,
@@ -305,7 +306,11 @@ def test_submit_makes_one_referral_and_one_submitted_event_per_need(needs: list[
     assert request.status == "open"
 
     assert len(request.pending) == len(needs)
-    for referral, envelope in zip(request.referrals, request.pending, strict=True):
+    whole = [
+        SubmittedNeed(referral_id=r.id, need=NeedDetails.model_validate(r.need.model_dump(mode="json")))
+        for r in request.referrals
+    ]
+    for position, (referral, envelope) in enumerate(zip(request.referrals, request.pending, strict=True)):
         assert referral.status is S.SUBMITTED
         assert (referral.offered_to, referral.open_offers, referral.partner_id) == ([], [], None)
         assert steps(request, referral.id) == [(ENTERPRISE_ACTOR, "submitted", "submitted", "submitted", "http-req-1")]
@@ -321,6 +326,7 @@ def test_submit_makes_one_referral_and_one_submitted_event_per_need(needs: list[
             enterprise_languages=["zh-Hans", "en"],
             need=NeedDetails.model_validate(referral.need.model_dump(mode="json")),
             submitted_at=T0,
+            request_needs=whole if position == 0 else [],  # the first tells the whole request, for its e-mail
         )
         assert event.need.model_dump() == referral.need.model_dump()
 
@@ -338,6 +344,7 @@ def test_the_submitted_event_carries_no_contact_details() -> None:
             "enterprise_languages",
             "need",
             "submitted_at",
+            "request_needs",
         }
         text = json.dumps(document, ensure_ascii=False)
         for detail in CONTACT.values():

@@ -30,6 +30,15 @@ class NeedDetails(BaseModel):
     excluded_partners: list[str] = Field(default_factory=list, max_length=50)
 
 
+class SubmittedNeed(BaseModel):
+    """One need of the request and the referral it became."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    referral_id: str
+    need: NeedDetails
+
+
 class ReferralSubmitted(EventPayload):
     """A need of a service request became a referral. Carries no contact details of the enterprise."""
 
@@ -43,6 +52,12 @@ class ReferralSubmitted(EventPayload):
     enterprise_languages: list[LanguageTag] = Field(default_factory=list)
     need: NeedDetails
     submitted_at: datetime
+    request_needs: list[SubmittedNeed] = Field(
+        default_factory=list,
+        max_length=10,
+        description="On the request's first referral only: every need of the request with its referral, for the "
+        "enterprise's acknowledgement (one e-mail per request). Empty on the others.",
+    )
 
 
 class Candidate(BaseModel):

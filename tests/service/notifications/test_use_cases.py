@@ -8,7 +8,13 @@ from standardwebhooks import Webhook
 
 from goglobal_contract.enums import ServiceCategory
 from goglobal_contract.envelope import Envelope, to_structured_json
-from goglobal_contract.events import EnterpriseUpserted, NeedDetails, ReferralOffered, ReferralSubmitted
+from goglobal_contract.events import (
+    EnterpriseUpserted,
+    NeedDetails,
+    ReferralOffered,
+    ReferralSubmitted,
+    SubmittedNeed,
+)
 from goglobal_contract.notification_events import (
     EndpointDisabled,
     NotificationCreated,
@@ -20,6 +26,7 @@ from goglobal_contract.notification_events import (
 from goglobal_contract.partner_events import EnterpriseProfileSummary, NeedSummary, ReferralOfferedToPartner
 from goglobal_shared.webhook_secrets import partner_secret
 from notifications.consumers.lifecycle import router
+from notifications.email.render import render
 from notifications.records import DELIVERED, DISABLED, FAILED, LEASE, PENDING
 from notifications.service import NotificationService
 from tests import factories
@@ -28,6 +35,7 @@ from tests.service.notifications.conftest import DISABLE_AFTER, World
 from tests.support import TEST_WEBHOOK_MASTER_KEY
 
 RID = "0000018f2a0b3c4d5e6f708192a3b4c5"
+OTHER_RID = "0000018f2a0b3c4d5e6f708192a3b4c6"
 PARTNER = "gulf-legal"
 HOOK = "https://hooks.gulf-legal.example/goglobal"
 ENTERPRISE = "ent-1"
@@ -144,6 +152,7 @@ async def test_the_enterprise_is_emailed_only_with_its_consent(world: World, ser
         enterprise_name="Acme",
         need=need,
         submitted_at=START,
+        request_needs=[SubmittedNeed(referral_id=RID, need=need)],
     )
     offered = ReferralOffered(
         referral_id=RID,
@@ -165,6 +174,32 @@ async def test_the_enterprise_is_emailed_only_with_its_consent(world: World, ser
     kinds = sorted(d["kind"] for d in world.deliveries.of("email"))
     assert kinds == ["referral_offered_enterprise", "request_received"]
     assert {d["target"] for d in world.deliveries.of("email")} == {"li.wei@brightsolar.example.cn"}
+
+
+async def test_the_request_is_acknowledged_once_listing_every_need(world: World, service: NotificationService) -> None:
+    """The request's first referral carries all its needs: one e-mail, which renders them; the others add none."""
+    needs = [
+        SubmittedNeed(referral_id=RID, need=NeedDetails(service_category=ServiceCategory.LEGAL, target_markets=["AE"])),
+        SubmittedNeed(
+            referral_id=OTHER_RID, need=NeedDetails(service_category=ServiceCategory.TAX, target_markets=["SA"])
+        ),
+    ]
+    await world.enterprise(enterprise(receive_email=True))
+    for position, told in enumerate(needs):
+        submitted = ReferralSubmitted(
+            referral_id=told.referral_id,
+            request_id="req-2",
+            enterprise_id=ENTERPRISE,
+            enterprise_name="Acme",
+            need=told.need,
+            submitted_at=START,
+            request_needs=needs if position == 0 else [],
+        )
+        await router(service).handle(lifecycle(submitted))
+    [acknowledgement] = world.deliveries.of("email")
+    rendered = render(acknowledgement["kind"], "en", acknowledgement["context"])
+    assert "req-2" in rendered.subject and "2 needs" in rendered.subject
+    assert RID in rendered.text and OTHER_RID in rendered.text
 
 
 async def test_what_a_partner_hears_is_what_intake_recorded(world: World, service: NotificationService) -> None:

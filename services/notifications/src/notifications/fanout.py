@@ -58,8 +58,11 @@ class Telling:
 
 
 def _received(event: ReferralSubmitted, t: Telling) -> list[EnterpriseMessage]:
-    # One e-mail per request, listing its needs, whichever of its referrals comes first.
-    context = {**t.base, "request_id": event.request_id}
+    """One e-mail per request, listing its needs: told by the request's first referral, which carries them all."""
+    if not event.request_needs:
+        return []
+    needs = [{**n.need.model_dump(mode="json"), "referral_id": n.referral_id} for n in event.request_needs]
+    context = {**t.base, "request_id": event.request_id, "needs": needs, "received_at": event.submitted_at.isoformat()}
     return [EnterpriseMessage(t.enterprise_id, "request_received", f"request_received:{event.request_id}", context)]
 
 

@@ -26,6 +26,7 @@ from goglobal_contract.events import (
     ReferralStarted,
     ReferralSubmitted,
     ReferralWithdrawn,
+    SubmittedNeed,
 )
 from goglobal_contract.ids import new_id
 from goglobal_contract.partner_events import (
@@ -399,7 +400,9 @@ def submit(
         referrals=[],
         idempotency_key=idempotency_key,
     )
-    for referral_id, need in zip(referral_ids, needs, strict=True):
+    details = [NeedDetails.model_validate(need.model_dump(mode="json")) for need in needs]
+    whole = [SubmittedNeed(referral_id=r, need=d) for r, d in zip(referral_ids, details, strict=True)]
+    for position, (referral_id, need) in enumerate(zip(referral_ids, needs, strict=True)):
         ref = Referral(id=referral_id, need=need)
         request.referrals.append(ref)
         request._record(ref, actor, now, "submitted", S.SUBMITTED, S.SUBMITTED, "submitted by the enterprise")
@@ -412,8 +415,9 @@ def submit(
                 enterprise_name=enterprise["legal_name_en"],
                 enterprise_sector=enterprise.get("sector"),
                 enterprise_languages=enterprise.get("preferred_languages", []),
-                need=NeedDetails.model_validate(need.model_dump(mode="json")),
+                need=details[position],
                 submitted_at=now,
+                request_needs=whole if position == 0 else [],
             ),
         )
     return request
