@@ -444,8 +444,9 @@ async def measure(quick: bool) -> Result:
     per_referral: dict[str, float] = {}
     if handling:
         rows = []
+        # Every service sees each offer once (intake applies it, matching and notifications follow it).
+        referrals = max(kinds.get(OFFERED_EVENT, (0.0, 0.0))[0] for kinds in handling.values())
         for service, kinds in handling.items():
-            referrals = kinds.get(OFFERED_EVENT, (0.0, 0.0))[0]
             for kind, (count, mean) in sorted(kinds.items()):
                 if count >= 10:
                     share = ms(count * mean / referrals) if referrals else "-"
@@ -462,7 +463,8 @@ async def measure(quick: bool) -> Result:
                 notes=[
                     "From each service's `goglobal_event_handling_seconds`, over the whole life of the system that "
                     "held the rate: the handler alone (parsing, the dedupe check and the commit come on top). "
-                    "`per referral` spreads each event type's total over the referrals the service saw offered; "
+                    "`per referral` spreads each event type's total over the referrals offered (a batch's time is "
+                    "shared among its events); "
                     "summed, it is the handler time a service spends on one referral, all of it waiting on the "
                     "database or on Kafka, on the same two cores as everything else."
                 ],

@@ -11,7 +11,9 @@ EVENTS_CONSUMED = Counter(
     "Records consumed, by outcome (handled, ignored, duplicate, dead_lettered, retried)",
     ["topic", "type", "outcome"],
 )
-EVENT_HANDLING = Histogram("goglobal_event_handling_seconds", "Time to handle one event", ["type"])
+EVENT_HANDLING = Histogram(
+    "goglobal_event_handling_seconds", "Time to handle one event (a batch's time shared among its events)", ["type"]
+)
 EVENTS_PRODUCED = Counter("goglobal_events_produced", "Events published to Kafka", ["topic", "type"])
 DEAD_LETTERS = Counter("goglobal_dead_letters", "Records sent to a dead-letter topic", ["topic", "error_class"])
 CONSUMER_LAG = Gauge(
