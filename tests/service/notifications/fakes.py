@@ -60,18 +60,21 @@ class FakeEndpoints:
 @dataclass
 class FakeDirectory:
     endpoints: FakeEndpoints
-    partners: dict[str, Document] = field(default_factory=dict)
+    held: dict[str, Document] = field(default_factory=dict)  # partners by id
     enterprises: dict[str, Document] = field(default_factory=dict)
 
     async def partner(self, partner_id: str) -> Document | None:
-        return copy.deepcopy(self.partners.get(partner_id))
+        return copy.deepcopy(self.held.get(partner_id))
+
+    async def partners(self, partner_ids: list[str]) -> dict[str, Document]:
+        return {i: copy.deepcopy(self.held[i]) for i in partner_ids if i in self.held}
 
     async def enterprise(self, enterprise_id: str) -> Document | None:
         return copy.deepcopy(self.enterprises.get(enterprise_id))
 
     async def apply_partner(self, event: PartnerUpserted) -> None:
-        before = self.partners.get(event.partner_id)
-        if _newer(self.partners, event.partner_id, event.model_dump(mode="python"), event.version) and (
+        before = self.held.get(event.partner_id)
+        if _newer(self.held, event.partner_id, event.model_dump(mode="python"), event.version) and (
             before is None or before.get("webhook_url") != event.webhook_url
         ):
             await self.endpoints.enable(event.partner_id)  # a new URL is a new endpoint
@@ -115,6 +118,9 @@ class FakeDeliveries:
             return False
         self.stored[delivery["_id"]] = copy.deepcopy(delivery)
         return True
+
+    async def create_many(self, deliveries: list[Document]) -> set[str]:
+        return {d["_id"] for d in deliveries if await self.create(d)}
 
     async def due(self, now: datetime, limit: int = 50) -> list[Document]:
         due = [d for d in self.stored.values() if d["status"] == PENDING and d["next_attempt_at"] <= now]

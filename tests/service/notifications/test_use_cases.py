@@ -25,7 +25,7 @@ from goglobal_contract.notification_events import (
 )
 from goglobal_contract.partner_events import EnterpriseProfileSummary, NeedSummary, ReferralOfferedToPartner
 from goglobal_shared.webhook_secrets import partner_secret
-from notifications.consumers.lifecycle import router
+from notifications.consumers.lifecycle import ForwardBatch, router
 from notifications.email.render import render
 from notifications.records import DELIVERED, DISABLED, FAILED, LEASE, PENDING
 from notifications.service import NotificationService
@@ -41,10 +41,10 @@ HOOK = "https://hooks.gulf-legal.example/goglobal"
 ENTERPRISE = "ent-1"
 
 
-def offered_to_partner(referral_id: str = RID) -> Envelope:
+def offered_to_partner(referral_id: str = RID, partner_id: str = PARTNER) -> Envelope:
     """As intake records it."""
     payload = ReferralOfferedToPartner(
-        partner_id=PARTNER,
+        partner_id=partner_id,
         referral_id=referral_id,
         need=NeedSummary(service_category=ServiceCategory.LEGAL, target_markets=["AE"]),
         enterprise=EnterpriseProfileSummary(sector="C27", size_band="medium"),
@@ -122,6 +122,21 @@ async def test_a_redelivered_partner_event_creates_nothing_twice(world: World, s
     # Published again under the same ids: the partner and intake's inbox dedupe them.
     assert {e.id for e in world.publisher.partner_topics[PARTNER]} == {event.id}
     assert len({e.id for e in world.publisher.notifications}) == 1
+
+
+async def test_a_poll_of_partner_events_goes_out_at_once_each_partner_in_order(
+    world: World, service: NotificationService
+) -> None:
+    await world.partner(factories.partner_upserted(webhook_url=HOOK))
+    await world.partner(factories.partner_upserted(partner_id="no-hooks", name="No Hooks"))
+    poll = [offered_to_partner(RID), offered_to_partner(RID, "no-hooks"), offered_to_partner(OTHER_RID)]
+    assert await ForwardBatch(service)(poll) == [None, None, None]
+    assert world.publisher.partner_topics == {PARTNER: [poll[0], poll[2]], "no-hooks": [poll[1]]}
+    assert len(world.publisher.published(NotificationCreated)) == 3
+    assert [d["_id"] for d, _ in world.dispatcher.handed] == [f"{poll[0].id}:webhook", f"{poll[2].id}:webhook"]
+
+    await ForwardBatch(service)(poll)  # the poll again (a redelivery): nothing is created twice
+    assert len(world.dispatcher.handed) == 2 and len(world.deliveries.stored) == 2
 
 
 async def test_a_partner_is_emailed_in_its_language_only_when_email_is_on(world: World) -> None:

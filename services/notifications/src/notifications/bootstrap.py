@@ -12,7 +12,7 @@ from notifications.adapters.directory import Directory
 from notifications.adapters.endpoints import EndpointRepository
 from notifications.adapters.publisher import KafkaPublisher
 from notifications.adapters.referrals import ReferralProjection
-from notifications.consumers.lifecycle import router
+from notifications.consumers.lifecycle import ForwardBatch, router
 from notifications.dispatcher import Dispatcher
 from notifications.email.smtp import SmtpConfig, SmtpMailer
 from notifications.handoff import Handoff
@@ -96,7 +96,12 @@ async def bootstrap(settings: NotificationsSettings) -> Notifications:
     routes = router(service, emails_enterprises=smtp is not None)
     processed = ProcessedEvents(db["processed_events"])
     events = EventConsumer(
-        conn.consumer, conn.producer, routes.handlers, processed, self_deduplicating=routes.self_deduplicating
+        conn.consumer,
+        conn.producer,
+        routes.handlers,
+        processed,
+        batch=ForwardBatch(service),
+        self_deduplicating=routes.self_deduplicating,
     )
     runtime = ServiceRuntime(
         settings, conn, events, relay=None, extra_checks={"dispatcher": dispatcher.loop.readiness()}

@@ -22,6 +22,9 @@ class Directory(Protocol):
 
     async def partner(self, partner_id: str) -> Document | None: ...
 
+    async def partners(self, partner_ids: list[str]) -> dict[str, Document]:
+        """Those of `partner_ids` the directory holds, by id."""
+
     async def enterprise(self, enterprise_id: str) -> Document | None: ...
 
     async def apply_partner(self, event: PartnerUpserted) -> None: ...
@@ -44,6 +47,9 @@ class Deliveries(Protocol):
 
     async def create(self, delivery: Document) -> bool:
         """False when a delivery with this id exists already."""
+
+    async def create_many(self, deliveries: list[Document]) -> set[str]:
+        """The ids of those created (in one write); one whose id exists already is left as it is."""
 
     async def due(self, now: datetime, limit: int = 50) -> list[Document]: ...
 

@@ -80,29 +80,49 @@ class NotificationService:
 
     async def forward(self, event: PartnerEvent, envelope: Envelope) -> None:
         """What intake recorded for a partner goes out, unchanged, on every channel the partner has."""
-        partner_id, kind = event.partner_id, records.partner_kind(envelope)
-        item = records.inbox_item(
-            RecipientType.PARTNER,
-            partner_id,
-            envelope.subject,
-            envelope.id,
-            kind,
-            records.title(kind, envelope.subject),
-            records.body(event),
-            self.clock(),
+        await self.forward_many([(event, envelope)])
+
+    async def forward_many(self, told: list[tuple[PartnerEvent, Envelope]]) -> None:
+        """`forward` for a poll's partner events at once: the partners' topics and inboxes are published side by
+        side (each partner's events in their order), with one directory read; the webhook deliveries are created
+        in one write. Returns (and the offsets are committed) only once all of it is done."""
+        partners, _ = await asyncio.gather(
+            self.directory.partners(sorted({event.partner_id for event, _ in told})),
+            asyncio.gather(*(self._publish(group) for group in _by_partner(told).values())),
         )
-        # Side by side: the partner topic's and the inbox's acknowledgements and the directory read do not depend
-        # on each other; the handler returns (and the offset is committed) only once all three are done.
-        _, _, partner = await asyncio.gather(
-            self.publisher.to_partner(partner_id, envelope),
-            self.publisher.notification(item),
-            self.directory.partner(partner_id),
-        )
-        if partner is None:
-            return
-        if partner.get("webhook_url"):
-            await self._queue_webhook(partner, envelope)
-        await self._email_partner(partner, kind, event.model_dump(mode="json"), envelope)
+        webhooks = [
+            (self._webhook_delivery(partners[event.partner_id], envelope), partners[event.partner_id])
+            for event, envelope in told
+            if partners.get(event.partner_id, {}).get("webhook_url")
+        ]
+        created = await self.deliveries.create_many([delivery for delivery, _ in webhooks])
+        for delivery, partner in webhooks:
+            if delivery["_id"] in created:
+                self.dispatcher.put(delivery, partner)
+        for event, envelope in told:
+            if event.partner_id in partners:
+                partner = partners[event.partner_id]
+                await self._email_partner(
+                    partner, records.partner_kind(envelope), event.model_dump(mode="json"), envelope
+                )
+
+    async def _publish(self, told: list[tuple[PartnerEvent, Envelope]]) -> None:
+        """One partner's events, in order: each on the partner's topic and as an inbox item, side by side."""
+        for event, envelope in told:
+            kind = records.partner_kind(envelope)
+            item = records.inbox_item(
+                RecipientType.PARTNER,
+                event.partner_id,
+                envelope.subject,
+                envelope.id,
+                kind,
+                records.title(kind, envelope.subject),
+                records.body(event),
+                self.clock(),
+            )
+            await asyncio.gather(
+                self.publisher.to_partner(event.partner_id, envelope), self.publisher.notification(item)
+            )
 
     async def referral_submitted(self, event: ReferralSubmitted, envelope: Envelope) -> None:
         await self.referrals.submitted(event)
@@ -214,12 +234,11 @@ class NotificationService:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    async def _queue_webhook(self, partner: Document, envelope: Envelope) -> None:
+    def _webhook_delivery(self, partner: Document, envelope: Envelope) -> Document:
         """Always pending: `deliver` looks at the endpoint's health when it attempts (and holds the delivery as
-        `disabled` if the endpoint is), so it is not read here as well. Created claimed and handed to this
-        process's dispatcher, to go out at once; a repeat creates nothing."""
-        body = to_structured_json(envelope).decode()
-        delivery = records.claimed(
+        `disabled` if the endpoint is), so it is not read here as well. Created claimed, to be handed to this
+        process's dispatcher and go out at once."""
+        return records.claimed(
             records.new_delivery(
                 f"{envelope.id}:webhook",
                 "webhook",
@@ -228,11 +247,9 @@ class NotificationService:
                 partner["webhook_url"],
                 envelope,
                 self.clock(),
-                body=body,
+                body=to_structured_json(envelope).decode(),
             )
         )
-        if await self.deliveries.create(delivery):
-            self.dispatcher.put(delivery, partner)
 
     async def _email_partner(self, partner: Document, kind: str, context: dict[str, Any], cause: Envelope) -> None:
         address = partner.get("delivery_email") or partner.get("contact_email")
@@ -342,6 +359,13 @@ class NotificationService:
 
     async def _outcome(self, outcome: NotificationDelivered | NotificationFailed) -> None:
         await self.publisher.notification(Envelope.wrap(outcome, source=SOURCE, subject=outcome.recipient_id))
+
+
+def _by_partner(told: list[tuple[PartnerEvent, Envelope]]) -> dict[str, list[tuple[PartnerEvent, Envelope]]]:
+    groups: dict[str, list[tuple[PartnerEvent, Envelope]]] = {}
+    for event, envelope in told:
+        groups.setdefault(event.partner_id, []).append((event, envelope))
+    return groups
 
 
 def _note(now: datetime, error: str) -> dict[str, Any]:

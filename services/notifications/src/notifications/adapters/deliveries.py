@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from goglobal_shared.mongo import Document
+from goglobal_shared.mongo import Document, duplicates_only
 from goglobal_shared.store import ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES, replace_versioned
 from notifications.records import DISABLED, FAILED, LEASE, PENDING
@@ -33,6 +33,16 @@ class DeliveryRepository:
         except DuplicateKeyError:
             return False
         return True
+
+    async def create_many(self, deliveries: list[Document]) -> set[str]:
+        if not deliveries:
+            return set()
+        try:
+            await self.collection.insert_many(deliveries, ordered=False)
+        except BulkWriteError as exc:
+            existing = duplicates_only(exc)
+            return {d["_id"] for position, d in enumerate(deliveries) if position not in existing}
+        return {d["_id"] for d in deliveries}
 
     async def due(self, now: datetime, limit: int = 50) -> list[Document]:
         query = {"status": PENDING, "next_attempt_at": {"$lte": now}}

@@ -28,14 +28,14 @@ class Directory:
         enterprises: AsyncCollection[Document],
         endpoints: AsyncCollection[Document],
     ) -> None:
-        self.partners = partners
+        self.partner_docs = partners
         self.enterprises = enterprises
         self.endpoints = endpoints
 
     async def apply_partner(self, event: PartnerUpserted) -> None:
-        before = await self.partners.find_one({"_id": event.partner_id})
+        before = await self.partner_docs.find_one({"_id": event.partner_id})
         applied = await _apply_versioned(
-            self.partners, event.partner_id, event.model_dump(mode="python"), event.version
+            self.partner_docs, event.partner_id, event.model_dump(mode="python"), event.version
         )
         if applied and (before is None or before.get("webhook_url") != event.webhook_url):
             # A new URL is a new endpoint: whatever disabled the old one does not carry over.
@@ -45,7 +45,12 @@ class Directory:
         await _apply_versioned(self.enterprises, event.enterprise_id, event.model_dump(mode="python"), event.version)
 
     async def partner(self, partner_id: str) -> dict[str, Any] | None:
-        return await self.partners.find_one({"_id": partner_id})
+        return await self.partner_docs.find_one({"_id": partner_id})
+
+    async def partners(self, partner_ids: list[str]) -> dict[str, Document]:
+        if not partner_ids:
+            return {}
+        return {d["_id"]: d async for d in self.partner_docs.find({"_id": {"$in": partner_ids}})}
 
     async def enterprise(self, enterprise_id: str) -> dict[str, Any] | None:
         return await self.enterprises.find_one({"_id": enterprise_id})

@@ -1,6 +1,9 @@
 """Notifications' consumer edge: each event it consumes, routed by payload class, calls one use case of
 `notifications.service` (forward a partner event, e-mail an enterprise, keep a projection, redeliver)."""
 
+from dataclasses import dataclass
+
+from goglobal_contract.envelope import Envelope
 from goglobal_contract.events import (
     EnterpriseUpserted,
     PartnerUpserted,
@@ -11,8 +14,8 @@ from goglobal_contract.events import (
     ReferralUnmatched,
 )
 from goglobal_contract.notification_events import RedeliveryRequested
-from goglobal_contract.partner_events import PARTNER_PAYLOADS
-from goglobal_shared.router import EventRouter
+from goglobal_contract.partner_events import PARTNER_PAYLOADS, PartnerEvent
+from goglobal_shared.router import EventRouter, PayloadDispatch
 from notifications.service import NotificationService
 
 
@@ -33,3 +36,25 @@ def router(service: NotificationService, emails_enterprises: bool = True) -> Eve
         for told in (ReferralOffered, ReferralUnmatched, ReferralCompleted):
             routes.on(told, lambda e, env: service.tell_enterprise(env))
     return routes
+
+
+def _told(event: PartnerEvent, envelope: Envelope) -> tuple[PartnerEvent, Envelope]:
+    return event, envelope
+
+
+PARTNER_EVENT: PayloadDispatch[Envelope, tuple[PartnerEvent, Envelope]] = PayloadDispatch()
+for _payload in PARTNER_PAYLOADS:
+    PARTNER_EVENT.on(_payload, _told)
+
+
+@dataclass(frozen=True)
+class ForwardBatch:
+    """A poll's partner events forwarded at once (`NotificationService.forward_many`): the batch form of the
+    router's `forward`, with the same effects in fewer round trips."""
+
+    service: NotificationService
+    types: frozenset[str] = PARTNER_EVENT.types
+
+    async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]:
+        await self.service.forward_many([PARTNER_EVENT(envelope.data, envelope) for envelope in envelopes])
+        return [None] * len(envelopes)
