@@ -42,6 +42,8 @@ def test_the_code_keeps_every_contract() -> None:
         ("intake/domain/leak.py", "import pymongo\n", "Domain cores do no I/O"),
         ("intake/domain/leak.py", "import intake.adapters.partner_repository\n", "Domain cores do no I/O"),
         ("intake/leak.py", "import matching.plan\n", "No service imports another"),
+        ("intake/service_layer/leak.py", "import intake.adapters.partner_repository\n", "The service layer reaches"),
+        ("intake/service_layer/leak.py", "import fastapi\n", "The service layer reaches"),
         ("intake/api/leak.py", "from intake.bootstrap import bootstrap\n", "Only the entry points"),
         ("goglobal_contract/leak.py", "import goglobal_shared.kafka\n", "The contract imports nothing of ours"),
         ("goglobal_contract/leak.py", "import intake.domain.inputs.partner\n", "The contract imports nothing of ours"),

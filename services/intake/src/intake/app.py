@@ -8,7 +8,7 @@ from goglobal_shared.health import Check, health_router
 from goglobal_shared.problems import install_problem_handlers
 from intake.adapters.idempotency_repository import IdempotencyRepository
 from intake.api import openapi
-from intake.api.errors import install_body_handlers
+from intake.api.errors import install_body_handlers, install_service_error_handler
 from intake.api.middleware import BodyLimitAndIdempotency
 from intake.api.routes import (
     api_keys,
@@ -59,6 +59,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     )
     install_problem_handlers(app)
     install_body_handlers(app)
+    install_service_error_handler(app)
     openapi.serve_docs(app)
     for module in (enterprises, service_requests, referrals, partners, api_keys, inbox, deliveries, dead_letters):
         app.include_router(module.router)

@@ -14,14 +14,9 @@ from goglobal_shared.store import Aggregates, ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES, Change
 from goglobal_shared.store.outbox import Written, ignore_written
 from intake.domain.inputs.partner import PartnerProfile
+from intake.service_layer.ports import Saved
 
 SOURCE = "/goglobal/intake/partners"
-
-
-@dataclass(frozen=True)
-class Saved:
-    doc: Document
-    created: bool
 
 
 @dataclass(frozen=True)

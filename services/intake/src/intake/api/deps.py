@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the wired service, the caller, and role guards."""
+"""Request-scoped dependencies: the wired service, its use cases, the caller, and role guards."""
 
 import re
 from dataclasses import dataclass
@@ -12,6 +12,10 @@ from goglobal_shared.problems import ProblemError
 from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role
 from intake.components import Intake
+from intake.service_layer.enterprises import Enterprises
+from intake.service_layer.partners import Partners
+from intake.service_layer.referrals import Referrals
+from intake.service_layer.submissions import Submissions
 
 
 def get_intake(request: Request) -> Intake:
@@ -26,6 +30,39 @@ async def _intake(request: Request) -> Intake:
 
 
 IntakeDep = Annotated[Intake, Depends(_intake)]
+
+
+def referrals_of(intake: Intake) -> Referrals:
+    return Referrals(intake.requests, intake.enterprises, intake.partners, intake.clock)
+
+
+async def _referrals(intake: IntakeDep) -> Referrals:
+    return referrals_of(intake)
+
+
+async def _submissions(intake: IntakeDep) -> Submissions:
+    return Submissions(intake.requests, intake.enterprises, intake.clock)
+
+
+async def _enterprises(intake: IntakeDep) -> Enterprises:
+    return Enterprises(intake.enterprises, intake.api_keys, intake.clock)
+
+
+async def _partners(intake: IntakeDep) -> Partners:
+    settings = intake.settings
+    return Partners(
+        intake.partners,
+        intake.api_keys,
+        intake.clock,
+        settings.allow_private_webhook_targets,
+        settings.webhook_secret_overlap_s,
+    )
+
+
+ReferralsDep = Annotated[Referrals, Depends(_referrals)]
+SubmissionsDep = Annotated[Submissions, Depends(_submissions)]
+EnterprisesDep = Annotated[Enterprises, Depends(_enterprises)]
+PartnersDep = Annotated[Partners, Depends(_partners)]
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gg_...`")

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from goglobal_contract.enums import ReferralStatus
 from goglobal_shared.mongo import Document
 from intake.adapters.dead_letters import DeadLetterFilter
-from intake.adapters.service_request_repository import RequestFilter
 from intake.components import Intake
+from intake.service_layer.ports import RequestFilter
 
 HTTP_TIMEOUT_S = 2.0
 DEAD_LETTER_ROWS = 50

@@ -15,8 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from goglobal_contract.ids import ID_PATTERN, new_id
-from intake.adapters.service_request_repository import NotFound
-from intake.api.deps import get_intake
+from intake.api.deps import get_intake, referrals_of
 from intake.auth.keys import Role
 from intake.components import Intake
 from intake.console import charts, data
@@ -32,7 +31,7 @@ from intake.console.session import (
     key_still_valid,
 )
 from intake.dead_letter_replay import replay
-from intake.domain.service_requests import Actor, DomainError, ServiceRequest
+from intake.service_layer.errors import Conflict, NotFound, PartnerNotActive
 
 HERE = FilePath(__file__).parent
 SECURITY_HEADERS = {
@@ -216,22 +215,14 @@ async def assign(
 
 
 async def _assign(who: SignedIn, referral_id: str, partner_id: str) -> tuple[str, str]:
-    """The same checks and domain command as `POST /v1/referrals/{id}/assign`."""
-    intake = who.intake
-    partner = await intake.partners.get(partner_id) if partner_id else None
-    if partner is None or not partner["profile"]["active"]:
-        return "error", f"{partner_id or 'No partner'} is not an active partner; nothing was assigned."
-    actor = Actor(who.session.principal, new_id())
-
-    async def command(request: ServiceRequest) -> bool:
-        request.assign(referral_id, partner_id, actor, intake.clock())
-        return True
-
+    """The use case of `POST /v1/referrals/{id}/assign`, its refusals told as the page's message."""
     try:
-        await intake.requests.mutate(referral_id, command, intake.clock)
+        await referrals_of(who.intake).assign(who.session.operator, referral_id, partner_id, new_id())
+    except PartnerNotActive:
+        return "error", f"{partner_id or 'No partner'} is not an active partner; nothing was assigned."
     except NotFound:
         return "error", f"Referral {referral_id} does not exist."
-    except DomainError as exc:
+    except Conflict as exc:
         return "error", f"Referral {referral_id} was not assigned: {exc}."
     return "ok", f"Referral {referral_id} assigned to {partner_id}; matching will offer it to them."
 

@@ -14,7 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.mongo import Document
 from intake.adapters.api_key_repository import ApiKeyRepository
-from intake.auth.keys import Role
+from intake.auth.keys import Principal, Role
 
 COOKIE = "goglobal_console"
 COOKIE_PATH = "/console"
@@ -37,6 +37,11 @@ class ConsoleSession:
     expires_at: datetime
     csrf: str
     flash: Flash | None = None
+
+    @property
+    def operator(self) -> Principal:
+        """The operator signed in (`principal` is their label, `operator:<name>`)."""
+        return Principal(Role.OPERATOR, self.principal.removeprefix(f"{Role.OPERATOR.value}:"), self.key_id)
 
     def csrf_matches(self, presented: object) -> bool:
         return isinstance(presented, str) and hmac.compare_digest(presented.encode(), self.csrf.encode())

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Path
 from goglobal_shared.problems import Problem
 from intake.adapters.api_key_repository import KeyInfo
 from intake.api.deps import IntakeDep, OperatorDep, PrincipalDep
-from intake.api.errors import not_found
 from intake.api.schemas import IssuedKeyOut, KeyOut, NewKeyBody
 from intake.auth.keys import Role
+from intake.service_layer.errors import NotFound
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{16}$")]
@@ -54,7 +54,7 @@ async def revoke(key_id: KeyId, principal: PrincipalDep, intake: IntakeDep) -> K
     info = await intake.api_keys.get(key_id)
     own = info is not None and info.role is principal.role and info.subject_id == principal.subject_id
     if info is None or not (own or principal.role is Role.OPERATOR):
-        raise not_found("api-key", key_id)
+        raise NotFound("api-key", key_id)
     await intake.api_keys.revoke(key_id, intake.clock())  # other replicas evict the key once it is published
     revoked = await intake.api_keys.get(key_id)
     assert revoked is not None

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from goglobal_shared.problems import Problem
 from intake.adapters.dead_letters import DeadLetterFilter
 from intake.api.deps import IntakeDep, OperatorDep
-from intake.api.errors import not_found
 from intake.dead_letter_replay import replay
+from intake.service_layer.errors import NotFound
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 LetterId = Annotated[str, Path(max_length=300, description="<original topic>:<partition>:<offset>")]
@@ -106,7 +106,7 @@ async def list_dead_letters(
 async def show_dead_letter(letter_id: LetterId, principal: OperatorDep, intake: IntakeDep) -> DeadLetterDetail:
     doc = await intake.dead_letters.get(letter_id)
     if doc is None:
-        raise not_found("dead-letter", letter_id)
+        raise NotFound("dead-letter", letter_id)
     return _detail(doc)
 
 
@@ -114,7 +114,7 @@ async def show_dead_letter(letter_id: LetterId, principal: OperatorDep, intake: 
 async def replay_one(letter_id: LetterId, principal: OperatorDep, intake: IntakeDep) -> ReplayResult:
     doc = await intake.dead_letters.get(letter_id)
     if doc is None:
-        raise not_found("dead-letter", letter_id)
+        raise NotFound("dead-letter", letter_id)
     result = await replay(doc, intake.runtime.connections.producer, intake.dead_letters, principal.label, intake.clock)
     return ReplayResult(replayed=int(result == "sent"), results={letter_id: result})
 

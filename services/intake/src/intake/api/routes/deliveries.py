@@ -11,8 +11,8 @@ from goglobal_contract.ids import new_id
 from goglobal_contract.notification_events import Attempt, RedeliveryRequested
 from goglobal_shared.problems import Problem
 from intake.api.deps import IntakeDep, PartnerOrOperatorDep
-from intake.api.errors import not_found
 from intake.auth.keys import Principal, Role
+from intake.service_layer.errors import NotFound
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 
@@ -83,7 +83,7 @@ async def redeliver_one(
 ) -> RedeliveryAccepted:
     doc = await intake.notifications.delivery(delivery_id)
     if doc is None or (principal.role is Role.PARTNER and doc["recipient_id"] != principal.subject_id):
-        raise not_found("delivery", delivery_id)
+        raise NotFound("delivery", delivery_id)
     return await _send(intake, principal, delivery_ids=[delivery_id], partner_id=doc["recipient_id"])
 
 
