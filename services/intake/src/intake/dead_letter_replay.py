@@ -4,17 +4,21 @@ consumers handle it idempotently (they dedupe on the event id). Every replay is 
 import base64
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
 from goglobal_shared.mongo import Document
-from intake.adapters.dead_letters import DeadLetterRepository
 
 REPLAY_HEADER = "goglobal_replay_of"
 
 
+class ReplayLog(Protocol):
+    async def replayed(self, letter_id: str, by: str, at: datetime, result: str) -> None: ...
+
+
 async def replay(
-    letter: Document, producer: AIOKafkaProducer, letters: DeadLetterRepository, by: str, clock: Callable[[], datetime]
+    letter: Document, producer: AIOKafkaProducer, letters: ReplayLog, by: str, clock: Callable[[], datetime]
 ) -> str:
     """Sends the letter back; returns the recorded result (`sent` or the error)."""
     result = await _send_back(letter, producer)

@@ -76,6 +76,11 @@ class PartnerRepository:
         }
         return await self.docs.insert(doc, [_event(partner_id, profile, state, 1, now)])
 
+    async def names(self, partner_ids: list[str]) -> dict[str, str]:
+        """Each stored partner's name (its id when it has none), in one read of the profiles."""
+        found = self.collection.find({"_id": {"$in": partner_ids}}, projection={"profile": 1})
+        return {str(doc["_id"]): str((doc.get("profile") or {}).get("name") or doc["_id"]) async for doc in found}
+
     async def page(self, limit: int, after: str | None, active: bool | None) -> list[Document]:
         query: Document = {"_id": {"$gt": after}} if after else {}
         if active is not None:

@@ -342,13 +342,9 @@ async def read_partner_choices(intake: Intake) -> list[PartnerChoice]:
 
 async def read_webhook_success(intake: Intake) -> list[WebhookSuccess]:
     """Every partner webhook delivery intake projected (two small fields each), named after the partners."""
-    query = {"channel": "webhook", "recipient_type": "partner"}
-    found = intake.notifications.deliveries.find(query, projection={"recipient_id": 1, "status": 1})
-    deliveries = [doc async for doc in found]
+    deliveries = await intake.notifications.webhook_states()
     ids = sorted({str(doc.get("recipient_id")) for doc in deliveries})
-    partners = intake.partners.collection.find({"_id": {"$in": ids}}, projection={"profile": 1})
-    names = {str(doc["_id"]): str((doc.get("profile") or {}).get("name") or doc["_id"]) async for doc in partners}
-    return webhook_success(deliveries, names)
+    return webhook_success(deliveries, await intake.partners.names(ids))
 
 
 async def _remote(urls: Mapping[str, str]) -> tuple[list[ServiceHealth], list[ServiceMetrics], PartnerLoads]:

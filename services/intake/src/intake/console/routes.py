@@ -17,17 +17,15 @@ from fastapi.templating import Jinja2Templates
 from goglobal_contract.ids import ID_PATTERN, new_id
 from intake.api.deps import get_intake, referrals_of
 from intake.auth.keys import Role
-from intake.components import Intake
+from intake.components import Intake, Sessions
 from intake.console import charts, data
 from intake.console.history import History, start_history
 from intake.console.pictures import pictures
 from intake.console.session import (
-    COLLECTION,
     COOKIE,
     COOKIE_PATH,
     LIFETIME,
     ConsoleSession,
-    SessionStore,
     key_still_valid,
 )
 from intake.dead_letter_replay import replay
@@ -101,12 +99,8 @@ templates.env.filters["number"] = charts.number
 @dataclass(frozen=True)
 class SignedIn:
     intake: Intake
-    store: SessionStore
+    store: Sessions
     session: ConsoleSession
-
-
-def _store(intake: Intake) -> SessionStore:
-    return SessionStore(intake.api_keys.collection.database[COLLECTION])
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -115,7 +109,7 @@ def _redirect(url: str) -> RedirectResponse:
 
 async def signed_in(request: Request) -> SignedIn:
     intake = get_intake(request)
-    store, now = _store(intake), intake.clock()
+    store, now = intake.sessions, intake.clock()
     session = await store.get(request.cookies.get(COOKIE), now)
     if session is not None and await key_still_valid(intake.api_keys, session.key_id, now):
         return SignedIn(intake, store, session)
@@ -163,7 +157,7 @@ async def login(request: Request, api_key: Annotated[str, Form(max_length=200)] 
         # One message for unknown, revoked and non-operator keys; the key itself is never shown back.
         error = "That is not a valid operator API key."
         return templates.TemplateResponse(request, "login.html", {"error": error}, status_code=401)
-    token = await _store(intake).create(principal.key_id, principal.label, intake.clock())
+    token = await intake.sessions.create(principal.key_id, principal.label, intake.clock())
     response = _redirect("/console")
     response.set_cookie(
         COOKIE,

@@ -9,11 +9,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.mongo import Document
-from intake.adapters.api_key_repository import ApiKeyRepository
+from intake.adapters.api_key_repository import KeyInfo
 from intake.auth.keys import Principal, Role
 
 COOKIE = "goglobal_console"
@@ -96,7 +97,11 @@ class SessionStore:
         return session.flash
 
 
-async def key_still_valid(keys: ApiKeyRepository, key_id: str, now: datetime) -> bool:
+class KeyRecords(Protocol):
+    async def get(self, key_id: str) -> KeyInfo | None: ...
+
+
+async def key_still_valid(keys: KeyRecords, key_id: str, now: datetime) -> bool:
     """The session's operator key is not revoked or expired (its secret is not kept, so it cannot be
     re-authenticated: the record is checked instead)."""
     info = await keys.get(key_id)
