@@ -24,10 +24,9 @@ from goglobal_shared.health import Check
 from goglobal_shared.runtime import BackgroundLoops
 from goglobal_shared.store import ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES
-from intake.adapters.api_key_repository import KeyInfo
 from intake.adapters.dead_letters import DeadLetterFilter
 from intake.adapters.idempotency_repository import LOCK, RETENTION, Claim, StoredResponse
-from intake.auth.keys import IssuedKey, Principal, Role, issue_key, parse_key, secret_matches
+from intake.auth.keys import IssuedKey, KeyInfo, Principal, Role, issue_key, parse_key, secret_matches
 from intake.components import Intake
 from intake.console.session import LIFETIME, ConsoleSession, Flash
 from intake.domain.inputs.enterprise import EnterpriseProfile, patched, profile_of

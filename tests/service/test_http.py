@@ -1,17 +1,18 @@
 """The whole intake HTTP app in process (middleware, authentication, routes, problem handlers, console) on the
 in-memory stores: a referral from registration to acceptance, every kind of problem answer, Idempotency-Key
-retries, and the console's assignment."""
+retries, the console's assignment, API keys and redelivery."""
 
 from typing import Any
 
 import httpx
 
 from goglobal_contract.events import ReferralAssigned, ReferralSubmitted
+from goglobal_contract.notification_events import RedeliveryRequested
 from goglobal_shared.problems import PROBLEM_BASE, PROBLEM_JSON
 from intake.auth.keys import Role
 from intake.service_layer.ports import RequestFilter
 from tests import factories
-from tests.service.fakes import FakeSessions, World
+from tests.service.fakes import FakeNotifications, FakeSessions, World
 from tests.service.steps import LEGAL, offer, register_partner, unmatched
 
 
@@ -153,3 +154,27 @@ async def test_the_console_assigns_through_the_same_use_case(http: httpx.AsyncCl
         flash = sessions.sessions[session.token_hash].flash
         assert flash is not None and told in flash.text
     assert [e.subject for e in world.outbox.of_type(ReferralAssigned.event_type)] == [referral_id]
+
+
+async def test_a_key_is_revoked_by_its_owner_or_an_operator_only(http: httpx.AsyncClient, world: World) -> None:
+    ops = await operator(world)
+    mine, other = await enterprise_key(http), await enterprise_key(http)
+    spare = (await http.post("/v1/api-keys", json={"name": "spare"}, headers=bearer(mine))).json()
+    problem(await http.delete(f"/v1/api-keys/{spare['key_id']}", headers=bearer(other)), 404, "api-key-not-found")
+    revoked = await http.delete(f"/v1/api-keys/{spare['key_id']}", headers=bearer(ops))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    problem(await http.get("/v1/api-keys", headers=bearer(spare["api_key"])), 401, "unauthenticated")
+
+
+async def test_a_partner_asks_to_redeliver_its_own_deliveries_only(http: httpx.AsyncClient, world: World) -> None:
+    ops = await operator(world)
+    partner, other = await partner_key(http, ops, "gulf-legal"), await partner_key(http, ops, "harbour-legal")
+    notifications = world.intake.notifications
+    assert isinstance(notifications, FakeNotifications)
+    notifications.deliveries["d-1"] = {"delivery_id": "d-1", "recipient_id": "gulf-legal"}
+    problem(await http.post("/v1/deliveries/d-1/redeliver", headers=bearer(other)), 404, "delivery-not-found")
+    asked = await http.post("/v1/deliveries/d-1/redeliver", headers=bearer(partner))
+    assert asked.status_code == 202, asked.text
+    [command] = notifications.commands
+    assert isinstance(command.data, RedeliveryRequested)
+    assert (command.data.request_id, command.data.delivery_ids) == (asked.json()["request_id"], ["d-1"])

@@ -11,15 +11,21 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from goglobal_contract.enums import ReferralStatus
-from goglobal_contract.envelope import Envelope
 from goglobal_shared.health import Check
 from goglobal_shared.runtime import BackgroundLoops
-from intake.adapters.api_key_repository import KeyInfo
 from intake.adapters.dead_letters import DeadLetterFilter
 from intake.adapters.idempotency_repository import Claim, StoredResponse
-from intake.auth.keys import Principal, Role
+from intake.auth.keys import Principal
 from intake.console.session import ConsoleSession, Flash
-from intake.service_layer.ports import Clock, EnterpriseStore, KeyStore, PartnerStore, Record, RequestStore
+from intake.service_layer.ports import (
+    Clock,
+    DeliveryStore,
+    EnterpriseStore,
+    KeyStore,
+    PartnerStore,
+    Record,
+    RequestStore,
+)
 from intake.settings import IntakeSettings
 
 
@@ -42,12 +48,6 @@ class Partners(PartnerStore, Protocol):
 class ApiKeys(KeyStore, Protocol):
     async def authenticate(self, presented: str, now: datetime) -> Principal | None: ...
 
-    async def get(self, key_id: str) -> KeyInfo | None: ...
-
-    async def for_subject(self, role: Role, subject_id: str) -> list[KeyInfo]: ...
-
-    async def revoke(self, key_id: str, now: datetime) -> bool: ...
-
 
 class Idempotency(Protocol):
     """Stored answers to POSTs sent with an `Idempotency-Key` (`intake.adapters.idempotency_repository`)."""
@@ -63,7 +63,7 @@ class Idempotency(Protocol):
     async def release(self, record_id: str) -> None: ...
 
 
-class Notifications(Protocol):
+class Notifications(DeliveryStore, Protocol):
     """Intake's projection of what notifications did: inboxes, deliveries; and the commands sent to it."""
 
     async def inbox_page(
@@ -74,11 +74,7 @@ class Notifications(Protocol):
 
     async def delivery_page(self, query: Record, limit: int, before: datetime | None) -> list[Record]: ...
 
-    async def delivery(self, delivery_id: str) -> Record | None: ...
-
     async def webhook_states(self) -> list[Record]: ...
-
-    async def command(self, command_id: str, event: Envelope, now: datetime) -> None: ...
 
 
 class DeadLetters(Protocol):

@@ -12,6 +12,8 @@ from goglobal_shared.problems import ProblemError
 from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role
 from intake.components import Intake
+from intake.service_layer.api_keys import ApiKeyAccounts
+from intake.service_layer.deliveries import Redeliveries
 from intake.service_layer.enterprises import Enterprises
 from intake.service_layer.partners import Partners
 from intake.service_layer.referrals import Referrals
@@ -59,7 +61,17 @@ async def _partners(intake: IntakeDep) -> Partners:
     )
 
 
+async def _api_keys(intake: IntakeDep) -> ApiKeyAccounts:
+    return ApiKeyAccounts(intake.api_keys, intake.clock)
+
+
+async def _redeliveries(intake: IntakeDep) -> Redeliveries:
+    return Redeliveries(intake.notifications, intake.clock)
+
+
 ReferralsDep = Annotated[Referrals, Depends(_referrals)]
+ApiKeysDep = Annotated[ApiKeyAccounts, Depends(_api_keys)]
+RedeliveriesDep = Annotated[Redeliveries, Depends(_redeliveries)]
 SubmissionsDep = Annotated[Submissions, Depends(_submissions)]
 EnterprisesDep = Annotated[Enterprises, Depends(_enterprises)]
 PartnersDep = Annotated[Partners, Depends(_partners)]

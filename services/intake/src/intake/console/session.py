@@ -14,8 +14,7 @@ from typing import Protocol
 from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.mongo import Document
-from intake.adapters.api_key_repository import KeyInfo
-from intake.auth.keys import Principal, Role
+from intake.auth.keys import KeyInfo, Principal, Role
 
 COOKIE = "goglobal_console"
 COOKIE_PATH = "/console"

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from goglobal_contract.enums import ReferralStatus
-from intake.auth.keys import IssuedKey, Role
+from goglobal_contract.envelope import Envelope
+from intake.auth.keys import IssuedKey, KeyInfo, Role
 from intake.domain.inputs.enterprise import EnterpriseProfile
 from intake.domain.inputs.partner import PartnerProfile
 from intake.domain.service_requests import ServiceRequest
@@ -104,3 +105,21 @@ class KeyStore(Protocol):
     async def create(
         self, role: Role, subject_id: str, name: str, now: datetime, expires_at: datetime | None = None
     ) -> IssuedKey: ...
+
+    async def get(self, key_id: str) -> KeyInfo | None: ...
+
+    async def for_subject(self, role: Role, subject_id: str) -> list[KeyInfo]: ...
+
+    async def revoke(self, key_id: str, now: datetime) -> bool:
+        """False when it was revoked already."""
+        ...
+
+
+class DeliveryStore(Protocol):
+    """Intake's projection of notifications' deliveries, and the commands intake sends notifications."""
+
+    async def delivery(self, delivery_id: str) -> Record | None: ...
+
+    async def command(self, command_id: str, event: Envelope, now: datetime) -> None:
+        """Stores the command with its event in one write; the relay sends it to notifications."""
+        ...
