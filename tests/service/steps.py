@@ -6,7 +6,7 @@ from datetime import timedelta
 from goglobal_contract.envelope import Envelope
 from goglobal_contract.event_base import EventPayload
 from goglobal_contract.events import Candidate, ReferralMatched, ReferralOffered, ReferralUnmatched
-from intake.api.deps import referrals_of
+from intake.api.deps import enterprises_of, partners_of, referrals_of, submissions_of
 from intake.auth.keys import Principal, Role
 from intake.domain.inputs.enterprise import EnterpriseProfile
 from intake.domain.inputs.partner import PartnerProfile
@@ -32,15 +32,15 @@ def referrals(world: World) -> Referrals:
 
 
 def submissions(world: World) -> Submissions:
-    return Submissions(world.requests, world.enterprises, world.intake.clock)
+    return submissions_of(world.intake)
 
 
 def enterprises(world: World) -> Enterprises:
-    return Enterprises(world.enterprises, world.api_keys, world.intake.clock)
+    return enterprises_of(world.intake)
 
 
 def partners(world: World) -> Partners:
-    return Partners(world.partners, world.api_keys, world.intake.clock, webhook_secret_overlap_s=3600)
+    return partners_of(world.intake)
 
 
 async def register_enterprise(world: World, consent: bool = True) -> Principal:

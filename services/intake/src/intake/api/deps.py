@@ -1,8 +1,9 @@
 """Request-scoped dependencies: the wired service, its use cases, the caller, and role guards."""
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +20,8 @@ from intake.service_layer.partners import Partners
 from intake.service_layer.referrals import Referrals
 from intake.service_layer.submissions import Submissions
 
+T = TypeVar("T")
+
 
 def get_intake(request: Request) -> Intake:
     intake: Intake = request.app.state.intake
@@ -34,23 +37,20 @@ async def _intake(request: Request) -> Intake:
 IntakeDep = Annotated[Intake, Depends(_intake)]
 
 
+# Each use case wired with the stores of this intake: the routes get them as dependencies, the console calls these.
 def referrals_of(intake: Intake) -> Referrals:
     return Referrals(intake.requests, intake.enterprises, intake.partners, intake.clock)
 
 
-async def _referrals(intake: IntakeDep) -> Referrals:
-    return referrals_of(intake)
-
-
-async def _submissions(intake: IntakeDep) -> Submissions:
+def submissions_of(intake: Intake) -> Submissions:
     return Submissions(intake.requests, intake.enterprises, intake.clock)
 
 
-async def _enterprises(intake: IntakeDep) -> Enterprises:
+def enterprises_of(intake: Intake) -> Enterprises:
     return Enterprises(intake.enterprises, intake.api_keys, intake.clock)
 
 
-async def _partners(intake: IntakeDep) -> Partners:
+def partners_of(intake: Intake) -> Partners:
     settings = intake.settings
     return Partners(
         intake.partners,
@@ -61,20 +61,27 @@ async def _partners(intake: IntakeDep) -> Partners:
     )
 
 
-async def _api_keys(intake: IntakeDep) -> ApiKeyAccounts:
+def api_keys_of(intake: Intake) -> ApiKeyAccounts:
     return ApiKeyAccounts(intake.api_keys, intake.clock)
 
 
-async def _redeliveries(intake: IntakeDep) -> Redeliveries:
+def redeliveries_of(intake: Intake) -> Redeliveries:
     return Redeliveries(intake.notifications, intake.clock)
 
 
-ReferralsDep = Annotated[Referrals, Depends(_referrals)]
-ApiKeysDep = Annotated[ApiKeyAccounts, Depends(_api_keys)]
-RedeliveriesDep = Annotated[Redeliveries, Depends(_redeliveries)]
-SubmissionsDep = Annotated[Submissions, Depends(_submissions)]
-EnterprisesDep = Annotated[Enterprises, Depends(_enterprises)]
-PartnersDep = Annotated[Partners, Depends(_partners)]
+def _wired(use_case: Callable[[Intake], T]) -> Callable[[Intake], Awaitable[T]]:
+    async def dependency(intake: IntakeDep) -> T:
+        return use_case(intake)
+
+    return dependency
+
+
+ReferralsDep = Annotated[Referrals, Depends(_wired(referrals_of))]
+SubmissionsDep = Annotated[Submissions, Depends(_wired(submissions_of))]
+EnterprisesDep = Annotated[Enterprises, Depends(_wired(enterprises_of))]
+PartnersDep = Annotated[Partners, Depends(_wired(partners_of))]
+ApiKeysDep = Annotated[ApiKeyAccounts, Depends(_wired(api_keys_of))]
+RedeliveriesDep = Annotated[Redeliveries, Depends(_wired(redeliveries_of))]
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gg_...`")
