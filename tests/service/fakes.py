@@ -24,7 +24,6 @@ from goglobal_shared.health import Check
 from goglobal_shared.runtime import BackgroundLoops
 from goglobal_shared.store import ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES
-from intake.adapters.dead_letters import DeadLetterFilter
 from intake.adapters.idempotency_repository import LOCK, RETENTION, Claim, StoredResponse
 from intake.auth.keys import IssuedKey, KeyInfo, Principal, Role, issue_key, parse_key, secret_matches
 from intake.components import Intake
@@ -37,6 +36,8 @@ from intake.service_layer.ports import (
     Clock,
     Command,
     Decide,
+    Headers,
+    LetterFilter,
     NotStored,
     Record,
     RequestFilter,
@@ -435,16 +436,16 @@ class FakeDeadLetters:
     def __init__(self) -> None:
         self.letters: dict[str, Record] = {}
 
-    async def page(self, where: DeadLetterFilter, limit: int) -> list[Record]:
+    async def page(self, where: LetterFilter, limit: int) -> list[Record]:
         found = sorted(await self.matching(where), key=lambda d: d["dead_lettered_at"], reverse=True)
         return found[:limit]
 
     async def get(self, letter_id: str) -> Record | None:
         return self.letters.get(letter_id)
 
-    async def matching(self, where: DeadLetterFilter, limit: int = 10_000) -> list[Record]:
-        wanted = {k: v for k, v in where.query().items() if k != "dead_lettered_at"}
-        found = [d for d in self.letters.values() if all(d.get(k) == v for k, v in wanted.items())]
+    async def matching(self, where: LetterFilter, limit: int = 10_000) -> list[Record]:
+        wanted = {"original_topic": where.topic, "error_class": where.error_class, "status": where.status}
+        found = [d for d in self.letters.values() if all(v in (None, d.get(k)) for k, v in wanted.items())]
         return [d for d in found if where.since is None or d["dead_lettered_at"] >= where.since][:limit]
 
     async def replayed(self, letter_id: str, by: str, at: datetime, result: str) -> None:
@@ -483,7 +484,9 @@ class FakeProducer:
 
     sent: list[tuple[str, bytes | None]] = field(default_factory=list)
 
-    async def send_and_wait(self, topic: str, value: bytes | None = None, **_: Any) -> None:
+    async def send_and_wait(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, headers: Headers | None = None
+    ) -> None:
         self.sent.append((topic, value))
 
 

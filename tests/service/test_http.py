@@ -1,7 +1,8 @@
 """The whole intake HTTP app in process (middleware, authentication, routes, problem handlers, console) on the
 in-memory stores: a referral from registration to acceptance, every kind of problem answer, Idempotency-Key
-retries, the console's assignment, API keys and redelivery."""
+retries, the console's assignment, API keys, redelivery and dead-letter replay."""
 
+import base64
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from goglobal_shared.problems import PROBLEM_BASE, PROBLEM_JSON
 from intake.auth.keys import Role
 from intake.service_layer.ports import RequestFilter
 from tests import factories
-from tests.service.fakes import FakeNotifications, FakeSessions, World
+from tests.service.fakes import FakeDeadLetters, FakeNotifications, FakeProducer, FakeSessions, World
 from tests.service.steps import LEGAL, offer, register_partner, unmatched
 
 
@@ -178,3 +179,24 @@ async def test_a_partner_asks_to_redeliver_its_own_deliveries_only(http: httpx.A
     [command] = notifications.commands
     assert isinstance(command.data, RedeliveryRequested)
     assert (command.data.request_id, command.data.delivery_ids) == (asked.json()["request_id"], ["d-1"])
+
+
+async def test_an_operator_replays_a_dead_letter_to_its_topic(http: httpx.AsyncClient, world: World) -> None:
+    ops = await operator(world)
+    letters, producer = world.intake.dead_letters, world.intake.runtime.connections.producer
+    assert isinstance(letters, FakeDeadLetters) and isinstance(producer, FakeProducer)
+    letters.letters["goglobal.referrals:0:7"] = {
+        "_id": "goglobal.referrals:0:7",
+        "original_topic": "goglobal.referrals",
+        "headers": [{"name": "ce_id", "value": base64.b64encode(b"e1").decode()}],
+        "key": b"r1",
+        "value": b"{}",
+        "status": "open",
+        "dead_lettered_at": world.intake.clock(),
+    }
+    missing = await http.post("/v1/dead-letters/nowhere:0:1/replay", headers=bearer(ops))
+    problem(missing, 404, "dead-letter-not-found")
+    replayed = await http.post("/v1/dead-letters/replay", json={}, headers=bearer(ops))
+    assert replayed.json() == {"replayed": 1, "results": {"goglobal.referrals:0:7": "sent"}}
+    assert producer.sent == [("goglobal.referrals", b"{}")]
+    assert letters.letters["goglobal.referrals:0:7"]["status"] == "replayed"

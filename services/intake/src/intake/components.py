@@ -8,12 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
-
 from goglobal_contract.enums import ReferralStatus
 from goglobal_shared.health import Check
 from goglobal_shared.runtime import BackgroundLoops
-from intake.adapters.dead_letters import DeadLetterFilter
 from intake.adapters.idempotency_repository import Claim, StoredResponse
 from intake.auth.keys import Principal
 from intake.console.session import ConsoleSession, Flash
@@ -22,7 +19,10 @@ from intake.service_layer.ports import (
     DeliveryStore,
     EnterpriseStore,
     KeyStore,
+    LetterFilter,
+    LetterStore,
     PartnerStore,
+    Producer,
     Record,
     RequestStore,
 )
@@ -77,14 +77,10 @@ class Notifications(DeliveryStore, Protocol):
     async def webhook_states(self) -> list[Record]: ...
 
 
-class DeadLetters(Protocol):
-    async def page(self, where: DeadLetterFilter, limit: int) -> list[Record]: ...
-
-    async def get(self, letter_id: str) -> Record | None: ...
-
-    async def matching(self, where: DeadLetterFilter, limit: int = ...) -> list[Record]: ...
-
-    async def replayed(self, letter_id: str, by: str, at: datetime, result: str) -> None: ...
+class DeadLetters(LetterStore, Protocol):
+    async def page(self, where: LetterFilter, limit: int) -> list[Record]:
+        """Newest first."""
+        ...
 
 
 class Sessions(Protocol):
@@ -103,7 +99,7 @@ class Sessions(Protocol):
 
 class Producing(Protocol):
     @property
-    def producer(self) -> AIOKafkaProducer: ...
+    def producer(self) -> Producer: ...
 
 
 class Runtime(Protocol):

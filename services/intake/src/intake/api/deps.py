@@ -14,6 +14,7 @@ from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role
 from intake.components import Intake
 from intake.service_layer.api_keys import ApiKeyAccounts
+from intake.service_layer.dead_letters import DeadLetterReplays
 from intake.service_layer.deliveries import Redeliveries
 from intake.service_layer.enterprises import Enterprises
 from intake.service_layer.partners import Partners
@@ -69,6 +70,10 @@ def redeliveries_of(intake: Intake) -> Redeliveries:
     return Redeliveries(intake.notifications, intake.clock)
 
 
+def dead_letters_of(intake: Intake) -> DeadLetterReplays:
+    return DeadLetterReplays(intake.dead_letters, intake.runtime.connections.producer, intake.clock)
+
+
 def _wired(use_case: Callable[[Intake], T]) -> Callable[[Intake], Awaitable[T]]:
     async def dependency(intake: IntakeDep) -> T:
         return use_case(intake)
@@ -82,6 +87,7 @@ EnterprisesDep = Annotated[Enterprises, Depends(_wired(enterprises_of))]
 PartnersDep = Annotated[Partners, Depends(_wired(partners_of))]
 ApiKeysDep = Annotated[ApiKeyAccounts, Depends(_wired(api_keys_of))]
 RedeliveriesDep = Annotated[Redeliveries, Depends(_wired(redeliveries_of))]
+DeadLettersDep = Annotated[DeadLetterReplays, Depends(_wired(dead_letters_of))]
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gg_...`")

@@ -13,9 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from goglobal_contract.enums import ReferralStatus
 from goglobal_shared.mongo import Document
-from intake.adapters.dead_letters import DeadLetterFilter
 from intake.components import Intake
-from intake.service_layer.ports import RequestFilter
+from intake.service_layer.ports import LetterFilter, RequestFilter
 
 HTTP_TIMEOUT_S = 2.0
 DEAD_LETTER_ROWS = 50
@@ -371,7 +370,7 @@ async def collect(intake: Intake, now: datetime) -> Dashboard:
         read_past_deadline(intake, now),
         read_unmatched(intake),
         read_partner_choices(intake),
-        intake.dead_letters.page(DeadLetterFilter(status="open"), DEAD_LETTER_ROWS),
+        intake.dead_letters.page(LetterFilter(status="open"), DEAD_LETTER_ROWS),
     )
     health, metrics, loads = remote
     steps, webhooks = counted

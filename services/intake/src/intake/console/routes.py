@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from goglobal_contract.ids import ID_PATTERN, new_id
-from intake.api.deps import get_intake, referrals_of
+from intake.api.deps import dead_letters_of, get_intake, referrals_of
 from intake.auth.keys import Role
 from intake.components import Intake, Sessions
 from intake.console import charts, data
@@ -28,7 +28,7 @@ from intake.console.session import (
     ConsoleSession,
     key_still_valid,
 )
-from intake.dead_letter_replay import replay
+from intake.service_layer.dead_letters import SENT
 from intake.service_layer.errors import Conflict, NotFound, PartnerNotActive
 
 HERE = FilePath(__file__).parent
@@ -223,13 +223,11 @@ async def _assign(who: SignedIn, referral_id: str, partner_id: str) -> tuple[str
 
 @router.post("/dead-letters/{letter_id}/replay")
 async def replay_dead_letter(letter_id: Annotated[str, Path(max_length=300)], who: SignedInFormDep) -> Response:
-    intake = who.intake
-    letter = await intake.dead_letters.get(letter_id)
-    if letter is None:
+    try:
+        result = await dead_letters_of(who.intake).one(letter_id, who.session.principal)
+    except NotFound:
         await who.store.set_flash(who.session, "error", f"Dead letter {letter_id} does not exist.")
         return _redirect("/console#dead-letters")
-    producer = intake.runtime.connections.producer
-    result = await replay(letter, producer, intake.dead_letters, who.session.principal, intake.clock)
-    kind = "ok" if result == "sent" else "error"
+    kind = "ok" if result == SENT else "error"
     await who.store.set_flash(who.session, kind, f"Replay of {letter_id}: {result}.")
     return _redirect("/console#dead-letters")

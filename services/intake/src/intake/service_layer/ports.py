@@ -17,6 +17,7 @@ Record = dict[str, Any]  # a stored document as the store returns it
 Clock = Callable[[], datetime]
 Command = Callable[[ServiceRequest], Awaitable[bool]]  # True when it changed the request
 Decide = Callable[[dict[str, ServiceRequest]], Awaitable[dict[str, ServiceRequest]]]
+Headers = list[tuple[str, bytes | None]]
 
 
 class NotStored(LookupError):
@@ -34,6 +35,16 @@ class RequestFilter:
     enterprise_id: str | None = None
     partner_id: str | None = None
     status: ReferralStatus | None = None
+
+
+@dataclass(frozen=True)
+class LetterFilter:
+    """Which dead letters: of one original topic, one error class, one status, dead-lettered since a time."""
+
+    topic: str | None = None
+    error_class: str | None = None
+    status: str | None = None
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,24 @@ class KeyStore(Protocol):
     async def revoke(self, key_id: str, now: datetime) -> bool:
         """False when it was revoked already."""
         ...
+
+
+class LetterStore(Protocol):
+    async def get(self, letter_id: str) -> Record | None: ...
+
+    async def matching(self, where: LetterFilter, limit: int = ...) -> list[Record]: ...
+
+    async def replayed(self, letter_id: str, by: str, at: datetime, result: str) -> None:
+        """Records a replay: the letter is `replayed` once one was sent, `open` while none was."""
+        ...
+
+
+class Producer(Protocol):
+    """Sends one record to Kafka and waits for the broker's acknowledgement."""
+
+    async def send_and_wait(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, headers: Headers | None = None
+    ) -> object: ...
 
 
 class DeliveryStore(Protocol):
