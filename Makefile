@@ -12,7 +12,7 @@ PROMTOOL := $(TOOLS)/bin/promtool
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help preflight preflight-run install run test test-chaos test-hostile test-unit lint format bench docs browser promtool infra-up infra-down infra-status clean
+.PHONY: help preflight preflight-run install run test test-chaos test-hostile test-unit test-service lint format bench docs browser promtool infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ test-chaos: preflight install infra-up  ## only the chaos scenarios, in their fu
 
 test-unit: install  ## only the fast tests that need no infrastructure
 	$(PY) -m pytest -q tests/unit
+
+test-service: install  ## intake's use cases and HTTP app in process on in-memory fakes: no infrastructure needed
+	$(PY) -m pytest -q tests/service
 
 docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event contract (a test checks drift)
 	$(PY) -m tools.asyncapi --out docs

@@ -13,7 +13,7 @@ from goglobal_shared.consumer import type_label
 from goglobal_shared.dead_letters import FailedRecord, dead_letters
 from goglobal_shared.settings import dead_letter_topic
 from intake.consumers.dead_letters import letter
-from intake.dead_letter_replay import header_value
+from intake.service_layer.dead_letters import header_value
 from matching.adapters.directory_follower import partner_of
 from tests import factories
 from tests.unit.test_envelope import submitted

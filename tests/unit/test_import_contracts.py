@@ -16,6 +16,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 SOURCES = {
     "intake": REPO / "services/intake/src/intake",
     "goglobal_contract": REPO / "contract/src/goglobal_contract",
+    "notifications": REPO / "services/notifications/src/notifications",
 }
 
 
@@ -42,6 +43,9 @@ def test_the_code_keeps_every_contract() -> None:
         ("intake/domain/leak.py", "import pymongo\n", "Domain cores do no I/O"),
         ("intake/domain/leak.py", "import intake.adapters.partner_repository\n", "Domain cores do no I/O"),
         ("intake/leak.py", "import matching.plan\n", "No service imports another"),
+        ("intake/service_layer/leak.py", "import intake.adapters.partner_repository\n", "use cases reach the world"),
+        ("intake/service_layer/leak.py", "import fastapi\n", "use cases reach the world"),
+        ("notifications/service.py", "import pymongo\n", "use cases reach the world"),
         ("intake/api/leak.py", "from intake.bootstrap import bootstrap\n", "Only the entry points"),
         ("goglobal_contract/leak.py", "import goglobal_shared.kafka\n", "The contract imports nothing of ours"),
         ("goglobal_contract/leak.py", "import intake.domain.inputs.partner\n", "The contract imports nothing of ours"),

@@ -1,5 +1,5 @@
-"""Matching's use cases on in-memory fakes (`fakes`): no Kafka, no database. The infrastructure fixtures of
-tests/conftest.py are replaced here by ones that fail, so a test of this tier cannot reach for them."""
+"""Matching's use cases on in-memory fakes (`fakes`): no Kafka, no database (tests/service/conftest.py makes
+the infrastructure fixtures fail)."""
 
 from datetime import timedelta
 
@@ -7,10 +7,8 @@ import pytest
 
 from matching.engine import DirectoryIndex, Weights
 from matching.service import MatchingService, OfferPolicy
+from tests.service.clock import FakeClock
 from tests.service.matching.fakes import FakeHistory, FakePlans
-from tests.service.matching.tier import FakeClock, infra, namespace
-
-__all__ = ["infra", "namespace"]  # the tier's failing stand-ins for the infrastructure fixtures
 
 HOUR = timedelta(hours=1)
 

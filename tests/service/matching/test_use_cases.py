@@ -26,9 +26,9 @@ from matching.engine import DirectoryIndex, Partner
 from matching.errors import NoPlan, PartnerNotAssignable
 from matching.plan import PlanStatus
 from matching.service import MatchingService, Submission
+from tests.service.clock import FakeClock
 from tests.service.matching.conftest import HOUR
 from tests.service.matching.fakes import FakeHistory, FakePlans
-from tests.service.matching.tier import FakeClock
 
 RID = "0000018f2a0b3c4d5e6f708192a3b4c5"
 

@@ -1,6 +1,5 @@
-"""Notifications' use cases on in-memory fakes (`fakes`): no Kafka, no database, no HTTP, no SMTP. The
-infrastructure fixtures of tests/conftest.py are replaced here by ones that fail, so a test of this tier cannot
-reach for them."""
+"""Notifications' use cases on in-memory fakes (`fakes`): no Kafka, no database, no HTTP, no SMTP
+(tests/service/conftest.py makes the infrastructure fixtures fail)."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,7 +9,7 @@ import pytest
 from goglobal_contract.events import EnterpriseUpserted, PartnerUpserted
 from notifications.service import DeliveryPolicy, NotificationService
 from notifications.webhooks.policy import Schedule
-from tests.service.matching.tier import FakeClock, infra, namespace
+from tests.service.clock import FakeClock
 from tests.service.notifications.fakes import (
     FakeDeliveries,
     FakeDirectory,
@@ -22,8 +21,6 @@ from tests.service.notifications.fakes import (
     FakeWebhooks,
 )
 from tests.support import TEST_WEBHOOK_MASTER_KEY
-
-__all__ = ["infra", "namespace"]  # the tier's failing stand-ins for the infrastructure fixtures
 
 RETRIES_S = [0.0, 60.0, 600.0]
 DISABLE_AFTER = timedelta(hours=1)

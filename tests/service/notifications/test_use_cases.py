@@ -30,7 +30,7 @@ from notifications.email.render import render
 from notifications.records import DELIVERED, DISABLED, FAILED, LEASE, PENDING
 from notifications.service import NotificationService
 from tests import factories
-from tests.service.matching.tier import START
+from tests.service.clock import START
 from tests.service.notifications.conftest import DISABLE_AFTER, World
 from tests.support import TEST_WEBHOOK_MASTER_KEY
 

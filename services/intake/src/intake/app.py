@@ -1,4 +1,7 @@
-from collections.abc import AsyncIterator, Mapping
+"""The intake HTTP app: routes, console, problem handlers, idempotency middleware and health, around an `Intake`
+that `build` wires when the app starts (the real adapters by default; the service tests pass fakes)."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -7,9 +10,8 @@ from fastapi import FastAPI
 from goglobal_shared.health import Check, health_router
 from goglobal_shared.http_observability import NATIVE_TELEMETRY_OFF
 from goglobal_shared.problems import install_problem_handlers
-from intake.adapters.idempotency_repository import IdempotencyRepository
 from intake.api import openapi
-from intake.api.errors import install_body_handlers
+from intake.api.errors import install_body_handlers, install_service_error_handler
 from intake.api.middleware import BodyLimitAndIdempotency
 from intake.api.routes import (
     api_keys,
@@ -23,7 +25,7 @@ from intake.api.routes import (
 )
 from intake.auth.keys import Principal
 from intake.bootstrap import bootstrap
-from intake.components import Intake, utcnow
+from intake.components import Idempotency, Intake, utcnow
 from intake.console.routes import router as console_router
 from intake.settings import IntakeSettings
 
@@ -40,10 +42,15 @@ The only HTTP entry of the GoGlobal Referral Network, for enterprises, partner o
 """
 
 
-def create_app(settings: IntakeSettings) -> FastAPI:
+Build = Callable[[IntakeSettings], Awaitable[Intake]]
+
+
+def create_app(settings: IntakeSettings, build: Build = bootstrap) -> FastAPI:
+    """Nothing is connected before the app starts: `build` runs in its lifespan."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        intake = await bootstrap(settings)
+        intake = await build(settings)
         app.state.intake = intake
         try:
             yield
@@ -61,6 +68,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     )
     install_problem_handlers(app)
     install_body_handlers(app)
+    install_service_error_handler(app)
     openapi.serve_docs(app)
     for module in (enterprises, service_requests, referrals, partners, api_keys, inbox, deliveries, dead_letters):
         app.include_router(module.router)
@@ -70,7 +78,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         intake: Intake = app.state.intake
         return intake.runtime.checks()
 
-    def idempotency() -> IdempotencyRepository:
+    def idempotency() -> Idempotency:
         intake: Intake = app.state.intake
         return intake.idempotency
 

@@ -24,6 +24,8 @@ from intake.adapters.service_request_repository import ServiceRequestRepository
 from intake.auth.cache import VerifiedKeyCache
 from intake.auth.revocations import follow_revocations
 from intake.components import Intake, utcnow
+from intake.console.session import COLLECTION as SESSIONS
+from intake.console.session import SessionStore
 from intake.consumers.dead_letters import DeadLetterCollector
 from intake.consumers.matching_events import DecisionBatch
 from intake.consumers.matching_events import router as decisions_router
@@ -98,8 +100,9 @@ async def bootstrap(settings: IntakeSettings) -> Intake:
     runtime.loops.start(collector, collector.run(), "dead-letter-collector")
     runtime.on_stop(collector.consumer.stop)
     idempotency = IdempotencyRepository(db["idempotency_keys"])
+    sessions = SessionStore(db[SESSIONS])
     return Intake(
-        settings, runtime, requests, enterprises, partners, api_keys, idempotency, views, dead_letters, relays
+        settings, runtime, requests, enterprises, partners, api_keys, idempotency, views, dead_letters, sessions
     )
 
 

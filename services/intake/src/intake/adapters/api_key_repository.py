@@ -6,7 +6,6 @@ outbox, `goglobal_shared.store`); the relay publishes it on `goglobal.api-keys`,
 evicts the key.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,20 +18,9 @@ from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
 from goglobal_shared.store.outbox import OUTBOX, Written, ignore_written
 from intake.auth.cache import VerifiedKey, VerifiedKeyCache
-from intake.auth.keys import IssuedKey, Principal, Role, issue_key, parse_key
+from intake.auth.keys import IssuedKey, KeyInfo, Principal, Role, issue_key, parse_key
 
 SOURCE = "/goglobal/intake/api-keys"
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    key_id: str
-    role: Role
-    subject_id: str
-    name: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
 
 
 class ApiKeyRepository:

@@ -1,7 +1,6 @@
 """Dead letters as operators see them: every record of every `<topic>.dlq`, with why it failed and every
 replay (who, when, result). `_id` = original topic, partition and offset, so a record is stored once."""
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,28 +10,9 @@ from pymongo.errors import DuplicateKeyError
 from goglobal_shared.mongo import Document
 from goglobal_shared.store import ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES
+from intake.service_layer.ports import LetterFilter
 
 OPEN, REPLAYED = "open", "replayed"
-
-
-@dataclass(frozen=True)
-class DeadLetterFilter:
-    topic: str | None = None
-    error_class: str | None = None
-    status: str | None = None
-    since: datetime | None = None
-
-    def query(self) -> Document:
-        query: Document = {}
-        if self.topic:
-            query["original_topic"] = self.topic
-        if self.error_class:
-            query["error_class"] = self.error_class
-        if self.status:
-            query["status"] = self.status
-        if self.since:
-            query["dead_lettered_at"] = {"$gte": self.since}
-        return query
 
 
 class DeadLetterRepository:
@@ -49,15 +29,15 @@ class DeadLetterRepository:
             return False
         return True
 
-    async def page(self, where: DeadLetterFilter, limit: int) -> list[Document]:
-        docs = self.collection.find(where.query(), projection={"value": 0}).sort("dead_lettered_at", -1).limit(limit)
+    async def page(self, where: LetterFilter, limit: int) -> list[Document]:
+        docs = self.collection.find(_query(where), projection={"value": 0}).sort("dead_lettered_at", -1).limit(limit)
         return [doc async for doc in docs]
 
     async def get(self, letter_id: str) -> Document | None:
         return await self.collection.find_one({"_id": letter_id})
 
-    async def matching(self, where: DeadLetterFilter, limit: int = 10_000) -> list[Document]:
-        return [doc async for doc in self.collection.find(where.query()).limit(limit)]
+    async def matching(self, where: LetterFilter, limit: int = 10_000) -> list[Document]:
+        return [doc async for doc in self.collection.find(_query(where)).limit(limit)]
 
     async def replayed(self, letter_id: str, by: str, at: datetime, result: str) -> None:
         replay: dict[str, Any] = {"by": by, "at": at, "result": result}
@@ -78,3 +58,16 @@ class DeadLetterRepository:
             if written.matched_count == 1:
                 return
         raise ConcurrentUpdate(letter_id)
+
+
+def _query(where: LetterFilter) -> Document:
+    query: Document = {}
+    if where.topic:
+        query["original_topic"] = where.topic
+    if where.error_class:
+        query["error_class"] = where.error_class
+    if where.status:
+        query["status"] = where.status
+    if where.since:
+        query["dead_lettered_at"] = {"$gte": where.since}
+    return query

@@ -17,14 +17,11 @@ from goglobal_shared.mongo import Document
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change
 from goglobal_shared.store.outbox import Written, ignore_written
-from intake.domain.inputs.enterprise import EnterpriseProfile
+from intake.domain.inputs.enterprise import EnterpriseProfile, patched, profile_of
 from intake.recent_reads import RecentReads
+from intake.service_layer.ports import AlreadyStored
 
 SOURCE = "/goglobal/intake/enterprises"
-
-
-class AlreadyRegistered(Exception):
-    pass
 
 
 class EnterpriseRepository:
@@ -51,7 +48,7 @@ class EnterpriseRepository:
             "updated_at": now,
         }
         if not await self.docs.insert(doc, [_event(enterprise_id, profile, 1, now)]):
-            raise AlreadyRegistered(profile.uscc)
+            raise AlreadyStored(profile.uscc)
         return {**doc, "version": 1}
 
     async def get(self, enterprise_id: str) -> Document | None:
@@ -80,7 +77,7 @@ class EnterpriseRepository:
         """Applies changes to the profile; raises pydantic's ValidationError if the result is not valid."""
 
         async def decide(current: Document) -> Change:
-            profile = EnterpriseProfile.model_validate(_merged(current["profile"], changes))
+            profile = EnterpriseProfile.model_validate(patched(current["profile"], changes))
             event = _event(enterprise_id, profile, current["version"] + 1, now)
             return Change({"profile": profile.model_dump(mode="json"), "updated_at": now}, [event])
 
@@ -94,19 +91,6 @@ class EnterpriseRepository:
         query: Document = {"_id": {"$lt": after}} if after else {}
         docs = self.collection.find(query, projection={"outbox": 0}).sort("_id", -1).limit(limit)
         return [doc async for doc in docs]
-
-
-def profile_of(doc: Document | None) -> EnterpriseProfile | None:
-    return EnterpriseProfile.model_validate(doc["profile"]) if doc is not None else None
-
-
-def _merged(profile: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A PATCH changes the fields it names, inside nested objects too (`consent`, `contact`)."""
-    merged = dict(profile)
-    for name, value in changes.items():
-        nested = isinstance(value, dict) and isinstance(profile.get(name), dict)
-        merged[name] = _merged(profile[name], value) if nested else value
-    return merged
 
 
 def _event(enterprise_id: str, profile: EnterpriseProfile, version: int, now: datetime) -> Envelope:

@@ -103,6 +103,11 @@ class NotificationViews:
     async def delivery(self, delivery_id: str) -> Document | None:
         return await self.deliveries.find_one({"_id": delivery_id})
 
+    async def webhook_states(self) -> list[Document]:
+        """Every partner webhook delivery's partner and latest state (two small fields each), for the console."""
+        query = {"channel": "webhook", "recipient_type": "partner"}
+        return [d async for d in self.deliveries.find(query, projection={"recipient_id": 1, "status": 1})]
+
     async def command(self, command_id: str, event: Envelope, now: datetime) -> None:
         """Stores the command with its event; the relay sends it to notifications."""
         await self.commands.insert({"_id": command_id, "created_at": now}, [event])

@@ -14,14 +14,9 @@ from goglobal_shared.store import Aggregates, ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES, Change
 from goglobal_shared.store.outbox import Written, ignore_written
 from intake.domain.inputs.partner import PartnerProfile
+from intake.service_layer.ports import Saved
 
 SOURCE = "/goglobal/intake/partners"
-
-
-@dataclass(frozen=True)
-class Saved:
-    doc: Document
-    created: bool
 
 
 @dataclass(frozen=True)
@@ -80,6 +75,11 @@ class PartnerRepository:
             "audit": [_audit(actor, now, "created")],
         }
         return await self.docs.insert(doc, [_event(partner_id, profile, state, 1, now)])
+
+    async def names(self, partner_ids: list[str]) -> dict[str, str]:
+        """Each stored partner's name (its id when it has none), in one read of the profiles."""
+        found = self.collection.find({"_id": {"$in": partner_ids}}, projection={"profile": 1})
+        return {str(doc["_id"]): str((doc.get("profile") or {}).get("name") or doc["_id"]) async for doc in found}
 
     async def page(self, limit: int, after: str | None, active: bool | None) -> list[Document]:
         query: Document = {"_id": {"$gt": after}} if after else {}

@@ -9,7 +9,7 @@ partners' lists read it through an index on scalar fields."""
 import contextlib
 import copy
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -22,19 +22,7 @@ from goglobal_shared.store.aggregates import Change
 from goglobal_shared.store.outbox import Written, ignore_written
 from intake.domain.inputs.service_request import Need
 from intake.domain.service_requests import Referral, ServiceRequest, request_id_of
-
-
-class NotFound(LookupError):
-    pass
-
-
-@dataclass(frozen=True)
-class RequestFilter:
-    """What a list may be narrowed to: one enterprise's requests, those offered to one partner, a status."""
-
-    enterprise_id: str | None = None
-    partner_id: str | None = None
-    status: ReferralStatus | None = None
+from intake.service_layer.ports import NotStored, RequestFilter
 
 
 class ServiceRequestRepository:
@@ -65,13 +53,13 @@ class ServiceRequestRepository:
     async def get(self, request_id: str) -> ServiceRequest:
         doc = await self.docs.get(request_id)
         if doc is None:
-            raise NotFound(request_id)
+            raise NotStored(request_id)
         return _from_document(doc)
 
     async def by_referral(self, referral_id: str) -> ServiceRequest:
         request = await self.get(request_id_of(referral_id))
         if not any(r.id == referral_id for r in request.referrals):
-            raise NotFound(referral_id)
+            raise NotStored(referral_id)
         return request
 
     async def by_idempotency_key(self, enterprise_id: str, key: str) -> ServiceRequest | None:
@@ -89,7 +77,7 @@ class ServiceRequestRepository:
             request = _from_document(doc)
             outcome[:] = [request]
             if not any(r.id == referral_id for r in request.referrals):
-                raise NotFound(referral_id)
+                raise NotStored(referral_id)
             offered_before = _offered(request)
             if not await command(request):
                 return None
@@ -98,7 +86,7 @@ class ServiceRequestRepository:
 
         written = await self.docs.change(request_id_of(referral_id), decide)
         if written is None:
-            raise NotFound(referral_id)
+            raise NotStored(referral_id)
         request = outcome[0]
         request.version, request.pending = written["version"], []
         return request

@@ -1,8 +1,9 @@
-"""Request-scoped dependencies: the wired service, the caller, and role guards."""
+"""Request-scoped dependencies: the wired service, its use cases, the caller, and role guards."""
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +13,15 @@ from goglobal_shared.problems import ProblemError
 from intake.api.middleware import AUTHENTICATED
 from intake.auth.keys import Principal, Role
 from intake.components import Intake
+from intake.service_layer.api_keys import ApiKeyAccounts
+from intake.service_layer.dead_letters import DeadLetterReplays
+from intake.service_layer.deliveries import Redeliveries
+from intake.service_layer.enterprises import Enterprises
+from intake.service_layer.partners import Partners
+from intake.service_layer.referrals import Referrals
+from intake.service_layer.submissions import Submissions
+
+T = TypeVar("T")
 
 
 def get_intake(request: Request) -> Intake:
@@ -26,6 +36,58 @@ async def _intake(request: Request) -> Intake:
 
 
 IntakeDep = Annotated[Intake, Depends(_intake)]
+
+
+# Each use case wired with the stores of this intake: the routes get them as dependencies, the console calls these.
+def referrals_of(intake: Intake) -> Referrals:
+    return Referrals(intake.requests, intake.enterprises, intake.partners, intake.clock)
+
+
+def submissions_of(intake: Intake) -> Submissions:
+    return Submissions(intake.requests, intake.enterprises, intake.clock)
+
+
+def enterprises_of(intake: Intake) -> Enterprises:
+    return Enterprises(intake.enterprises, intake.api_keys, intake.clock)
+
+
+def partners_of(intake: Intake) -> Partners:
+    settings = intake.settings
+    return Partners(
+        intake.partners,
+        intake.api_keys,
+        intake.clock,
+        settings.allow_private_webhook_targets,
+        settings.webhook_secret_overlap_s,
+    )
+
+
+def api_keys_of(intake: Intake) -> ApiKeyAccounts:
+    return ApiKeyAccounts(intake.api_keys, intake.clock)
+
+
+def redeliveries_of(intake: Intake) -> Redeliveries:
+    return Redeliveries(intake.notifications, intake.clock)
+
+
+def dead_letters_of(intake: Intake) -> DeadLetterReplays:
+    return DeadLetterReplays(intake.dead_letters, intake.runtime.connections.producer, intake.clock)
+
+
+def _wired(use_case: Callable[[Intake], T]) -> Callable[[Intake], Awaitable[T]]:
+    async def dependency(intake: IntakeDep) -> T:
+        return use_case(intake)
+
+    return dependency
+
+
+ReferralsDep = Annotated[Referrals, Depends(_wired(referrals_of))]
+SubmissionsDep = Annotated[Submissions, Depends(_wired(submissions_of))]
+EnterprisesDep = Annotated[Enterprises, Depends(_wired(enterprises_of))]
+PartnersDep = Annotated[Partners, Depends(_wired(partners_of))]
+ApiKeysDep = Annotated[ApiKeyAccounts, Depends(_wired(api_keys_of))]
+RedeliveriesDep = Annotated[Redeliveries, Depends(_wired(redeliveries_of))]
+DeadLettersDep = Annotated[DeadLetterReplays, Depends(_wired(dead_letters_of))]
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gg_...`")

@@ -1,4 +1,5 @@
-"""Domain and repository errors as problem details, and the answers to a request body intake cannot read.
+"""The one place the service layer's refusals become problem details, and the answers to a request body intake
+cannot read.
 
 FastAPI reports malformed JSON as a validation error at `body.<character offset>` and validates a body sent as
 `text/plain` (or without a content type) as if it were JSON, refusing it with 422; intake answers both as what they
@@ -13,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from goglobal_shared.problems import ProblemError, problem_response
+from goglobal_shared.problems import problem_response, validation_problem
+from intake.service_layer.errors import Conflict, InvalidInput, NotFound, ServiceError, UnsupportedFormat
 
 ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
 MALFORMED_JSON = "malformed-json"
@@ -23,12 +25,29 @@ UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
 _BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
-def not_found(what: str, ident: str) -> ProblemError:
-    return ProblemError(404, f"{what}-not-found", f"no {what.replace('-', ' ')} {ident!r} that you can see")
+# By the most specific class in the error's MRO: a subclass (PartnerNotActive) answers as its base (Conflict).
+STATUS: dict[type[ServiceError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    UnsupportedFormat: 415,
+    ServiceError: 400,
+}
 
 
-def conflict(detail: str) -> ProblemError:
-    return ProblemError(409, "conflict", detail)
+def install_service_error_handler(app: FastAPI) -> None:
+    """Answers every service-layer refusal; routes let them through."""
+
+    async def on_service_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceError)
+        if isinstance(exc, InvalidInput):
+            # The use case's input is the request body: its fields are named as every other 422 names them.
+            fields = [{"field": f"body.{e.field}", "message": e.message, "type": e.type} for e in exc.errors]
+            return validation_problem(request, fields)
+        status = next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
+        return problem_response(request, status, str(exc), exc.slug)
+
+    app.add_exception_handler(ServiceError, on_service_error)
 
 
 def install_body_handlers(app: FastAPI) -> None:

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from goglobal_shared.problems import problem_response, validation_problem
-from intake.adapters.idempotency_repository import Claim, IdempotencyRepository, StoredResponse
+from intake.adapters.idempotency_repository import Claim, StoredResponse
+from intake.components import Idempotency
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # 1-255 visible ASCII characters (the OpenAPI document says so)
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -57,7 +58,7 @@ class BodyLimitAndIdempotency:
         self,
         app: ASGIApp,
         max_body_bytes: int,
-        repository: Callable[[], IdempotencyRepository],
+        repository: Callable[[], Idempotency],
         clock: Callable[[], datetime],
         authenticate: Callable[[str], Awaitable[object | None]],
     ) -> None:
@@ -118,7 +119,7 @@ class BodyLimitAndIdempotency:
         scope: Scope,
         body: bytes,
         send: Send,
-        repo: IdempotencyRepository,
+        repo: Idempotency,
         record_id: str,
         unclaimed: str | None,
     ) -> None:

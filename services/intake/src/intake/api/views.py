@@ -1,4 +1,5 @@
-"""What each role may see of a referral. Scoping lives here and in `visible`, nowhere else."""
+"""What each role may see of a referral. Scoping lives here and in `intake.service_layer.referrals.visible`,
+nowhere else."""
 
 from typing import Any
 
@@ -6,15 +7,6 @@ from goglobal_shared.mongo import Document
 from intake.api.schemas import EnterpriseSummary, ReferralView, ServiceRequestOut
 from intake.auth.keys import Principal, Role
 from intake.domain.service_requests import Referral, ServiceRequest
-
-
-def visible(principal: Principal, request: ServiceRequest, referral: Referral) -> bool:
-    """An enterprise sees its own referrals; a partner those offered to it; operators everything."""
-    if principal.role is Role.OPERATOR:
-        return True
-    if principal.role is Role.ENTERPRISE:
-        return request.enterprise_id == principal.subject_id
-    return principal.subject_id in referral.offered_to
 
 
 def _enterprise(

@@ -9,6 +9,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 _KEY = re.compile(r"^gg_(?P<key_id>[a-z0-9]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
@@ -31,6 +32,19 @@ class Principal:
     @property
     def label(self) -> str:
         return f"{self.role.value}:{self.subject_id}"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key's record, without its secret."""
+
+    key_id: str
+    role: Role
+    subject_id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from goglobal_contract.enums import ReferralStatus
 from goglobal_shared.mongo import Document
-from intake.adapters.dead_letters import DeadLetterFilter
-from intake.adapters.service_request_repository import RequestFilter
 from intake.components import Intake
+from intake.service_layer.ports import LetterFilter, RequestFilter
 
 HTTP_TIMEOUT_S = 2.0
 DEAD_LETTER_ROWS = 50
@@ -342,13 +341,9 @@ async def read_partner_choices(intake: Intake) -> list[PartnerChoice]:
 
 async def read_webhook_success(intake: Intake) -> list[WebhookSuccess]:
     """Every partner webhook delivery intake projected (two small fields each), named after the partners."""
-    query = {"channel": "webhook", "recipient_type": "partner"}
-    found = intake.notifications.deliveries.find(query, projection={"recipient_id": 1, "status": 1})
-    deliveries = [doc async for doc in found]
+    deliveries = await intake.notifications.webhook_states()
     ids = sorted({str(doc.get("recipient_id")) for doc in deliveries})
-    partners = intake.partners.collection.find({"_id": {"$in": ids}}, projection={"profile": 1})
-    names = {str(doc["_id"]): str((doc.get("profile") or {}).get("name") or doc["_id"]) async for doc in partners}
-    return webhook_success(deliveries, names)
+    return webhook_success(deliveries, await intake.partners.names(ids))
 
 
 async def _remote(urls: Mapping[str, str]) -> tuple[list[ServiceHealth], list[ServiceMetrics], PartnerLoads]:
@@ -375,7 +370,7 @@ async def collect(intake: Intake, now: datetime) -> Dashboard:
         read_past_deadline(intake, now),
         read_unmatched(intake),
         read_partner_choices(intake),
-        intake.dead_letters.page(DeadLetterFilter(status="open"), DEAD_LETTER_ROWS),
+        intake.dead_letters.page(LetterFilter(status="open"), DEAD_LETTER_ROWS),
     )
     health, metrics, loads = remote
     steps, webhooks = counted

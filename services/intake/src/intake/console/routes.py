@@ -15,24 +15,21 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from goglobal_contract.ids import ID_PATTERN, new_id
-from intake.adapters.service_request_repository import NotFound
-from intake.api.deps import get_intake
+from intake.api.deps import dead_letters_of, get_intake, referrals_of
 from intake.auth.keys import Role
-from intake.components import Intake
+from intake.components import Intake, Sessions
 from intake.console import charts, data
 from intake.console.history import History, start_history
 from intake.console.pictures import pictures
 from intake.console.session import (
-    COLLECTION,
     COOKIE,
     COOKIE_PATH,
     LIFETIME,
     ConsoleSession,
-    SessionStore,
     key_still_valid,
 )
-from intake.dead_letter_replay import replay
-from intake.domain.service_requests import Actor, DomainError, ServiceRequest
+from intake.service_layer.dead_letters import SENT
+from intake.service_layer.errors import Conflict, NotFound, PartnerNotActive
 
 HERE = FilePath(__file__).parent
 SECURITY_HEADERS = {
@@ -102,12 +99,8 @@ templates.env.filters["number"] = charts.number
 @dataclass(frozen=True)
 class SignedIn:
     intake: Intake
-    store: SessionStore
+    store: Sessions
     session: ConsoleSession
-
-
-def _store(intake: Intake) -> SessionStore:
-    return SessionStore(intake.api_keys.collection.database[COLLECTION])
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -116,7 +109,7 @@ def _redirect(url: str) -> RedirectResponse:
 
 async def signed_in(request: Request) -> SignedIn:
     intake = get_intake(request)
-    store, now = _store(intake), intake.clock()
+    store, now = intake.sessions, intake.clock()
     session = await store.get(request.cookies.get(COOKIE), now)
     if session is not None and await key_still_valid(intake.api_keys, session.key_id, now):
         return SignedIn(intake, store, session)
@@ -164,7 +157,7 @@ async def login(request: Request, api_key: Annotated[str, Form(max_length=200)] 
         # One message for unknown, revoked and non-operator keys; the key itself is never shown back.
         error = "That is not a valid operator API key."
         return templates.TemplateResponse(request, "login.html", {"error": error}, status_code=401)
-    token = await _store(intake).create(principal.key_id, principal.label, intake.clock())
+    token = await intake.sessions.create(principal.key_id, principal.label, intake.clock())
     response = _redirect("/console")
     response.set_cookie(
         COOKIE,
@@ -216,35 +209,25 @@ async def assign(
 
 
 async def _assign(who: SignedIn, referral_id: str, partner_id: str) -> tuple[str, str]:
-    """The same checks and domain command as `POST /v1/referrals/{id}/assign`."""
-    intake = who.intake
-    partner = await intake.partners.get(partner_id) if partner_id else None
-    if partner is None or not partner["profile"]["active"]:
-        return "error", f"{partner_id or 'No partner'} is not an active partner; nothing was assigned."
-    actor = Actor(who.session.principal, new_id())
-
-    async def command(request: ServiceRequest) -> bool:
-        request.assign(referral_id, partner_id, actor, intake.clock())
-        return True
-
+    """The use case of `POST /v1/referrals/{id}/assign`, its refusals told as the page's message."""
     try:
-        await intake.requests.mutate(referral_id, command, intake.clock)
+        await referrals_of(who.intake).assign(who.session.operator, referral_id, partner_id, new_id())
+    except PartnerNotActive:
+        return "error", f"{partner_id or 'No partner'} is not an active partner; nothing was assigned."
     except NotFound:
         return "error", f"Referral {referral_id} does not exist."
-    except DomainError as exc:
+    except Conflict as exc:
         return "error", f"Referral {referral_id} was not assigned: {exc}."
     return "ok", f"Referral {referral_id} assigned to {partner_id}; matching will offer it to them."
 
 
 @router.post("/dead-letters/{letter_id}/replay")
 async def replay_dead_letter(letter_id: Annotated[str, Path(max_length=300)], who: SignedInFormDep) -> Response:
-    intake = who.intake
-    letter = await intake.dead_letters.get(letter_id)
-    if letter is None:
+    try:
+        result = await dead_letters_of(who.intake).one(letter_id, who.session.principal)
+    except NotFound:
         await who.store.set_flash(who.session, "error", f"Dead letter {letter_id} does not exist.")
         return _redirect("/console#dead-letters")
-    producer = intake.runtime.connections.producer
-    result = await replay(letter, producer, intake.dead_letters, who.session.principal, intake.clock)
-    kind = "ok" if result == "sent" else "error"
+    kind = "ok" if result == SENT else "error"
     await who.store.set_flash(who.session, kind, f"Replay of {letter_id}: {result}.")
     return _redirect("/console#dead-letters")

@@ -9,12 +9,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_shared.mongo import Document
-from intake.adapters.api_key_repository import ApiKeyRepository
-from intake.auth.keys import Role
+from intake.auth.keys import KeyInfo, Principal, Role
 
 COOKIE = "goglobal_console"
 COOKIE_PATH = "/console"
@@ -37,6 +37,11 @@ class ConsoleSession:
     expires_at: datetime
     csrf: str
     flash: Flash | None = None
+
+    @property
+    def operator(self) -> Principal:
+        """The operator signed in (`principal` is their label, `operator:<name>`)."""
+        return Principal(Role.OPERATOR, self.principal.removeprefix(f"{Role.OPERATOR.value}:"), self.key_id)
 
     def csrf_matches(self, presented: object) -> bool:
         return isinstance(presented, str) and hmac.compare_digest(presented.encode(), self.csrf.encode())
@@ -91,7 +96,11 @@ class SessionStore:
         return session.flash
 
 
-async def key_still_valid(keys: ApiKeyRepository, key_id: str, now: datetime) -> bool:
+class KeyRecords(Protocol):
+    async def get(self, key_id: str) -> KeyInfo | None: ...
+
+
+async def key_still_valid(keys: KeyRecords, key_id: str, now: datetime) -> bool:
     """The session's operator key is not revoked or expired (its secret is not kept, so it cannot be
     re-authenticated: the record is checked instead)."""
     info = await keys.get(key_id)

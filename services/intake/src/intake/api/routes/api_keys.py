@@ -8,11 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from goglobal_shared.problems import Problem
-from intake.adapters.api_key_repository import KeyInfo
-from intake.api.deps import IntakeDep, OperatorDep, PrincipalDep
-from intake.api.errors import not_found
+from intake.api.deps import ApiKeysDep, OperatorDep, PrincipalDep
 from intake.api.schemas import IssuedKeyOut, KeyOut, NewKeyBody
-from intake.auth.keys import Role
+from intake.auth.keys import KeyInfo, Role
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{16}$")]
@@ -31,31 +29,24 @@ def key_out(info: KeyInfo) -> KeyOut:
 
 
 @router.get("", response_model=list[KeyOut])
-async def list_own(principal: PrincipalDep, intake: IntakeDep) -> list[KeyOut]:
-    return [key_out(k) for k in await intake.api_keys.for_subject(principal.role, principal.subject_id)]
+async def list_own(principal: PrincipalDep, keys: ApiKeysDep) -> list[KeyOut]:
+    return [key_out(k) for k in await keys.own(principal)]
 
 
 @router.post("", status_code=201, response_model=IssuedKeyOut)
-async def create_own_key(body: NewKeyBody, principal: PrincipalDep, intake: IntakeDep) -> IssuedKeyOut:
+async def create_own_key(body: NewKeyBody, principal: PrincipalDep, keys: ApiKeysDep) -> IssuedKeyOut:
     """Another key for yourself (e.g. before revoking the one in use): same role, same owner; shown only here."""
-    key = await intake.api_keys.create(principal.role, principal.subject_id, body.name, intake.clock())
+    key = await keys.issue_own(principal, body.name)
     return IssuedKeyOut(key_id=key.key_id, api_key=key.plaintext, role=principal.role, subject_id=principal.subject_id)
 
 
 @router.post("/operators", status_code=201, response_model=IssuedKeyOut)
-async def create_operator_key(body: NewKeyBody, principal: OperatorDep, intake: IntakeDep) -> IssuedKeyOut:
+async def create_operator_key(body: NewKeyBody, principal: OperatorDep, keys: ApiKeysDep) -> IssuedKeyOut:
     """A key for another operator, named after them; shown only in this answer."""
-    key = await intake.api_keys.create(Role.OPERATOR, body.name, f"created by {principal.label}", intake.clock())
+    key = await keys.issue_operator(principal, body.name)
     return IssuedKeyOut(key_id=key.key_id, api_key=key.plaintext, role=Role.OPERATOR, subject_id=body.name)
 
 
 @router.delete("/{key_id}", response_model=KeyOut, responses={404: {"model": Problem}})
-async def revoke(key_id: KeyId, principal: PrincipalDep, intake: IntakeDep) -> KeyOut:
-    info = await intake.api_keys.get(key_id)
-    own = info is not None and info.role is principal.role and info.subject_id == principal.subject_id
-    if info is None or not (own or principal.role is Role.OPERATOR):
-        raise not_found("api-key", key_id)
-    await intake.api_keys.revoke(key_id, intake.clock())  # other replicas evict the key once it is published
-    revoked = await intake.api_keys.get(key_id)
-    assert revoked is not None
-    return key_out(revoked)
+async def revoke(key_id: KeyId, principal: PrincipalDep, keys: ApiKeysDep) -> KeyOut:
+    return key_out(await keys.revoke(principal, key_id))  # other replicas evict the key once it is published

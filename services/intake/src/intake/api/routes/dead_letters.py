@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from goglobal_shared.problems import Problem
-from intake.adapters.dead_letters import DeadLetterFilter
-from intake.api.deps import IntakeDep, OperatorDep
-from intake.api.errors import not_found
-from intake.dead_letter_replay import replay
+from intake.api.deps import DeadLettersDep, IntakeDep, OperatorDep
+from intake.service_layer.dead_letters import SENT
+from intake.service_layer.errors import NotFound
+from intake.service_layer.ports import LetterFilter
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 LetterId = Annotated[str, Path(max_length=300, description="<original topic>:<partition>:<offset>")]
@@ -98,7 +98,7 @@ async def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeadLetterOut]:
     """Newest first."""
-    docs = await intake.dead_letters.page(DeadLetterFilter(topic, error_class, status, since), limit)
+    docs = await intake.dead_letters.page(LetterFilter(topic, error_class, status, since), limit)
     return [DeadLetterOut.model_validate(_out(d)) for d in docs]
 
 
@@ -106,26 +106,19 @@ async def list_dead_letters(
 async def show_dead_letter(letter_id: LetterId, principal: OperatorDep, intake: IntakeDep) -> DeadLetterDetail:
     doc = await intake.dead_letters.get(letter_id)
     if doc is None:
-        raise not_found("dead-letter", letter_id)
+        raise NotFound("dead-letter", letter_id)
     return _detail(doc)
 
 
 @router.post("/{letter_id}/replay", response_model=ReplayResult, responses={404: {"model": Problem}})
-async def replay_one(letter_id: LetterId, principal: OperatorDep, intake: IntakeDep) -> ReplayResult:
-    doc = await intake.dead_letters.get(letter_id)
-    if doc is None:
-        raise not_found("dead-letter", letter_id)
-    result = await replay(doc, intake.runtime.connections.producer, intake.dead_letters, principal.label, intake.clock)
-    return ReplayResult(replayed=int(result == "sent"), results={letter_id: result})
+async def replay_one(letter_id: LetterId, principal: OperatorDep, replays: DeadLettersDep) -> ReplayResult:
+    result = await replays.one(letter_id, principal.label)
+    return ReplayResult(replayed=int(result == SENT), results={letter_id: result})
 
 
 @router.post("/replay", response_model=ReplayResult)
-async def replay_matching(body: ReplayFilter, principal: OperatorDep, intake: IntakeDep) -> ReplayResult:
+async def replay_matching(body: ReplayFilter, principal: OperatorDep, replays: DeadLettersDep) -> ReplayResult:
     """Replays every open dead letter that matches the filter (all open ones if the filter is empty)."""
-    where = DeadLetterFilter(body.topic, body.error_class, "open", body.since)
-    results = {}
-    for doc in await intake.dead_letters.matching(where):
-        results[doc["_id"]] = await replay(
-            doc, intake.runtime.connections.producer, intake.dead_letters, principal.label, intake.clock
-        )
-    return ReplayResult(replayed=sum(r == "sent" for r in results.values()), results=results)
+    where = LetterFilter(body.topic, body.error_class, since=body.since)
+    results = await replays.open_ones(where, principal.label)
+    return ReplayResult(replayed=sum(r == SENT for r in results.values()), results=results)

@@ -6,12 +6,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from goglobal_contract.envelope import Envelope
-from goglobal_contract.ids import new_id
-from goglobal_contract.notification_events import Attempt, RedeliveryRequested
+from goglobal_contract.notification_events import Attempt
 from goglobal_shared.problems import Problem
-from intake.api.deps import IntakeDep, PartnerOrOperatorDep
-from intake.api.errors import not_found
+from intake.api.deps import IntakeDep, PartnerOrOperatorDep, RedeliveriesDep
 from intake.auth.keys import Principal, Role
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
@@ -79,28 +76,15 @@ async def list_deliveries(
     "/{delivery_id}/redeliver", status_code=202, response_model=RedeliveryAccepted, responses={404: {"model": Problem}}
 )
 async def redeliver_one(
-    delivery_id: Annotated[str, Path(max_length=200)], principal: PartnerOrOperatorDep, intake: IntakeDep
+    delivery_id: Annotated[str, Path(max_length=200)], principal: PartnerOrOperatorDep, redeliveries: RedeliveriesDep
 ) -> RedeliveryAccepted:
-    doc = await intake.notifications.delivery(delivery_id)
-    if doc is None or (principal.role is Role.PARTNER and doc["recipient_id"] != principal.subject_id):
-        raise not_found("delivery", delivery_id)
-    return await _send(intake, principal, delivery_ids=[delivery_id], partner_id=doc["recipient_id"])
+    return RedeliveryAccepted(request_id=await redeliveries.one(principal, delivery_id))
 
 
 @router.post("/redeliver", status_code=202, response_model=RedeliveryAccepted)
 async def redeliver_failed(
-    body: RedeliverBody, principal: PartnerOrOperatorDep, intake: IntakeDep
+    body: RedeliverBody, principal: PartnerOrOperatorDep, redeliveries: RedeliveriesDep
 ) -> RedeliveryAccepted:
     """Every failed (or held) delivery since `failed_since` goes out again; a disabled endpoint is re-enabled."""
-    partner = principal.subject_id if principal.role is Role.PARTNER else body.partner_id
-    return await _send(intake, principal, partner_id=partner, failed_since=body.failed_since)
-
-
-async def _send(intake: IntakeDep, principal: Principal, **scope: Any) -> RedeliveryAccepted:
-    request_id, now = new_id(), intake.clock()
-    asked = RedeliveryRequested(request_id=request_id, requested_by=principal.label, requested_at=now, **scope)
-    subject = scope.get("partner_id") or "operators"
-    await intake.notifications.command(
-        request_id, Envelope.wrap(asked, source="/goglobal/intake", subject=subject), now
-    )
+    request_id = await redeliveries.failed_since(principal, body.failed_since, body.partner_id)
     return RedeliveryAccepted(request_id=request_id)

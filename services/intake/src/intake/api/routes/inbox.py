@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from goglobal_shared.problems import Problem
 from intake.api.deps import IntakeDep, PrincipalDep
-from intake.api.errors import not_found
 from intake.auth.keys import Role
+from intake.service_layer.errors import NotFound
 
 router = APIRouter(prefix="/v1/inbox", tags=["inbox"])
 
@@ -55,5 +55,5 @@ async def mark_read(
         _recipient(principal.role, principal.subject_id), notification_id, intake.clock()
     )
     if doc is None:
-        raise not_found("notification", notification_id)
+        raise NotFound("notification", notification_id)
     return _item(doc)

@@ -1,23 +1,20 @@
-"""The partner directory: operators manage it; a partner reads its own profile."""
+"""The partner directory: operators manage it; a partner reads its own profile (`intake.service_layer.partners`)."""
 
-from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field
 
 from goglobal_contract.identifiers import not_reserved
 from goglobal_shared.mongo import Document
-from goglobal_shared.problems import Problem, ProblemError
+from goglobal_shared.problems import Problem
 from goglobal_shared.webhook_secrets import partner_secret
-from goglobal_shared.webhook_targets import webhook_url_problem
-from intake.api.deps import IntakeDep, OperatorDep, PartnerDep
-from intake.api.errors import not_found
+from intake.api.deps import IntakeDep, OperatorDep, PartnerDep, PartnersDep
 from intake.api.schemas import ImportError_, ImportReport, IssuedKeyOut, NewKeyBody, Page, PartnerOut
 from intake.auth.keys import Role
 from intake.domain.inputs.partner import PartnerProfile, PartnerRecord
-from intake.domain.partner_import import detect_format, parse_partners
+from intake.domain.partner_import import ImportFormat
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 PartnerPath = Annotated[
@@ -31,17 +28,6 @@ IMPORT_CSV_EXAMPLE = (
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem, "description": "No such partner"}}
 
 
-def checked(intake: IntakeDep, profile: PartnerProfile) -> PartnerProfile:
-    """Refuses webhook targets inside the platform's network (SSRF) with a 422 naming the field."""
-    url = profile.delivery.webhook_url
-    problem = webhook_url_problem(str(url), intake.settings.allow_private_webhook_targets) if url else None
-    if problem:
-        raise RequestValidationError(
-            [{"loc": ("body", "delivery", "webhook_url"), "msg": problem, "type": "webhook_target"}]
-        )
-    return profile
-
-
 def partner_out(doc: Document) -> PartnerOut:
     return PartnerOut(
         id=doc["_id"],
@@ -53,11 +39,8 @@ def partner_out(doc: Document) -> PartnerOut:
 
 
 @router.get("/me", response_model=PartnerOut)
-async def read_own(principal: PartnerDep, intake: IntakeDep) -> PartnerOut:
-    doc = await intake.partners.get(principal.subject_id)
-    if doc is None:
-        raise not_found("partner", principal.subject_id)
-    return partner_out(doc)
+async def read_own(principal: PartnerDep, partners: PartnersDep) -> PartnerOut:
+    return partner_out(await partners.read(principal.subject_id))
 
 
 class WebhookSecret(BaseModel):
@@ -80,23 +63,16 @@ def _secret_out(intake: IntakeDep, doc: Document) -> WebhookSecret:
 
 
 @router.get("/me/webhook-secret", response_model=WebhookSecret)
-async def read_webhook_secret(principal: PartnerDep, intake: IntakeDep) -> WebhookSecret:
+async def read_webhook_secret(principal: PartnerDep, partners: PartnersDep, intake: IntakeDep) -> WebhookSecret:
     """The secret your webhook receiver verifies signatures with."""
-    doc = await intake.partners.get(principal.subject_id)
-    if doc is None:
-        raise not_found("partner", principal.subject_id)
-    return _secret_out(intake, doc)
+    return _secret_out(intake, await partners.read(principal.subject_id))
 
 
 @router.post("/me/webhook-secret/rotate", response_model=WebhookSecret)
-async def rotate_webhook_secret(principal: PartnerDep, intake: IntakeDep) -> WebhookSecret:
+async def rotate_webhook_secret(principal: PartnerDep, partners: PartnersDep, intake: IntakeDep) -> WebhookSecret:
     """A new secret; the previous one keeps signing for the configured overlap (deliveries carry both
     signatures), so the receiver can switch without losing a delivery."""
-    now = intake.clock()
-    overlap_until = now + timedelta(seconds=intake.settings.webhook_secret_overlap_s)
-    saved = await intake.partners.rotate_secret(principal.subject_id, overlap_until, principal.label, now)
-    if saved is None:
-        raise not_found("partner", principal.subject_id)
+    saved = await partners.rotate_secret(principal.subject_id, principal.label)
     return _secret_out(intake, saved.doc)
 
 
@@ -106,11 +82,8 @@ async def rotate_webhook_secret(principal: PartnerDep, intake: IntakeDep) -> Web
     response_model=PartnerOut,
     responses={409: {"model": Problem, "description": "A partner with this id exists"}},
 )
-async def create(body: PartnerRecord, principal: OperatorDep, intake: IntakeDep, response: Response) -> PartnerOut:
-    if await intake.partners.get(body.id) is not None:
-        raise ProblemError(409, "partner-exists", f"partner {body.id!r} exists; use PUT to change it")
-    profile = checked(intake, PartnerProfile.model_validate(body.model_dump(exclude={"id"})))
-    saved = await intake.partners.upsert(body.id, profile, principal.label, intake.clock())
+async def create(body: PartnerRecord, principal: OperatorDep, partners: PartnersDep, response: Response) -> PartnerOut:
+    saved = await partners.register(body, principal.label)
     response.headers["Location"] = f"/v1/partners/{body.id}"
     return partner_out(saved.doc)
 
@@ -130,11 +103,8 @@ async def list_partners(
 
 
 @router.get("/{partner_id}", response_model=PartnerOut, responses=NOT_FOUND)
-async def read(partner_id: PartnerPath, principal: OperatorDep, intake: IntakeDep) -> PartnerOut:
-    doc = await intake.partners.get(partner_id)
-    if doc is None:
-        raise not_found("partner", partner_id)
-    return partner_out(doc)
+async def read(partner_id: PartnerPath, principal: OperatorDep, partners: PartnersDep) -> PartnerOut:
+    return partner_out(await partners.read(partner_id))
 
 
 @router.put(
@@ -146,23 +116,18 @@ async def read(partner_id: PartnerPath, principal: OperatorDep, intake: IntakeDe
     },
 )
 async def replace(
-    partner_id: PartnerPath, body: PartnerProfile, principal: OperatorDep, intake: IntakeDep, response: Response
+    partner_id: PartnerPath, body: PartnerProfile, principal: OperatorDep, partners: PartnersDep, response: Response
 ) -> PartnerOut:
     """Creates or replaces the partner's profile; matching's copy follows through `partner.upserted`."""
-    saved = await intake.partners.upsert(partner_id, checked(intake, body), principal.label, intake.clock())
+    saved = await partners.replace(partner_id, body, principal.label)
     response.status_code = 201 if saved.created else 200
     return partner_out(saved.doc)
 
 
 @router.delete("/{partner_id}", response_model=PartnerOut, responses=NOT_FOUND)
-async def deactivate(partner_id: PartnerPath, principal: OperatorDep, intake: IntakeDep) -> PartnerOut:
+async def deactivate(partner_id: PartnerPath, principal: OperatorDep, partners: PartnersDep) -> PartnerOut:
     """Partners are deactivated, never erased: their referrals' history keeps pointing at them."""
-    doc = await intake.partners.get(partner_id)
-    if doc is None:
-        raise not_found("partner", partner_id)
-    profile = PartnerProfile.model_validate({**doc["profile"], "active": False})
-    saved = await intake.partners.upsert(partner_id, profile, principal.label, intake.clock())
-    return partner_out(saved.doc)
+    return partner_out((await partners.deactivate(partner_id, principal.label)).doc)
 
 
 @router.post(
@@ -187,43 +152,21 @@ async def deactivate(partner_id: PartnerPath, principal: OperatorDep, intake: In
 async def import_partners(
     request: Request,
     principal: OperatorDep,
-    intake: IntakeDep,
-    format: Annotated[Literal["csv", "json", "hsds"] | None, Query()] = None,
+    partners: PartnersDep,
+    format: Annotated[ImportFormat | None, Query()] = None,
 ) -> ImportReport:
     """Bulk create/replace from CSV, JSON or Open Referral HSDS 3.0 organizations. A bad row is reported
     with its line and field and never stops the good rows; each good row is written whole or not at all."""
     body = await request.body()
-    try:
-        fmt = detect_format("upload", request.headers.get("content-type"), body, declared=format)
-    except ValueError as exc:
-        raise ProblemError(415, "unknown-import-format", f"{exc}; send text/csv or application/json") from exc
-    report = ImportReport(created=0, updated=0, failed=0, errors=[])
-    for row in parse_partners(body, fmt):
-        if row.partner is None:
-            report.failed += 1
-            report.errors.extend(ImportError_(line=row.line, field=e.field, message=e.message) for e in row.errors)
-            continue
-        profile = PartnerProfile.model_validate(row.partner.model_dump(exclude={"id"}))
-        url = profile.delivery.webhook_url
-        problem = webhook_url_problem(str(url), intake.settings.allow_private_webhook_targets) if url else None
-        if problem:
-            report.failed += 1
-            report.errors.append(ImportError_(line=row.line, field="webhook_url", message=problem))
-            continue
-        saved = await intake.partners.upsert(row.partner.id, profile, principal.label, intake.clock())
-        if saved.created:
-            report.created += 1
-        else:
-            report.updated += 1
-    return report
+    report = await partners.import_file(body, request.headers.get("content-type"), format, principal.label)
+    errors = [ImportError_(line=e.line, field=e.field, message=e.message) for e in report.errors]
+    return ImportReport(created=report.created, updated=report.updated, failed=report.failed, errors=errors)
 
 
 @router.post("/{partner_id}/api-keys", status_code=201, response_model=IssuedKeyOut, responses=NOT_FOUND)
 async def issue_partner_key(
-    partner_id: PartnerPath, body: NewKeyBody, principal: OperatorDep, intake: IntakeDep
+    partner_id: PartnerPath, body: NewKeyBody, principal: OperatorDep, partners: PartnersDep
 ) -> IssuedKeyOut:
     """A key for the partner's own systems; shown only in this answer."""
-    if await intake.partners.get(partner_id) is None:
-        raise not_found("partner", partner_id)
-    key = await intake.api_keys.create(Role.PARTNER, partner_id, body.name, intake.clock())
+    key = await partners.issue_key(partner_id, body.name)
     return IssuedKeyOut(key_id=key.key_id, api_key=key.plaintext, role=Role.PARTNER, subject_id=partner_id)

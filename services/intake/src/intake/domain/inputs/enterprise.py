@@ -101,6 +101,20 @@ class EnterpriseProfile(BaseModel):
     preferred_languages: PreferredLanguages
 
 
+def profile_of(doc: dict[str, Any] | None) -> EnterpriseProfile | None:
+    """The profile of a stored enterprise (None for none)."""
+    return EnterpriseProfile.model_validate(doc["profile"]) if doc is not None else None
+
+
+def patched(profile: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH changes the fields it names, inside nested objects too (`consent`, `contact`)."""
+    merged = dict(profile)
+    for name, value in changes.items():
+        nested = isinstance(value, dict) and isinstance(profile.get(name), dict)
+        merged[name] = patched(profile[name], value) if nested else value
+    return merged
+
+
 def _update_schema(schema: dict[str, Any]) -> None:
     """Documents the fields as the PATCH takes them: `X | None` in Python (None is "not sent"), but null is
     refused, so the schema offers neither null nor a null default."""
