@@ -155,11 +155,18 @@ def _as_problem(status: str, response: dict[str, Any]) -> None:
 
 
 def _drop_unused(schema: dict[str, Any], names: set[str]) -> None:
+    """Drops the schemas of `names` that nothing refers to, until none is left to drop: one may be referred to only
+    by another of them (FastAPI's ValidationError by its HTTPValidationError), whatever order a set gives them in."""
     components: dict[str, Any] = schema["components"]["schemas"]
-    for name in names & components.keys():
-        definition = components.pop(name)
-        if json.dumps(REF.format(model=name)) in json.dumps(schema):
-            components[name] = definition  # still referred to: keep it
+    dropped = True
+    while dropped:
+        dropped = False
+        for name in sorted(names & components.keys()):
+            definition = components.pop(name)
+            if json.dumps(REF.format(model=name)) in json.dumps(schema):
+                components[name] = definition  # still referred to: keep it
+            else:
+                dropped = True
 
 
 def serve_docs(app: FastAPI) -> None:
