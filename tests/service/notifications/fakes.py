@@ -122,6 +122,9 @@ class FakeDeliveries:
     async def create_many(self, deliveries: list[Document]) -> set[str]:
         return {d["_id"] for d in deliveries if await self.create(d)}
 
+    async def get_many(self, delivery_ids: list[str]) -> list[Document]:
+        return [copy.deepcopy(self.stored[i]) for i in delivery_ids if i in self.stored]
+
     async def due(self, now: datetime, limit: int = 50) -> list[Document]:
         due = [d for d in self.stored.values() if d["status"] == PENDING and d["next_attempt_at"] <= now]
         return copy.deepcopy(due[:limit])

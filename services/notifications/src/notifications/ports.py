@@ -51,6 +51,8 @@ class Deliveries(Protocol):
     async def create_many(self, deliveries: list[Document]) -> set[str]:
         """The ids of those created (in one write); one whose id exists already is left as it is."""
 
+    async def get_many(self, delivery_ids: list[str]) -> list[Document]: ...
+
     async def due(self, now: datetime, limit: int = 50) -> list[Document]: ...
 
     async def claim(self, due: Document, now: datetime) -> Document | None:

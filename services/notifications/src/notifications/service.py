@@ -95,16 +95,30 @@ class NotificationService:
             for event, envelope in told
             if partners.get(event.partner_id, {}).get("webhook_url")
         ]
-        created = await self.deliveries.create_many([delivery for delivery, _ in webhooks])
-        for delivery, partner in webhooks:
-            if delivery["_id"] in created:
-                self.dispatcher.put(delivery, partner)
+        await self._hand_over(webhooks)
         for event, envelope in told:
             if event.partner_id in partners:
                 partner = partners[event.partner_id]
                 await self._email_partner(
                     partner, records.partner_kind(envelope), event.model_dump(mode="json"), envelope
                 )
+
+    async def _hand_over(self, webhooks: list[tuple[Document, Document]]) -> None:
+        """Creates the webhook deliveries and hands them to this process's dispatcher. One that exists already and
+        was never attempted (a forward that failed after writing it, and is run again) is handed over again rather
+        than left to its lease: at worst the partner gets it twice, under the same webhook-id."""
+        created = await self.deliveries.create_many([delivery for delivery, _ in webhooks])
+        existing = [delivery["_id"] for delivery, _ in webhooks if delivery["_id"] not in created]
+        unattempted = {
+            d["_id"]: d
+            for d in await self.deliveries.get_many(existing)
+            if d["status"] == PENDING and not d["attempts"]
+        }
+        for delivery, partner in webhooks:
+            if delivery["_id"] in created:
+                self.dispatcher.put(delivery, partner)
+            elif delivery["_id"] in unattempted:
+                self.dispatcher.put(unattempted[delivery["_id"]], partner)
 
     async def _publish(self, told: list[tuple[PartnerEvent, Envelope]]) -> None:
         """One partner's events, in order: each on the partner's topic and as an inbox item, side by side."""

@@ -44,6 +44,11 @@ class DeliveryRepository:
             return {d["_id"] for position, d in enumerate(deliveries) if position not in existing}
         return {d["_id"] for d in deliveries}
 
+    async def get_many(self, delivery_ids: list[str]) -> list[Document]:
+        if not delivery_ids:
+            return []
+        return [d async for d in self.collection.find({"_id": {"$in": delivery_ids}})]
+
     async def due(self, now: datetime, limit: int = 50) -> list[Document]:
         query = {"status": PENDING, "next_attempt_at": {"$lte": now}}
         return [d async for d in self.collection.find(query).limit(limit)]
