@@ -226,31 +226,49 @@ def bearer(key: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class Parties:
     operator_key: str
-    partner_key: str
-    webhook_secret: str
+    partner_keys: dict[str, str]  # partner id -> its API key
+    webhook_secrets: dict[str, str]  # partner id -> its webhook signing secret
     enterprise_key: str
 
+    @property
+    def partner_key(self) -> str:
+        """The first partner's key (the only one, unless `setup_parties` was asked for more)."""
+        return next(iter(self.partner_keys.values()))
 
-async def setup_parties(namespace: Namespace, intake_url: str, webhook_url: str | None) -> Parties:
-    """An operator key, one partner (legal in AE and SA, capacity 1000, a webhook to `webhook_url` if given) with
-    its key and signing secret, and one registered enterprise with its key."""
+
+async def setup_parties(namespace: Namespace, intake_url: str, webhook_url: str | None, partners: int = 1) -> Parties:
+    """An operator key, `partners` alike partners (legal in AE and SA, capacity 1000 each, a webhook to
+    `webhook_url` if given) with their keys and signing secrets, and one registered enterprise with its key.
+
+    A partner that accepts every offer holds each one open: after 1,000 it is full, and matching offers it nothing
+    more. A load of more referrals than that needs more partners (matching spreads offers among equals)."""
     operator = await factories.operator_key(namespace, "bench-operator")
-    body = factories.partner(PARTNER_ID, ["legal"], ["AE", "SA"], capacity=1000)
-    if webhook_url is not None:
-        body["delivery"] = {"webhook_url": webhook_url}
+    keys: dict[str, str] = {}
+    secrets: dict[str, str] = {}
     async with httpx.AsyncClient(base_url=intake_url, timeout=30) as http:
-        created = await http.post("/v1/partners", json=body, headers=bearer(operator))
-        created.raise_for_status()
-        key = await http.post(f"/v1/partners/{PARTNER_ID}/api-keys", json={"name": "bench"}, headers=bearer(operator))
-        key.raise_for_status()
-        partner_key = str(key.json()["api_key"])
-        secret = await http.get("/v1/partners/me/webhook-secret", headers=bearer(partner_key))
-        secret.raise_for_status()
+        for number in range(partners):
+            partner_id = PARTNER_ID if number == 0 else f"{PARTNER_ID}-{number + 1}"
+            keys[partner_id], secrets[partner_id] = await _add_partner(http, operator, partner_id, webhook_url)
         registered = await http.post("/v1/enterprises", json=factories.enterprise(seed=7))
         registered.raise_for_status()
-        return Parties(
-            operator, partner_key, str(secret.json()["secret"]), str(registered.json()["api_key"]["api_key"])
-        )
+        return Parties(operator, keys, secrets, str(registered.json()["api_key"]["api_key"]))
+
+
+async def _add_partner(
+    http: httpx.AsyncClient, operator: str, partner_id: str, webhook_url: str | None
+) -> tuple[str, str]:
+    """Registers the partner; its API key and webhook secret."""
+    body = factories.partner(partner_id, ["legal"], ["AE", "SA"], capacity=1000)
+    if webhook_url is not None:
+        body["delivery"] = {"webhook_url": webhook_url}
+    created = await http.post("/v1/partners", json=body, headers=bearer(operator))
+    created.raise_for_status()
+    key = await http.post(f"/v1/partners/{partner_id}/api-keys", json={"name": "bench"}, headers=bearer(operator))
+    key.raise_for_status()
+    partner_key = str(key.json()["api_key"])
+    secret = await http.get("/v1/partners/me/webhook-secret", headers=bearer(partner_key))
+    secret.raise_for_status()
+    return partner_key, str(secret.json()["secret"])
 
 
 async def wait_until_offered(intake_url: str, parties: Parties, deadline_s: float = 90) -> str:

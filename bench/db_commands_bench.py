@@ -275,7 +275,7 @@ async def run(referrals: int, rate: float, background_s: float) -> Measurement:
         await stack.start_ready(*SERVICES)
         intake_url = stack.services["intake"].url
         parties = await setup_parties(stack.namespace, intake_url, receiver.url)
-        receiver.secrets.append(parties.webhook_secret)
+        receiver.secrets.extend(parties.webhook_secrets.values())
         async with httpx.AsyncClient(base_url=intake_url, timeout=60) as http:
             first = await wait_until_offered(intake_url, parties)
             await lifecycle(http, parties, receiver, [first], rate)

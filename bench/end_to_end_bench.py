@@ -72,6 +72,9 @@ RATES = (50.0, 100.0, 200.0)
 LADDER = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0)
 QUICK_START = 2.0  # where --quick starts its search (it has no overload steps to estimate from beforehand)
 OFFERED_EVENT = "hk.goglobal.referral.offered.v1"
+# The partners accept every offer and so hold it open (capacity 1,000 each): enough of them for every referral that
+# one system sees across its holds. With one partner, a system that had taken 1,000 referrals offered no more.
+PARTNERS = 8
 GROWTH_TOLERANCE = 0.05  # backlog slope, as a share of the offered rate per second
 GROWTH_FLOOR = 3.0  # ... but a growth of up to 3 referrals over the fitted span is noise (polling intervals)
 MAX_IN_FLIGHT = 512  # requests awaiting their answer; beyond it the generator counts a send as dropped
@@ -84,7 +87,8 @@ class TimingReceiver(Receiver):
     intake records an offer before the partner hears of it, so none may be 404 or 409."""
 
     arrivals: dict[str, float] = field(default_factory=dict)
-    intake: httpx.AsyncClient | None = None  # set once the partner's key exists
+    intake: httpx.AsyncClient | None = None  # set once the partners' keys exist
+    keys: dict[str, str] = field(default_factory=dict)  # partner id -> its API key, to accept as that partner
     accept_answers: Counter[int] = field(default_factory=Counter)
     _accepting: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -94,19 +98,19 @@ class TimingReceiver(Receiver):
             event = self.handled.get(request.headers.get("webhook-id", ""))
             if event is not None and event.get("type") == OFFERED_TYPE and event["subject"] not in self.arrivals:
                 self.arrivals[str(event["subject"])] = time.monotonic()
-                self._accept(str(event["subject"]))
+                self._accept(str(event["subject"]), str(event["data"]["partner_id"]))
         return response
 
-    def _accept(self, referral_id: str) -> None:
+    def _accept(self, referral_id: str, partner_id: str) -> None:
         if self.intake is None:
             return
-        task = asyncio.get_running_loop().create_task(self._post_accept(self.intake, referral_id))
+        task = asyncio.get_running_loop().create_task(self._post_accept(self.intake, referral_id, partner_id))
         self._accepting.add(task)
         task.add_done_callback(self._accepting.discard)
 
-    async def _post_accept(self, intake: httpx.AsyncClient, referral_id: str) -> None:
+    async def _post_accept(self, intake: httpx.AsyncClient, referral_id: str, partner_id: str) -> None:
         try:
-            answer = await intake.post(f"/v1/referrals/{referral_id}/accept")
+            answer = await intake.post(f"/v1/referrals/{referral_id}/accept", headers=bearer(self.keys[partner_id]))
         except (httpx.HTTPError, RuntimeError):  # RuntimeError: the system (and its client) closed meanwhile
             self.accept_answers[0] += 1  # no answer at all
             return
@@ -313,13 +317,14 @@ async def fresh_system(receiver: TimingReceiver, warm_up: bool = True) -> AsyncI
     async with system("e2e") as stack:
         await stack.start_ready(*SERVICES)
         intake_url = stack.services["intake"].url
-        parties = await setup_parties(stack.namespace, intake_url, receiver.url)
-        receiver.secrets.append(parties.webhook_secret)
+        parties = await setup_parties(stack.namespace, intake_url, receiver.url, partners=PARTNERS)
+        receiver.secrets.extend(parties.webhook_secrets.values())
+        receiver.keys.update(parties.partner_keys)
         first = await wait_until_offered(intake_url, parties)
         if not await until(lambda: first in receiver.arrivals, time.monotonic() + 60):
             raise RuntimeError(f"the offer of {first} never reached the webhook; logs in {stack.log_dir}")
         limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
-        partner = httpx.AsyncClient(base_url=intake_url, timeout=60, limits=limits, headers=bearer(parties.partner_key))
+        partner = httpx.AsyncClient(base_url=intake_url, timeout=60, limits=limits)
         async with httpx.AsyncClient(base_url=intake_url, timeout=60, limits=limits) as http, partner:
             receiver.intake = partner
             env = Env(stack, parties, http)
