@@ -19,8 +19,6 @@ from tests.contract.conftest import MONGO_JAVA_SERVER
 from tests.contract.servers import NX_27017_ENV, Doc, nx_27017_executable, start_nx_27017
 from tests.support import free_port
 
-pytestmark = pytest.mark.contract
-
 WRITERS = 8
 KILL_AFTER_ACKS = 400
 DEADLINE_S = 30.0
