@@ -12,7 +12,7 @@ PROMTOOL := $(TOOLS)/bin/promtool
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help preflight preflight-run install run test test-chaos test-hostile test-unit test-service lint format bench docs browser promtool infra-up infra-down infra-status clean
+.PHONY: help preflight preflight-run install run test test-chaos test-fast test-hostile test-unit test-service lint format bench docs browser promtool infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -77,8 +77,15 @@ promtool:  ## Debian's promtool in .tools/bin (no Prometheus server), for the al
 FULL_CHAOS := GOGLOBAL_CHAOS_REQUESTS=500 GOGLOBAL_CHAOS_RATE=10 GOGLOBAL_CHAOS_FAULT_S=30 GOGLOBAL_CHAOS_SETTLE_S=900
 CHAOS ?= short
 
-test: preflight install infra-up browser promtool  ## install everything and run the whole suite (CHAOS=full: chaos in its full form, as CI); Kafka and nx-27017 keep running
-	$(if $(filter full,$(CHAOS)),$(FULL_CHAOS)) $(PY) -m pytest -q
+# The tiers that need no infrastructure; tests/service once it exists.
+FAST_TIERS := tests/unit tests/deploy $(wildcard tests/service)
+
+test: preflight install infra-up browser promtool  ## install everything, run the whole suite and print its coverage by package (CHAOS=full: chaos in its full form, as CI); Kafka and nx-27017 keep running
+	$(if $(filter full,$(CHAOS)),$(FULL_CHAOS)) $(PY) -m pytest -q --cov --cov-report=
+	$(PY) -m tools.coverage_report
+
+test-fast: install promtool  ## the tiers that need no infrastructure (unit, deploy, service): about a minute
+	$(PY) -m pytest -q $(FAST_TIERS)
 
 test-hostile: preflight install infra-up  ## schemathesis over the OpenAPI document, fuzzed Kafka records, webhook targets
 	$(PY) -m pytest -q tests/hostile
@@ -86,10 +93,10 @@ test-hostile: preflight install infra-up  ## schemathesis over the OpenAPI docum
 test-chaos: preflight install infra-up  ## only the chaos scenarios, in their full form
 	$(FULL_CHAOS) $(PY) -m pytest -q -s tests/chaos
 
-test-unit: install  ## only the fast tests that need no infrastructure
+test-unit: install  ## only the unit tier (no infrastructure)
 	$(PY) -m pytest -q tests/unit
 
-test-service: install  ## intake's use cases and HTTP app in process on in-memory fakes: no infrastructure needed
+test-service: install  ## every service's use cases (and intake's HTTP app) in process on in-memory fakes (no infrastructure)
 	$(PY) -m pytest -q tests/service
 
 docs: install  ## regenerate docs/asyncapi.yaml and docs/schemas/ from the event contract (a test checks drift)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "deploy" / "local"))
 import ports as ports  # deploy/local/ports.py, re-exported: the local stack's ports and what derives from them
@@ -118,20 +119,28 @@ class ServiceProcess:
         return self
 
     async def wait_ready(self, deadline_s: float = READY_DEADLINE_S) -> None:
+        """Until /readyz answers 200: READY_DEADLINE_S (times GOGLOBAL_TEST_TIME_SCALE), failing with what it
+        waited for, its last answer and the log's tail; at once, with the log, if the process exits."""
+        last = "no answer yet"
+
         async def ready() -> bool:
+            nonlocal last
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 async with httpx.AsyncClient(timeout=2) as client:
-                    return (await client.get(f"{self.url}/readyz")).status_code == 200
-            except httpx.HTTPError:
+                    answer = await client.get(f"{self.url}/readyz")
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
                 return False
+            last = f"{answer.status_code} {answer.text[:300]}"
+            return answer.status_code == 200
 
         try:
-            await eventually(ready, f"{self.name} to be ready", deadline_s, interval_s=0.2)
+            await eventually(ready, f"{self.name} to answer 200 on {self.url}/readyz", deadline_s, interval_s=0.2)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
+            raise AssertionError(f"{exc} (last: {last})\n{self.log_tail()}") from None
 
     def terminate(self, timeout_s: float = 30.0) -> int:
         assert self.proc is not None
@@ -147,6 +156,27 @@ class ServiceProcess:
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
         return "\n".join(text[-lines:])
+
+
+def mark_tier(items: list[pytest.Item], conftest: str, *marks: pytest.MarkDecorator) -> None:
+    """For a tier's `pytest_collection_modifyitems`: every test under the folder of `conftest` gets `marks`."""
+    tier = Path(conftest).resolve().parent
+    for item in items:
+        if item.path.is_relative_to(tier):
+            for mark in marks:
+                item.add_marker(mark)
+
+
+def no_infrastructure(tier: str) -> Callable[[], Infra]:
+    """For a tier that runs without Kafka and a database: its `infra` fixture, which refuses with the reason."""
+
+    @pytest.fixture(scope="session", name="infra")
+    def refused() -> Infra:
+        raise pytest.UsageError(
+            f"the {tier} tier runs without Kafka and a database: a test that needs them belongs in tests/integration"
+        )
+
+    return refused
 
 
 def native_infra_handle() -> Infra:

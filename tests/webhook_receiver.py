@@ -79,7 +79,7 @@ async def running(receiver: Receiver) -> AsyncIterator[Receiver]:
     app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=receiver.port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    await eventually(_started(server), "the test webhook receiver to listen", deadline_s=10, interval_s=0.01)
+    await eventually(_started(server), f"the test webhook receiver to listen on {receiver.url}", 10, interval_s=0.01)
     try:
         yield receiver
     finally:

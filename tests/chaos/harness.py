@@ -27,9 +27,9 @@ from pymongo import AsyncMongoClient
 from goglobal_contract.envelope import InvalidEvent, from_kafka
 from matching.consumers.referral_events import router as matching_router
 from matching.service import MatchingService
-from tests import factories
-from tests.support import REPO, Infra, Namespace, ServiceProcess, discard, eventually, ports
+from tests.support import REPO, Infra, eventually, ports
 from tests.webhook_receiver import Receiver, running
+from tests.world import World, bearer, new_namespace, running_world
 
 PARTNERS = ("chaos-alpha", "chaos-beta", "chaos-gamma")
 ACCEPT_RETRY_MAX_PAUSE_S = 10.0
@@ -136,37 +136,16 @@ class Outcome:
 
 @dataclass
 class System:
-    namespace: Namespace
-    log_dir: Path
-    services: dict[str, list[ServiceProcess]]
-    http: httpx.AsyncClient
-    operator: str
+    """The shared system World (with replicas) under load, and what the chaos checks need besides."""
+
+    world: World
     enterprises: dict[bool, str]  # API key by consent to share the contact: both kinds submit, alternately
     receivers: dict[str, Receiver]
-    partner_keys: dict[str, str]
     config: ChaosConfig
     offered_at: dict[str, float] = field(default_factory=dict)  # referral -> monotonic time a webhook got it
     unaccepted: list[str] = field(default_factory=list)  # offers the partner gave up accepting
     refused: list[str] = field(default_factory=list)  # accepts of a delivered offer answered 404 or 409
     _acceptors: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def intake_url(self) -> str:
-        return self.services["intake"][0].url
-
-    def start_service(self, name: str) -> ServiceProcess:
-        process = ServiceProcess(name, self.namespace, self.log_dir, FAST.get(name)).start()
-        self.services.setdefault(name, []).append(process)
-        return process
-
-    async def restart(self, name: str, index: int = 0) -> None:
-        """SIGKILL one process of `name`, start a new one in its place, wait until it is ready."""
-        self.services[name][index].kill()
-        replacement = ServiceProcess(name, self.namespace, self.log_dir, FAST.get(name)).start()
-        self.services[name][index] = replacement
-        await replacement.wait_ready(deadline_s=90)
-        if name == "intake":  # the HTTP client talks to the new port
-            self.http = httpx.AsyncClient(base_url=replacement.url, timeout=15)
 
     def on_offer(self, partner_id: str) -> Callable[[dict[str, Any]], None]:
         """The partner's own system: accept every offer its webhook receives."""
@@ -184,11 +163,11 @@ class System:
         """The partner accepts the moment its webhook hears of the offer, once: intake recorded the offer before
         telling the partner, so a 404 or 409 is a failure. Only a request that got no answer (intake down for the
         moment) is sent again, with growing pauses; a 409 after such a retry may be its own lost success."""
-        headers = {"Authorization": f"Bearer {self.partner_keys[partner_id]}"}
+        headers = bearer(self.world.partner_keys[partner_id])
         pause, deadline, retried = 0.5, time.monotonic() + self.config.settle_s, False
         while time.monotonic() < deadline:
             try:
-                answer = await self.http.post(f"/v1/referrals/{referral_id}/accept", headers=headers)
+                answer = await self.world.http.post(f"/v1/referrals/{referral_id}/accept", headers=headers)
             except httpx.HTTPError:
                 await asyncio.sleep(pause)  # the partner's own retry pace, not a wait for an event
                 pause, retried = min(pause * 2, ACCEPT_RETRY_MAX_PAUSE_S), True
@@ -206,60 +185,35 @@ class System:
 async def system(
     scenario: str, config: ChaosConfig, log_dir: Path, matching: int = 1, notifications: int = 1
 ) -> AsyncIterator[System]:
-    tag = uuid.uuid4().hex[:8]
-    namespace = Namespace(chaos_infra_handle(), topic_prefix=f"chaos-{tag}.", database_prefix=f"chaos_{tag}")
-    services: dict[str, list[ServiceProcess]] = {}
     receivers = {pid: Receiver() for pid in PARTNERS}
     async with contextlib.AsyncExitStack() as stack:
         for receiver in receivers.values():
             await stack.enter_async_context(running(receiver))
-        shell = System(namespace, log_dir, services, httpx.AsyncClient(timeout=15), "", {}, receivers, {}, config)
-        stack.push_async_callback(discard, namespace)
-        stack.push_async_callback(_stop_all, shell)
-        for name, count in (("intake", 1), ("matching", matching), ("notifications", notifications)):
-            for _ in range(count):
-                shell.start_service(name)
-        for processes in services.values():
-            for process in processes:
-                await process.wait_ready(deadline_s=90)
-        shell.http = httpx.AsyncClient(base_url=shell.intake_url, timeout=15)
+        world = await stack.enter_async_context(
+            running_world(
+                new_namespace(chaos_infra_handle(), "chaos"),
+                log_dir,
+                FAST,
+                replicas={"matching": matching, "notifications": notifications},
+            )
+        )
+        shell = System(world, {}, receivers, config)
+        stack.push_async_callback(_cancel_acceptors, shell)
         await _seed(shell)
         yield shell
 
 
-async def _stop_all(shell: System) -> None:
+async def _cancel_acceptors(shell: System) -> None:
     for task in list(shell._acceptors):
         task.cancel()
-    for processes in shell.services.values():
-        for process in processes:
-            if process.proc is not None and process.proc.poll() is None:
-                process.kill()
 
 
 async def _seed(shell: System) -> None:
-    shell.operator = await factories.operator_key(shell.namespace)
-    ops = {"Authorization": f"Bearer {shell.operator}"}
     for pid in PARTNERS:
-        body = factories.partner(pid, ["legal"], ["AE"], capacity=1000)
-        del body["id"]
-        body["delivery"] = {"webhook_url": shell.receivers[pid].url}
-        assert (await shell.http.put(f"/v1/partners/{pid}", json=body, headers=ops)).is_success
-        key = (await shell.http.post(f"/v1/partners/{pid}/api-keys", json={"name": "crm"}, headers=ops)).json()
-        shell.partner_keys[pid] = key["api_key"]
-        secret = await shell.http.get(
-            "/v1/partners/me/webhook-secret", headers={"Authorization": f"Bearer {key['api_key']}"}
-        )
-        shell.receivers[pid].secrets.append(secret.json()["secret"])
+        await shell.world.add_partner(pid, ["legal"], ["AE"], shell.receivers[pid], capacity=1000)
         shell.receivers[pid].on_handled = shell.on_offer(pid)
-        for matching in shell.services["matching"]:
-
-            async def known(url: str = matching.url, partner: str = pid) -> bool:
-                return (await shell.http.get(f"{url}/internal/directory/{partner}")).status_code == 200
-
-            await eventually(known, f"{pid} in matching's directory")
-    for consent in (True, False):
-        answer = await shell.http.post("/v1/enterprises", json=factories.enterprise(consent=consent))
-        shell.enterprises[consent] = answer.json()["api_key"]["api_key"]
+    shell.enterprises[True] = shell.world.enterprise.key
+    shell.enterprises[False] = (await shell.world.register_enterprise(consent=False)).key
 
 
 async def drive(shell: System, config: ChaosConfig, fault: Callable[[], Coroutine[Any, Any, None]]) -> list[Submitted]:
@@ -291,7 +245,7 @@ async def _submit(shell: System, idempotency_key: str, consented: bool) -> Submi
 
     async def accepted() -> bool:
         try:
-            response = await shell.http.post("/v1/service-requests", json=NEED, headers=headers)
+            response = await shell.world.http.post("/v1/service-requests", json=NEED, headers=headers)
         except httpx.HTTPError:
             return False
         if response.status_code == 201:
@@ -304,7 +258,7 @@ async def _submit(shell: System, idempotency_key: str, consented: bool) -> Submi
 
 
 async def settle(shell: System, submitted: list[Submitted], config: ChaosConfig) -> dict[str, dict[str, Any]]:
-    ops = {"Authorization": f"Bearer {shell.operator}"}
+    ops = bearer(shell.world.operator)
     final: dict[str, dict[str, Any]] = {}
 
     async def all_accepted() -> bool:
@@ -312,7 +266,7 @@ async def settle(shell: System, submitted: list[Submitted], config: ChaosConfig)
             if final.get(item.referral_id, {}).get("status") == "accepted":
                 continue
             try:
-                answer = await shell.http.get(f"/v1/referrals/{item.referral_id}", headers=ops)
+                answer = await shell.world.http.get(f"/v1/referrals/{item.referral_id}", headers=ops)
             except httpx.HTTPError:
                 return False
             final[item.referral_id] = answer.json()
@@ -389,7 +343,7 @@ def missing_webhooks(shell: System, final: dict[str, dict[str, Any]]) -> list[st
 
 async def uncommitted_violations(shell: System) -> list[str]:
     """Events below a group's committed offset that the group's service neither handled nor dead-lettered."""
-    namespace = shell.namespace
+    namespace = shell.world.namespace
     topic = namespace.topic("goglobal.referrals")
     records = await _all_records(namespace.infra.kafka, topic)
     dead = await _dead_lettered(namespace.infra.kafka, f"{topic}.dlq")

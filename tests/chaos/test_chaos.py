@@ -1,10 +1,10 @@
-"""Faults under load: one scenario each, on a Kafka + nx-27017 stack of their own (they stop it).
+"""Faults under load: one scenario each, on the chaos tier's Kafka + nx-27017 stack (they stop it; conftest.py).
 
 `make test` runs the short form (40 requests at 4/s, faults of 5 s); `make test-chaos` the full one
 (500 requests at 10/s, the broker and the database away for 30 s, webhooks failing for 60 s)."""
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,8 @@ from tests.chaos.harness import (
     system,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(1800)]
 CONFIG = ChaosConfig.from_env()
 Fault = Callable[[System], Coroutine[Any, Any, None]]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chaos_stack() -> Iterator[None]:
-    chaos_infra("up")
-    yield
-    chaos_infra("down")  # a stack left running would hold its ports (fixed when GOGLOBAL_CHAOS_*_PORT are set)
 
 
 async def run(scenario: str, log_dir: Path, fault: Fault, matching: int = 1, notifications: int = 1) -> Outcome:
@@ -53,7 +45,7 @@ async def pause() -> None:
 
 def kill_and_restart(name: str) -> Fault:
     async def fault(shell: System) -> None:
-        await shell.restart(name)
+        await shell.world.restart(name)
 
     return fault
 
@@ -65,8 +57,8 @@ async def test_sigkill_of_a_service_mid_load(service: str, tmp_path: Path) -> No
 
 async def test_one_of_two_replicas_is_sigkilled(tmp_path: Path) -> None:
     async def fault(shell: System) -> None:
-        shell.services["matching"][0].kill()
-        shell.services["notifications"][1].kill()
+        shell.world.processes["matching"][0].kill()
+        shell.world.processes["notifications"][1].kill()
 
     await run("SIGKILL one of two matching and notifications replicas", tmp_path, fault, matching=2, notifications=2)
 
@@ -103,7 +95,7 @@ async def test_webhook_receivers_fail_and_time_out(tmp_path: Path) -> None:
 
 async def test_poison_messages_mixed_into_the_topics(tmp_path: Path) -> None:
     async def fault(shell: System) -> None:
-        namespace = shell.namespace
+        namespace = shell.world.namespace
         topics = [namespace.topic(t) for t in ("goglobal.referrals", "goglobal.partners", "goglobal.enterprises")]
         await ensure_topics(namespace.infra.kafka, topics)
         producer = make_producer(namespace.infra.kafka, "chaos")

@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.contract.servers import Doc, Server, Unavailable, identify, start_mongo_java_server
-from tests.support import REPO, Infra
+from tests.support import REPO, Infra, mark_tier
 
 DEFAULT = "default"
 MONGO_JAVA_SERVER = "mongo-java-server"
@@ -84,6 +84,10 @@ NOT_STRICT = {
     ("ferretdb", "test_version_compare_and_set_has_exactly_one_winner"),
     ("ferretdb", "test_concurrent_upserts_create_one_document"),
 }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_tier(items, __file__, pytest.mark.contract)
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,9 @@
 
 import asyncio
 
-import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.contract.servers import Doc
-
-pytestmark = pytest.mark.contract
 
 
 async def test_concurrent_inc_loses_no_increment(db: AsyncDatabase[Doc]) -> None:

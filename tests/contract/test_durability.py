@@ -17,13 +17,11 @@ from pymongo.errors import PyMongoError
 
 from tests.contract.conftest import MONGO_JAVA_SERVER
 from tests.contract.servers import NX_27017_ENV, Doc, nx_27017_executable, start_nx_27017
-from tests.support import free_port
-
-pytestmark = pytest.mark.contract
+from tests.support import TIME_SCALE, free_port
 
 WRITERS = 8
 KILL_AFTER_ACKS = 400
-DEADLINE_S = 30.0
+DEADLINE_S = 30.0 * TIME_SCALE
 
 
 async def test_acknowledged_writes_survive_sigkill(server_name: str, tmp_path: Path) -> None:

@@ -17,8 +17,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.contract.servers import Doc
 
-pytestmark = pytest.mark.contract
-
 SMALL, LARGE = 2_000, 20_000
 LOOKUPS = 200
 WARM_UP = 50

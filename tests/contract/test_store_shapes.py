@@ -46,8 +46,6 @@ from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStart
 
 from tests.contract.servers import Doc, Server
 
-pytestmark = pytest.mark.contract
-
 
 def ms_now() -> datetime:
     """BSON dates hold milliseconds; pymongo hands back naive UTC datetimes."""

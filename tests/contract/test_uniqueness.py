@@ -6,8 +6,6 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from tests.contract.servers import Doc
 
-pytestmark = pytest.mark.contract
-
 
 async def test_unique_index_rejects_second_insert(db: AsyncDatabase[Doc]) -> None:
     users = db["users"]

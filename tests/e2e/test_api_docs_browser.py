@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -22,10 +21,10 @@ from selenium.webdriver.remote.command import Command
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.browser import NEEDS_CHROMIUM, chromium
-from tests.integration.intake_helpers import module_namespace, start_services, stop_services
-from tests.support import Infra, discard, free_port
+from tests.support import Infra, free_port
+from tests.world import new_namespace, running_world
 
-pytestmark = [pytest.mark.integration, NEEDS_CHROMIUM]
+pytestmark = NEEDS_CHROMIUM
 WAIT_S = 30
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "chrome-error"}
@@ -42,19 +41,12 @@ class Intake:
 
 @pytest.fixture(scope="module")
 async def intake(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Intake]:
-    namespace = module_namespace(infra)
-    services = await start_services(["intake"], namespace, tmp_path_factory.mktemp("api-docs-logs"))
-    try:
-        url = services["intake"].url
-        async with httpx.AsyncClient(base_url=url, timeout=15) as http:
-            spec: dict[str, Any] = (await http.get("/openapi.json")).json()
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("api-docs-logs"), names=["intake"]) as w:
+        spec: dict[str, Any] = (await w.http.get("/openapi.json")).json()
         operations = sum(len(item) for item in spec["paths"].values())
         shots = tmp_path_factory.mktemp("api-docs-screenshots")
         print(f"\nAPI docs screenshots: {shots}")
-        yield Intake(url, operations, spec["info"]["title"], shots)
-    finally:
-        stop_services(services)
-        await discard(namespace)
+        yield Intake(w.url, operations, spec["info"]["title"], shots)
 
 
 @pytest.fixture

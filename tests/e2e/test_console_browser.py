@@ -4,16 +4,14 @@ success) against the API's numbers, replaying a dead letter, assigning an unmatc
 revocation and sign-out. Screenshots of every step go to one folder (printed)."""
 
 import contextlib
-import json
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from pymongo import AsyncMongoClient
@@ -29,14 +27,11 @@ from goglobal_shared.kafka import make_producer
 from intake.console.data import FUNNEL_STEPS
 from tests import factories
 from tests.e2e.browser import NEEDS_CHROMIUM, chromium
-from tests.integration.intake_helpers import bearer, module_namespace, register_enterprise, stop_services
-from tests.support import Infra, Namespace, ServiceProcess, discard, eventually
+from tests.support import Infra, eventually
 from tests.webhook_receiver import Receiver
+from tests.world import World, bearer, key_id, new_namespace, running_world
 
-pytestmark = [
-    pytest.mark.integration,
-    NEEDS_CHROMIUM,
-]
+pytestmark = NEEDS_CHROMIUM
 OPERATOR_NAME = "console-operator"
 GARBAGE_EVENT_ID = "console-e2e-garbage"
 BOOKS_NAME = "Books & <b>Co</b>"  # markup in a partner name must show as text, in the tables and in the charts
@@ -44,86 +39,30 @@ WAIT_S = 20
 
 
 @dataclass
-class World:
-    namespace: Namespace
-    services: dict[str, ServiceProcess]
-    http: httpx.AsyncClient
-    operator: str
-    enterprise_key: str
+class Seeded:
+    """What the module's world was seeded with, and where the screenshots go."""
+
     referrals: dict[str, str]  # "completed", "offered", "unmatched" -> referral id
     letter_id: str
     screenshots: Path
-    partner_keys: dict[str, str] = field(default_factory=dict)
     announced: bool = False  # the screenshot folder was printed
 
-    @property
-    def base(self) -> str:
-        return self.services["intake"].url
 
-    async def add_partner(
-        self, partner_id: str, category: str, markets: list[str], hook: Receiver, name: str | None = None
-    ) -> None:
-        body = factories.partner(partner_id, [category], markets, delivery={"webhook_url": hook.url})
-        del body["id"]
-        if name:
-            body["name"] = name
-        answer = await self.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(self.operator))
-        assert answer.status_code in (200, 201), answer.text
-        key = await self.http.post(
-            f"/v1/partners/{partner_id}/api-keys", json={"name": "t"}, headers=bearer(self.operator)
-        )
-        self.partner_keys[partner_id] = key.json()["api_key"]
-        secret = await self.http.get("/v1/partners/me/webhook-secret", headers=bearer(self.partner_keys[partner_id]))
-        hook.secrets.append(secret.json()["secret"])
-        matching = self.services["matching"].url
-
-        async def known() -> bool:  # a referral submitted before matching knows the partner would go unmatched
-            return (await self.http.get(f"{matching}/internal/directory/{partner_id}")).status_code == 200
-
-        await eventually(known, f"{partner_id} in matching's directory")
-
-    async def submit(self, category: str, markets: list[str]) -> str:
-        need = {"service_category": category, "target_markets": markets}
-        answer = await self.http.post(
-            "/v1/service-requests", json={"needs": [need]}, headers=bearer(self.enterprise_key)
-        )
-        assert answer.status_code == 201, answer.text
-        return str(answer.json()["referrals"][0]["id"])
-
-    async def referral(self, referral_id: str) -> dict[str, Any]:
-        answer = await self.http.get(f"/v1/referrals/{referral_id}", headers=bearer(self.operator))
-        body: dict[str, Any] = answer.json()
-        return body
-
-    async def until(self, referral_id: str, status: str) -> dict[str, Any]:
-        async def reached() -> dict[str, Any] | None:
-            body = await self.referral(referral_id)
-            return body if body["status"] == status else None
-
-        return await eventually(reached, f"referral {referral_id} to be {status}")
-
-    async def partner_acts(self, partner_id: str, referral_id: str, action: str, body: Any = None) -> None:
-        answer = await self.http.post(
-            f"/v1/referrals/{referral_id}/{action}", json=body, headers=bearer(self.partner_keys[partner_id])
-        )
-        assert answer.status_code == 200, answer.text
-
-
-async def _seed(world: World, hooks: dict[str, Receiver]) -> None:
+async def _seed(world: World, hooks: dict[str, Receiver]) -> dict[str, str]:
     """Three referrals: one completed by its partner, one offered, one that no partner covers (unmatched).
     console-legal's webhook endpoint takes every delivery; console-books' refuses them all (400: no retry)."""
-    await world.add_partner("console-legal", "legal", ["AE"], hooks["console-legal"])
-    await world.add_partner("console-books", "accounting", ["GB"], hooks["console-books"], name=BOOKS_NAME)
-    done = await world.submit("legal", ["AE"])
-    offered = await world.submit("accounting", ["GB"])
-    lost = await world.submit("marketing", ["IT"])
+    await world.add_partner("console-legal", ["legal"], ["AE"], hooks["console-legal"])
+    await world.add_partner("console-books", ["accounting"], ["GB"], hooks["console-books"], name=BOOKS_NAME)
+    done = await world.refer("legal", ["AE"])
+    offered = await world.refer("accounting", ["GB"])
+    lost = await world.refer("marketing", ["IT"])
     await world.until(done, "offered")
-    await world.partner_acts("console-legal", done, "accept")
-    await world.partner_acts("console-legal", done, "start")
-    await world.partner_acts("console-legal", done, "complete", {"outcome": "engaged", "notes": "DMCC set up"})
+    completion = {"outcome": "engaged", "notes": "DMCC set up"}
+    for action, body in (("accept", None), ("start", None), ("complete", completion)):
+        assert (await world.act("console-legal", done, action, body)).status_code == 200
     await world.until(offered, "offered")
     await world.until(lost, "unmatched")
-    world.referrals.update(completed=done, offered=offered, unmatched=lost)
+    return {"completed": done, "offered": offered, "unmatched": lost}
 
 
 async def _dead_letter(world: World) -> str:
@@ -166,32 +105,27 @@ async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    namespace = module_namespace(infra)
+async def console(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[World, Seeded]]:
+    """The console reads every service's /readyz, /metrics and matching's partner load (GOGLOBAL_SERVICE_URLS)."""
     log_dir = tmp_path_factory.mktemp("console-logs")
-    services = {name: ServiceProcess(name, namespace, log_dir) for name in ("intake", "matching", "notifications")}
-    # The console reads every service's /readyz, /metrics and matching's partner load from these URLs.
-    services["intake"].env["GOGLOBAL_SERVICE_URLS"] = json.dumps({n: s.url for n, s in services.items()})
-    try:
-        for service in services.values():
-            service.start()
-        for service in services.values():
-            await service.wait_ready()
-        operator = await factories.operator_key(namespace, OPERATOR_NAME)
-        async with (
-            httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http,
-            serving(Receiver()) as legal_hook,
-            serving(Receiver(failing=400)) as books_hook,
-        ):
-            enterprise = await register_enterprise(http, consent=True, contact_email="ops@brightsolar.example.cn")
-            shots = tmp_path_factory.mktemp("console-screenshots")
-            world = World(namespace, services, http, operator, enterprise.key, {}, "", shots)
-            await _seed(world, {"console-legal": legal_hook, "console-books": books_hook})
-            world.letter_id = await _dead_letter(world)
-            yield world
-    finally:
-        stop_services(services)
-        await discard(namespace)
+    async with (
+        running_world(new_namespace(infra), log_dir, operator_name=OPERATOR_NAME, console=True) as world,
+        serving(Receiver()) as legal_hook,
+        serving(Receiver(failing=400)) as books_hook,
+    ):
+        referrals = await _seed(world, {"console-legal": legal_hook, "console-books": books_hook})
+        letter_id = await _dead_letter(world)
+        yield world, Seeded(referrals, letter_id, tmp_path_factory.mktemp("console-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def world(console: tuple[World, Seeded]) -> World:
+    return console[0]
+
+
+@pytest.fixture(scope="module")
+def seeded(console: tuple[World, Seeded]) -> Seeded:
+    return console[1]
 
 
 class Camera:
@@ -211,13 +145,13 @@ def driver(tmp_path: Path) -> Iterator[WebDriver]:
 
 @pytest.fixture
 def camera(
-    driver: WebDriver, world: World, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+    driver: WebDriver, seeded: Seeded, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> Camera:
-    if not world.announced:
+    if not seeded.announced:
         with capsys.disabled():
-            print(f"\nconsole screenshots: {world.screenshots}")
-        world.announced = True
-    return Camera(driver, world.screenshots, request.node.name)
+            print(f"\nconsole screenshots: {seeded.screenshots}")
+        seeded.announced = True
+    return Camera(driver, seeded.screenshots, request.node.name)
 
 
 def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
@@ -225,7 +159,7 @@ def wait(driver: WebDriver) -> WebDriverWait[WebDriver]:
 
 
 def sign_in(driver: WebDriver, world: World, key: str) -> None:
-    driver.get(f"{world.base}/console/login")
+    driver.get(f"{world.url}/console/login")
     driver.find_element(By.ID, "api_key").send_keys(key)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
@@ -258,11 +192,11 @@ def console_cookie(driver: WebDriver) -> str:
 async def test_pages_need_a_session_and_a_wrong_key_shows_an_error(
     world: World, driver: WebDriver, camera: Camera
 ) -> None:
-    driver.get(f"{world.base}/console")
-    wait(driver).until(ec.url_to_be(f"{world.base}/console/login"))
+    driver.get(f"{world.url}/console")
+    wait(driver).until(ec.url_to_be(f"{world.url}/console/login"))
     camera.shot("login-page")
 
-    for wrong in ("gg_0123456789abcdef_not-a-real-secret-at-all-not-a-real-secret-x", world.enterprise_key):
+    for wrong in ("gg_0123456789abcdef_not-a-real-secret-at-all-not-a-real-secret-x", world.enterprise.key):
         sign_in(driver, world, wrong)
         error = wait(driver).until(ec.visibility_of_element_located((By.ID, "login-error")))
         assert "not a valid operator API key" in error.text
@@ -418,9 +352,11 @@ async def test_the_charts_draw_the_funnel_the_last_hour_and_webhook_success_as_t
     camera.shot("lag-and-backlog-charts")
 
 
-async def test_an_open_offer_past_its_deadline_is_listed(world: World, driver: WebDriver, camera: Camera) -> None:
+async def test_an_open_offer_past_its_deadline_is_listed(
+    world: World, seeded: Seeded, driver: WebDriver, camera: Camera
+) -> None:
     """As if matching's expiry scheduler had stalled: the stored deadline of the open offer is moved back."""
-    rid = world.referrals["offered"]
+    rid = seeded.referrals["offered"]
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(world.namespace.infra.mongodb_uri, tz_aware=True)
     try:
         requests = client[world.namespace.database("intake")]["service_requests"]
@@ -442,34 +378,34 @@ async def test_an_open_offer_past_its_deadline_is_listed(world: World, driver: W
 
 
 async def test_replaying_a_dead_letter_takes_it_off_the_open_list(
-    world: World, driver: WebDriver, camera: Camera
+    world: World, seeded: Seeded, driver: WebDriver, camera: Camera
 ) -> None:
     sign_in_as_operator(driver, world)
-    row = f'#dead-letters tr[data-letter-id="{world.letter_id}"]'
+    row = f'#dead-letters tr[data-letter-id="{seeded.letter_id}"]'
     driver.find_element(By.CSS_SELECTOR, row).location_once_scrolled_into_view  # noqa: B018
     camera.shot("dead-letter-open")
     driver.find_element(By.CSS_SELECTOR, f"{row} button").click()
 
     flash = wait(driver).until(ec.visibility_of_element_located((By.ID, "flash")))
-    assert f"Replay of {world.letter_id}: sent" in flash.text
+    assert f"Replay of {seeded.letter_id}: sent" in flash.text
     assert not driver.find_elements(By.CSS_SELECTOR, row)
     camera.shot("dead-letter-replayed")
 
-    letter = await world.http.get(f"/v1/dead-letters/{world.letter_id}", headers=bearer(world.operator))
+    letter = await world.http.get(f"/v1/dead-letters/{seeded.letter_id}", headers=bearer(world.operator))
     assert letter.json()["status"] == "replayed"
     assert [r["by"] for r in letter.json()["replays"]] == [f"operator:{OPERATOR_NAME}"]
 
     async def failed_again() -> bool:  # the replay really re-sent it: still garbage, it is dead-lettered anew
         answer = await world.http.get("/v1/dead-letters", params={"status": "open"}, headers=bearer(world.operator))
-        return any(d["event_id"] == GARBAGE_EVENT_ID and d["id"] != world.letter_id for d in answer.json())
+        return any(d["event_id"] == GARBAGE_EVENT_ID and d["id"] != seeded.letter_id for d in answer.json())
 
     await eventually(failed_again, "the replayed garbage to be dead-lettered again under its new offset")
 
 
 async def test_assigning_an_unmatched_referral_offers_it_to_the_partner(
-    world: World, driver: WebDriver, camera: Camera
+    world: World, seeded: Seeded, driver: WebDriver, camera: Camera
 ) -> None:
-    rid = world.referrals["unmatched"]
+    rid = seeded.referrals["unmatched"]
     sign_in_as_operator(driver, world)
     row = f'#unmatched tr[data-referral-id="{rid}"]'
     Select(driver.find_element(By.ID, f"assign-{rid}")).select_by_value("console-books")
@@ -508,11 +444,11 @@ async def test_posts_need_the_csrf_token_sign_out_ends_the_session_and_revoked_k
     assert (await world.http.get("/console", headers=session)).status_code == 200  # the session survived
 
     driver.find_element(By.ID, "logout").click()
-    wait(driver).until(ec.url_to_be(f"{world.base}/console/login"))
+    wait(driver).until(ec.url_to_be(f"{world.url}/console/login"))
     camera.shot("signed-out")
     assert driver.get_cookie("goglobal_console") is None
-    driver.get(f"{world.base}/console")
-    wait(driver).until(ec.url_to_be(f"{world.base}/console/login"))
+    driver.get(f"{world.url}/console")
+    wait(driver).until(ec.url_to_be(f"{world.url}/console/login"))
     gone = await world.http.get("/console", headers=session)
     assert gone.status_code == 303  # deleted on the server, not only in the browser
 
@@ -521,7 +457,7 @@ async def test_posts_need_the_csrf_token_sign_out_ends_the_session_and_revoked_k
     assert login.status_code == 303
     other = {"Cookie": f"goglobal_console={login.cookies['goglobal_console']}"}
     assert (await world.http.get("/console", headers=other)).status_code == 200
-    key_id = second.split("_")[1]
-    revoked = await world.http.delete(f"/v1/api-keys/{key_id}", headers=bearer(world.operator))
+    second_id = key_id(second)
+    revoked = await world.http.delete(f"/v1/api-keys/{second_id}", headers=bearer(world.operator))
     assert revoked.status_code == 200, revoked.text
     assert (await world.http.get("/console", headers=other)).status_code == 303

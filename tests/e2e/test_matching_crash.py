@@ -5,14 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from pymongo import AsyncMongoClient
 
 from tests import factories
-from tests.e2e.test_referral_flow import bearer, read_events
+from tests.e2e.test_referral_flow import read_events
 from tests.support import Namespace, ServiceProcess, eventually
-
-pytestmark = pytest.mark.integration
+from tests.world import bearer
 
 SEED = [{"id": "harbour-counsel", "name": "Harbour Counsel", "categories": {"legal": []}, "markets": ["AE", "SA"]}]
 ONE_NEED = {"needs": [{"service_category": "legal", "target_markets": ["AE", "SA"]}]}

@@ -2,19 +2,15 @@
 still ends with exactly one accepted partner (or unmatched), none stuck."""
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from pymongo import AsyncMongoClient
 
-from tests import factories
-from tests.e2e.test_referral_flow import bearer
-from tests.support import Namespace, ServiceProcess, eventually
+from tests.support import Namespace, eventually
+from tests.world import bearer, running_world
 
-pytestmark = pytest.mark.integration
 REFERRALS = 30
 PARTNERS = ("rep-alpha", "rep-beta", "rep-gamma")
 TERMINAL_FOR_TEST = {"accepted", "unmatched"}
@@ -33,45 +29,18 @@ async def accept_every_offer(http: httpx.AsyncClient, keys: dict[str, str], stop
 
 
 async def test_a_killed_replica_leaves_no_referral_stuck(namespace: Namespace, tmp_path: Path) -> None:
-    intake = ServiceProcess("intake", namespace, tmp_path).start()
-    replicas = [ServiceProcess("matching", namespace, tmp_path / f"m{i}") for i in range(2)]
-    for i, replica in enumerate(replicas):
-        (tmp_path / f"m{i}").mkdir()
-        replica.start()
     stop = asyncio.Event()
-    try:
-        await intake.wait_ready()
-        for replica in replicas:
-            await replica.wait_ready()
-        operator = await factories.operator_key(namespace)
-        async with httpx.AsyncClient(base_url=intake.url, timeout=15) as http:
-            keys = {}
-            for pid in PARTNERS:
-                body = factories.partner(pid, ["legal"], ["AE"], capacity=100)
-                del body["id"]
-                assert (await http.put(f"/v1/partners/{pid}", json=body, headers=bearer(operator))).status_code == 201
-                keys[pid] = (
-                    await http.post(f"/v1/partners/{pid}/api-keys", json={"name": "t"}, headers=bearer(operator))
-                ).json()["api_key"]
-            for replica in replicas:
-
-                async def knows(url: str = replica.url) -> bool:
-                    codes = [(await http.get(f"{url}/internal/directory/{pid}")).status_code for pid in PARTNERS]
-                    return codes == [200, 200, 200]
-
-                await eventually(knows, "both replicas to know the partners")
-            enterprise = (await http.post("/v1/enterprises", json=factories.enterprise())).json()["api_key"]["api_key"]
-            partners_at_work = asyncio.create_task(accept_every_offer(http, keys, stop))
+    async with running_world(namespace, tmp_path, names=["intake", "matching"], replicas={"matching": 2}) as world:
+        http, operator = world.http, world.operator
+        for pid in PARTNERS:
+            await world.add_partner(pid, ["legal"], ["AE"], capacity=100)  # known to both replicas
+        partners_at_work = asyncio.create_task(accept_every_offer(http, world.partner_keys, stop))
+        try:
             referral_ids = []
             for n in range(REFERRALS):
-                created = await http.post(
-                    "/v1/service-requests",
-                    headers=bearer(enterprise),
-                    json={"needs": [{"service_category": "legal", "target_markets": ["AE"]}]},
-                )
-                referral_ids.append(created.json()["referrals"][0]["id"])
+                referral_ids.append(await world.refer("legal", ["AE"]))
                 if n == REFERRALS // 3:
-                    replicas[0].kill()  # mid-stream, without leaving the group
+                    world.processes["matching"][0].kill()  # mid-stream, without leaving the group
 
             async def settled() -> list[dict[str, Any]] | None:
                 bodies = [
@@ -80,6 +49,7 @@ async def test_a_killed_replica_leaves_no_referral_stuck(namespace: Namespace, t
                 return bodies if all(b["status"] in TERMINAL_FOR_TEST for b in bodies) else None
 
             final = await eventually(settled, "every referral to be accepted or unmatched", deadline_s=90)
+        finally:
             stop.set()
             await partners_at_work
         accepted = [b for b in final if b["status"] == "accepted"]
@@ -97,8 +67,3 @@ async def test_a_killed_replica_leaves_no_referral_stuck(namespace: Namespace, t
             assert plan["accepted_by"] == body["partner_id"], (body, plan)
             assert await plans.count_documents({"_id": body["id"]}) == 1
         await mongo.close()
-    finally:
-        stop.set()
-        for process in (intake, *replicas):
-            with contextlib.suppress(Exception):
-                process.kill()

@@ -13,35 +13,21 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from tests import factories
-from tests.support import Namespace, ServiceProcess, eventually
+from tests.support import Namespace, eventually
 from tests.webhook_receiver import Receiver, running
-
-pytestmark = pytest.mark.integration
+from tests.world import World, bearer, running_world
 
 PARTNERS = [
-    factories.partner("gulf-legal", ["legal"], ["MIDDLE_EAST"]),
-    factories.partner("harbour-counsel", ["legal"], ["AE", "SA"]),
-    factories.partner("pearl-treasury", ["banking_and_fund_management"], ["AE", "GB"]),
+    ("gulf-legal", ["legal"], ["MIDDLE_EAST"]),
+    ("harbour-counsel", ["legal"], ["AE", "SA"]),
+    ("pearl-treasury", ["banking_and_fund_management"], ["AE", "GB"]),
 ]
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 @pytest.fixture
-async def system(namespace: Namespace, tmp_path: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
-    services = {name: ServiceProcess(name, namespace, tmp_path) for name in ("intake", "matching", "notifications")}
-    for service in services.values():
-        service.start()
-    try:
-        for service in services.values():
-            await service.wait_ready()
-        yield services
-    finally:
-        for service in services.values():
-            if service.proc and service.proc.poll() is None:
-                service.kill()
+async def world(namespace: Namespace, tmp_path: Path) -> AsyncIterator[World]:
+    async with running_world(namespace, tmp_path) as system:
+        yield system
 
 
 async def read_events(
@@ -68,39 +54,18 @@ async def read_events(
     return found
 
 
-async def setup_directory(http: httpx.AsyncClient, operator: str, receiver: Receiver) -> str:
-    """Creates the partners (`harbour-counsel` with a webhook to `receiver`) and returns its key."""
-    for body in PARTNERS:
-        if body["id"] == "harbour-counsel":
-            body = {**body, "delivery": {"webhook_url": receiver.url}}
-        answer = await http.post("/v1/partners", json=body, headers=bearer(operator))
-        assert answer.status_code == 201, answer.text
-    key = await http.post("/v1/partners/harbour-counsel/api-keys", json={"name": "crm"}, headers=bearer(operator))
-    assert key.status_code == 201, key.text
-    partner_key = str(key.json()["api_key"])
-    secret = (await http.get("/v1/partners/me/webhook-secret", headers=bearer(partner_key))).json()["secret"]
-    receiver.secrets.append(secret)
-    return partner_key
+async def setup_directory(world: World, receiver: Receiver) -> str:
+    """Adds the partners (`harbour-counsel` with a webhook to `receiver`) and returns its key."""
+    for partner_id, categories, markets in PARTNERS:
+        await world.add_partner(partner_id, categories, markets, receiver if partner_id == "harbour-counsel" else None)
+    return world.partner_keys["harbour-counsel"]
 
 
-async def wait_for_status(http: httpx.AsyncClient, key: str, referral_id: str, status: str) -> dict[str, Any]:
-    async def reached() -> dict[str, Any] | None:
-        body: dict[str, Any] = (await http.get(f"/v1/referrals/{referral_id}", headers=bearer(key))).json()
-        return body if body.get("status") == status else None
-
-    return await eventually(reached, f"referral {referral_id} to be {status}")
-
-
-async def test_two_need_request_is_matched_offered_and_completed(
-    system: dict[str, ServiceProcess], namespace: Namespace
-) -> None:
-    operator = await factories.operator_key(namespace)
+async def test_two_need_request_is_matched_offered_and_completed(world: World, namespace: Namespace) -> None:
+    http, enterprise_key = world.http, world.enterprise.key
     receiver = Receiver()
-    async with running(receiver), httpx.AsyncClient(base_url=system["intake"].url, timeout=10) as http:
-        partner_key = await setup_directory(http, operator, receiver)
-        registered = await http.post("/v1/enterprises", json=factories.enterprise())
-        assert registered.status_code == 201, registered.text
-        enterprise_key = registered.json()["api_key"]["api_key"]
+    async with running(receiver):
+        partner_key = await setup_directory(world, receiver)
 
         # The directory reaches matching through partner.upserted events; wait until it can match.
         async def submitted_and_offered() -> dict[str, Any] | None:
@@ -114,10 +79,10 @@ async def test_two_need_request_is_matched_offered_and_completed(
         legal, treasury = (r["id"] for r in request["referrals"])
         assert [r["status"] for r in request["referrals"]] == ["submitted", "submitted"]
 
-        offered = await wait_for_status(http, operator, legal, "offered")
+        offered = await world.until(legal, "offered")
         assert offered["open_offers"] == ["harbour-counsel"]  # exact coverage of AE and SA beats the region
         assert offered["candidates"][0]["reasons"][:2] == ["offers legal", "covers AE and SA"]
-        assert (await wait_for_status(http, operator, treasury, "offered"))["open_offers"] == ["pearl-treasury"]
+        assert (await world.until(treasury, "offered"))["open_offers"] == ["pearl-treasury"]
 
         # Before accepting, the partner sees the need but not who the enterprise is.
         seen = (await http.get(f"/v1/referrals/{legal}", headers=bearer(partner_key))).json()
@@ -197,6 +162,6 @@ async def _settled(http: httpx.AsyncClient, key: str, referral_id: str) -> dict[
     return body if body["status"] in {"offered", "unmatched"} else None
 
 
-async def test_sigterm_stops_every_service_cleanly(system: dict[str, ServiceProcess]) -> None:
-    for service in system.values():
+async def test_sigterm_stops_every_service_cleanly(world: World) -> None:
+    for service in world.services.values():
         assert service.terminate() == 0, service.log_tail()

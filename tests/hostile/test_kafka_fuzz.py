@@ -14,10 +14,10 @@ and an enterprise added). Then:
 * the real traffic went through: every good request is offered, the new partner gets offers, notifications knows
   the new enterprise.
 
-Records that crashed a service (bugs in `known_bugs.py`: a null header value, a partner event matching cannot use,
-a record at the size limit) are left out of that run while their bug is open; each also has a regression test below
-on the very loop the services run (DirectoryFollower, EventConsumer, DeadLetterCollector), in this process on the
-real broker and database. Metrics labelled with made-up event types are checked on the running services.
+Records that once crashed a service (a null header value, a partner event matching cannot use, a record at the
+size limit) also have a regression test below, each naming its bug, on the very loop the services run
+(DirectoryFollower, EventConsumer, DeadLetterCollector), in this process on the real broker and database. Metrics
+labelled with made-up event types are checked on the running services.
 """
 
 import asyncio
@@ -46,20 +46,8 @@ from intake.consumers.dead_letters import DeadLetterCollector
 from matching.adapters.directory_follower import DirectoryFollower, make_follower_consumer
 from matching.engine import DirectoryIndex
 from tests import factories
-from tests.hostile.known_bugs import (
-    COLLECTOR_NULL_HEADER,
-    METRIC_LABEL_FROM_HEADER,
-    NULL_HEADER_CRASH,
-    OVERSIZE_DEAD_LETTER_CRASH,
-    PARTNER_EVENT_CRASH,
-    Bug,
-    xfail_until_fixed,
-)
-from tests.hostile.world import Stack, running_stack
-from tests.integration.intake_helpers import Enterprise, bearer
 from tests.support import Infra, Namespace, eventually
-
-pytestmark = pytest.mark.integration
+from tests.world import World, bearer, new_namespace, running_world
 
 REFERRALS, PARTNERS = "goglobal.referrals", "goglobal.partners"
 ENTERPRISES, NOTIFICATIONS = "goglobal.enterprises", "goglobal.notifications"
@@ -112,13 +100,8 @@ class Fuzz:
     name: str
     make: Callable[[Record, random.Random], Record]
     topics: tuple[str, ...] = (REFERRALS, PARTNERS, ENTERPRISES, NOTIFICATIONS)
-    bug: Bug | None = None  # an open bug makes this record crash a service: left out of the shared run
     once: bool = False  # in the first round only (the big ones)
     dead_lettered_by: int | None = None  # default: every consumer of the topic
-
-    @property
-    def runs(self) -> bool:
-        return self.bug is None or self.bug.fixed
 
 
 def _hex(rng: random.Random, n: int = 8) -> str:
@@ -182,10 +165,10 @@ FUZZ: tuple[Fuzz, ...] = (
         "ce_type", b"\xc3\x28\xa0\xa1")),
     Fuzz("bad-specversion", lambda b, r: b.with_header("ce_specversion", b"0.1")),
     Fuzz("bad-time", lambda b, r: b.with_header("ce_time", b"yesterday at noon")),
-    Fuzz("null-header-value", lambda b, r: b.with_header("ce_type", None), bug=NULL_HEADER_CRASH),
-    Fuzz("partner-matching-cannot-use", _unusable_partner, topics=(PARTNERS,), bug=PARTNER_EVENT_CRASH,
-         dead_lettered_by=1),  # valid for notifications: only matching refuses it
-    Fuzz("near-size-limit", _near_limit, bug=OVERSIZE_DEAD_LETTER_CRASH, once=True),
+    Fuzz("null-header-value", lambda b, r: b.with_header("ce_type", None)),
+    # valid for notifications: only matching refuses it
+    Fuzz("partner-matching-cannot-use", _unusable_partner, topics=(PARTNERS,), dead_lettered_by=1),
+    Fuzz("near-size-limit", _near_limit, once=True),
 )  # fmt: skip
 
 
@@ -290,24 +273,23 @@ TREASURY_AE = {"service_category": "banking_and_fund_management", "target_market
 
 
 @dataclass
-class World:
-    stack: Stack
-    enterprise: Enterprise
+class Fuzzed:
+    """The shared world, and a real record of each topic to break."""
+
+    world: World
     bases: dict[str, Record]
 
 
 @pytest.fixture(scope="module")
-async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async with running_stack(infra, tmp_path_factory.mktemp("kafka-fuzz")) as stack:
-        await stack.put_partner("gulf-legal", ["legal"], ["AE", "SA"])
-        await stack.matching_knows("gulf-legal")
-        enterprise = await stack.enterprise()
-        first = await stack.submit(enterprise, [LEGAL_AE])
-        await stack.all_offered([first["id"]])
-        yield World(stack, enterprise, await first_records(stack.namespace))
+async def fuzzed(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fuzzed]:
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("kafka-fuzz")) as world:
+        await world.add_partner("gulf-legal", ["legal"], ["AE", "SA"])
+        first = await world.submit([LEGAL_AE])
+        await world.all_offered([first["id"]])
+        yield Fuzzed(world, await first_records(world.namespace))
 
 
-async def notifications_knows_enterprise(stack: Stack, enterprise_id: str) -> None:
+async def notifications_knows_enterprise(stack: World, enterprise_id: str) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.namespace.infra.mongodb_uri)
     try:
         enterprises = client[stack.namespace.database("notifications")]["enterprises"]
@@ -321,31 +303,31 @@ async def notifications_knows_enterprise(stack: Stack, enterprise_id: str) -> No
         await client.close()
 
 
-async def test_fuzzed_records_are_dead_lettered_while_real_traffic_flows(world: World) -> None:
-    stack, rng = world.stack, random.Random(SEED)
-    fuzzes = [f for f in FUZZ if f.runs]
+async def test_fuzzed_records_are_dead_lettered_while_real_traffic_flows(fuzzed: Fuzzed) -> None:
+    stack, rng = fuzzed.world, random.Random(SEED)
+    fuzzes = list(FUZZ)
     sent: list[Sent] = []
 
     async def fuzz_round(first: bool) -> None:
         jobs = [(f, t) for f in fuzzes for t in f.topics if first or not f.once]
         rng.shuffle(jobs)
         for fuzz, topic in jobs:
-            partition, offset = await send(kafka, stack.namespace, topic, fuzz.make(world.bases[topic], rng))
+            partition, offset = await send(kafka, stack.namespace, topic, fuzz.make(fuzzed.bases[topic], rng))
             sent.append(Sent(fuzz.name, topic, partition, offset, fuzz.dead_lettered_by or CONSUMERS[topic]))
 
     async with producer(stack.namespace) as kafka, dead_letters(stack.namespace) as letters:
         await fuzz_round(first=True)
-        r1 = await stack.submit(world.enterprise, [LEGAL_AE])
+        r1 = await stack.submit([LEGAL_AE])
         await fuzz_round(first=False)
-        await stack.put_partner("fuzz-treasury", ["banking_and_fund_management"], ["AE"])
-        newcomer = await stack.enterprise(email="ops@newcomer.example.cn")
+        await stack.add_partner("fuzz-treasury", ["banking_and_fund_management"], ["AE"], wait=False)
+        newcomer = await stack.register_enterprise(contact_email="ops@newcomer.example.cn")
         await fuzz_round(first=False)
-        await stack.matching_knows("fuzz-treasury", DEADLINE_S)
-        r2 = await stack.submit(newcomer, [TREASURY_AE, LEGAL_AE])
+        await stack.matching_knows("fuzz-treasury")
+        r2 = await stack.submit([TREASURY_AE, LEGAL_AE], newcomer)
         await fuzz_round(first=False)
 
         # The real traffic went through every topic.
-        await stack.all_offered([r1["id"], r2["id"]], DEADLINE_S)
+        await stack.all_offered([r1["id"], r2["id"]])
         treasury_key = await stack.partner_key("fuzz-treasury")
 
         async def inbox() -> bool:
@@ -397,14 +379,14 @@ async def test_fuzzed_records_are_dead_lettered_while_real_traffic_flows(world: 
     assert set((await stack.ready()).values()) == {200}, f"not ready after the fuzz\n{stack.logs()}"
 
 
-@xfail_until_fixed(METRIC_LABEL_FROM_HEADER)
-async def test_junk_event_types_do_not_become_metric_labels(world: World) -> None:
-    """A producer that sends many made-up types must not grow the services' metrics without bound."""
-    stack, marker = world.stack, f"junk{uuid.uuid4().hex[:8]}"
+async def test_junk_event_types_do_not_become_metric_labels(fuzzed: Fuzzed) -> None:
+    """Regression [metric-label-from-header]: a producer that sends many made-up types must not grow the services'
+    metrics without bound (the label came from the record's ce_type header)."""
+    stack, marker = fuzzed.world, f"junk{uuid.uuid4().hex[:8]}"
     async with producer(stack.namespace) as kafka, dead_letters(stack.namespace) as letters:
         sent = []
         for n in range(20):
-            junk = world.bases[ENTERPRISES].with_header("ce_type", f"hk.goglobal.{marker}.{n}.v1".encode())
+            junk = fuzzed.bases[ENTERPRISES].with_header("ce_type", f"hk.goglobal.{marker}.{n}.v1".encode())
             partition, offset = await send(kafka, stack.namespace, ENTERPRISES, junk)
             sent.append(Sent("junk-type", ENTERPRISES, partition, offset, CONSUMERS[ENTERPRISES]))
 
@@ -541,7 +523,6 @@ async def loads(directory: DirectoryFollower, loop: Loop, partner_id: str) -> No
     await eventually(known, f"the follower to load {partner_id} after the bad record", DEADLINE_S / 2)
 
 
-@xfail_until_fixed(PARTNER_EVENT_CRASH)
 @pytest.mark.parametrize(
     "change",
     [{"categories": []}, {"markets": []}, {"partner_id": "NOT A VALID ID"}, {"sectors": ["zzz"]}, {"name": ""}],
@@ -550,7 +531,8 @@ async def loads(directory: DirectoryFollower, loop: Loop, partner_id: str) -> No
 async def test_a_partner_event_matching_cannot_use_is_dead_lettered(
     namespace: Namespace, change: dict[str, Any]
 ) -> None:
-    """Valid for the event schema (notifications takes it), not for matching's Partner model."""
+    """Regression [partner-event-crash]: a partner event valid for the schema but not for matching's Partner model
+    killed the directory follower (matching exited 70 on every boot); notifications takes it."""
     async with follower(namespace) as (directory, loop), producer(namespace) as kafka, dead_letters(namespace) as dlq:
         partner_id = change.get("partner_id", f"fuzz-{uuid.uuid4().hex[:8]}")
         bad = partner_event(**{"partner_id": partner_id, **change})
@@ -562,8 +544,9 @@ async def test_a_partner_event_matching_cannot_use_is_dead_lettered(
         assert directory.index.get(partner_id) is None, "matching took a partner it cannot use"
 
 
-@xfail_until_fixed(OVERSIZE_DEAD_LETTER_CRASH)
 async def test_a_record_at_the_size_limit_is_dead_lettered_by_the_follower(namespace: Namespace) -> None:
+    """Regression [oversize-dead-letter-crash]: a record near the 1 MiB limit made a dead-letter copy over
+    max_request_size, which killed the loop."""
     async with follower(namespace) as (directory, loop), producer(namespace) as kafka, dead_letters(namespace) as dlq:
         big = near_limit(f"fuzz-{uuid.uuid4().hex[:8]}".encode())
         partition, offset = await send(kafka, namespace, PARTNERS, big)
@@ -580,8 +563,9 @@ async def handles(loop: Loop, handled: list[str], referral_id: str) -> None:
     await eventually(done, f"the loop to handle {referral_id} after the bad record", DEADLINE_S / 2)
 
 
-@xfail_until_fixed(OVERSIZE_DEAD_LETTER_CRASH)
 async def test_a_record_at_the_size_limit_is_dead_lettered_by_the_consume_loop(namespace: Namespace) -> None:
+    """Regression [oversize-dead-letter-crash]: a record near the 1 MiB limit made a dead-letter copy over
+    max_request_size, which killed the loop."""
     handled: list[str] = []
     async with consume_loop(namespace, handled) as loop, producer(namespace) as kafka, dead_letters(namespace) as dlq:
         referral_id = uuid.uuid4().hex
@@ -592,8 +576,9 @@ async def test_a_record_at_the_size_limit_is_dead_lettered_by_the_consume_loop(n
         assert_value_left_out(await dead_lettered(loop, dlq, Sent("near-limit", REFERRALS, partition, offset, 1)), big)
 
 
-@xfail_until_fixed(NULL_HEADER_CRASH)
 async def test_a_null_header_value_is_dead_lettered(namespace: Namespace) -> None:
+    """Regression [null-header-crash]: a null ce_type header value (legal in Kafka) killed every EventConsumer, again
+    after each restart."""
     handled: list[str] = []
     async with consume_loop(namespace, handled) as loop, producer(namespace) as kafka, dead_letters(namespace) as dlq:
         referral_id = uuid.uuid4().hex
@@ -606,9 +591,10 @@ async def test_a_null_header_value_is_dead_lettered(namespace: Namespace) -> Non
         assert b"ce_type" in letter["dlq_error_message"], letter
 
 
-@xfail_until_fixed(COLLECTOR_NULL_HEADER)
 async def test_the_dead_letter_collector_stores_a_letter_with_a_null_header(namespace: Namespace) -> None:
-    """Intake keeps every dead letter for operators; one with a null header value must not stop the others."""
+    """Regression [collector-null-header]: intake's dead-letter collector could not store a letter with a null header,
+    and stalled its partition. Intake keeps every dead letter for operators; one with a null header value must not stop
+    the others."""
     origin = namespace.topic(ENTERPRISES)
     dlq = f"{origin}.dlq"
     await ensure_topics(namespace.infra.kafka, [dlq])

@@ -6,8 +6,8 @@ Every operation gets positive and negative examples; every answer must be no 5xx
 (status code, content type, body schema). A stateful run follows the links Schemathesis infers between operations
 (e.g. GET /v1/service-requests -> GET /v1/service-requests/{request_id}, POST ... -> GET ...).
 
-Failures that are open bugs in `known_bugs.py` (each with its own regression test) are tolerated; anything else
-fails the test with the request to reproduce it. `GOGLOBAL_HOSTILE_EXAMPLES` (default 15) sets the examples per
+Any failure fails the test with the request to reproduce it (the bugs earlier runs found each have a regression
+test in `test_regressions.py`). `GOGLOBAL_HOSTILE_EXAMPLES` (default 15) sets the examples per
 operation and mode, e.g. `GOGLOBAL_HOSTILE_EXAMPLES=200` for a deep run (no time budget then);
 `GOGLOBAL_HOSTILE_BUDGET_S` (default 40 s per caller) bounds the default run on a loaded machine.
 """
@@ -35,32 +35,23 @@ from schemathesis import APIOperation, Case, GenerationMode, Response
 from schemathesis.core.failures import Failure, FailureGroup, ServerError
 from schemathesis.core.result import Ok
 from schemathesis.generation.stateful.state_machine import APIStateMachine, StepInput, StepOutput
-from schemathesis.openapi.checks import JsonSchemaError, UndefinedContentType, UndefinedStatusCode
 from schemathesis.schemas import BaseSchema
 
 from intake.api.middleware import IDEMPOTENCY_KEY_PATTERN
 from tests import factories
-from tests.hostile.known_bugs import (
-    IDEMPOTENCY_KEY_400,
-    IMPORT_415,
-    NON_UTF8_BODY_400,
-    PROBLEM_MEDIA_TYPE,
-    PUT_PARTNER_201,
-    READYZ_503,
-    UNDOCUMENTED_401,
-    UNDOCUMENTED_403,
-    UNDOCUMENTED_413,
-    VALIDATION_422_SCHEMA,
-    Bug,
-)
-from tests.hostile.world import Stack, examples, key_id, running_stack
-from tests.integration.intake_helpers import bearer
-from tests.support import Infra, eventually
-
-pytestmark = pytest.mark.integration
+from tests.support import READY_DEADLINE_S, Infra, eventually
+from tests.world import World, bearer, key_id, new_namespace, running_world
 
 Role = Literal["anonymous", "enterprise", "partner", "operator"]
 ROLES: tuple[Role, ...] = ("anonymous", "enterprise", "partner", "operator")
+
+
+def examples(default: int) -> int:
+    """How many examples each property test draws: `GOGLOBAL_HOSTILE_EXAMPLES` for deeper runs."""
+    raw = os.environ.get("GOGLOBAL_HOSTILE_EXAMPLES", "")
+    return max(1, int(raw)) if raw.strip().isdigit() else default
+
+
 EXAMPLES = examples(15)
 NEGATIVE_EXAMPLES = max(2, EXAMPLES // 5)
 SCENARIOS = max(EXAMPLES + 5, 20)
@@ -74,7 +65,6 @@ BUDGET_S = float(
 # later examples of that operation are still generated but not sent, which keeps the run bounded.
 REFUSALS_ENOUGH = 4
 REQUEST_TIMEOUT_S = 30.0
-READY_DEADLINE_S = 60.0
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.status_code_conformance,
@@ -99,7 +89,6 @@ class Finding:
     status: int | None
     message: str
     curl: str
-    bug: str | None  # the open bug it is, None when it is new
 
     def __str__(self) -> str:
         return f"[{self.role}] {self.operation} -> {self.status}: {self.kind}\n  {self.message}\n  {self.curl}"
@@ -113,28 +102,6 @@ def _problem(response: Response, member: str) -> str:
     return str(body.get(member, "")) if isinstance(body, dict) else ""
 
 
-def known_bug(failure: Failure, case: AnyCase, response: Response) -> Bug | None:
-    """The open bug that explains `failure`, if any."""
-    status, path, method = response.status_code, case.operation.path, case.operation.method.upper()
-    candidates: list[tuple[bool, Bug]] = [
-        (isinstance(failure, UndefinedContentType) and status >= 400 and "problem+json" in failure.content_type,
-         PROBLEM_MEDIA_TYPE),
-        (isinstance(failure, UndefinedStatusCode) and status == 401, UNDOCUMENTED_401),
-        (isinstance(failure, UndefinedStatusCode) and status == 403, UNDOCUMENTED_403),
-        (isinstance(failure, UndefinedStatusCode) and status == 413, UNDOCUMENTED_413),
-        (isinstance(failure, UndefinedStatusCode) and "idempotency-key" in _problem(response, "type"),
-         IDEMPOTENCY_KEY_400),
-        (isinstance(failure, UndefinedStatusCode) and status == 201 and (method, path) == ("PUT", PARTNER),
-         PUT_PARTNER_201),
-        (isinstance(failure, UndefinedStatusCode) and status == 415 and path == "/v1/partners/import", IMPORT_415),
-        (isinstance(failure, UndefinedStatusCode) and status == 503 and path == "/readyz", READYZ_503),
-        (isinstance(failure, UndefinedStatusCode) and status == 400
-         and "error parsing the body" in _problem(response, "detail"), NON_UTF8_BODY_400),
-        (isinstance(failure, JsonSchemaError) and status == 422, VALIDATION_422_SCHEMA),
-    ]  # fmt: skip
-    return next((bug for matches, bug in candidates if matches and not bug.fixed), None)
-
-
 def by_design(failure: Failure, case: AnyCase, response: Response) -> bool:
     """/readyz answers 503 while a dependency is away: that is its job (the broker here is shared and restarted
     by other suites), so it is not a server error; its status code is checked as documented or not."""
@@ -145,7 +112,7 @@ def by_design(failure: Failure, case: AnyCase, response: Response) -> bool:
 class Findings:
     role: str
     secrets: list[str]
-    items: dict[tuple[str, str, int | None, str | None], Finding] = field(default_factory=dict)
+    items: dict[tuple[str, str, int | None], Finding] = field(default_factory=dict)
     requests: int = 0
     answers: Counter[tuple[str, int]] = field(default_factory=Counter)  # (operation, status) -> how often
 
@@ -153,20 +120,18 @@ class Findings:
         for failure in failures:
             if by_design(failure, case, response):
                 continue
-            bug = known_bug(failure, case, response)
-            key = (case.operation.label, type(failure).__name__, response.status_code, bug.id if bug else None)
+            key = (case.operation.label, type(failure).__name__, response.status_code)
             if key not in self.items:
                 message = " ".join(f"{failure.title}: {failure.message}".split())[:400]
                 self.items[key] = Finding(
                     self.role, case.operation.label, type(failure).__name__, response.status_code, message,
-                    self._curl(case), bug.id if bug else None,
+                    self._curl(case),
                 )  # fmt: skip
 
     def broken(self, case: AnyCase, exc: Exception) -> None:
-        key = (case.operation.label, type(exc).__name__, None, None)
+        key = (case.operation.label, type(exc).__name__, None)
         self.items.setdefault(
-            key,
-            Finding(self.role, case.operation.label, type(exc).__name__, None, str(exc)[:400], self._curl(case), None),
+            key, Finding(self.role, case.operation.label, type(exc).__name__, None, str(exc)[:400], self._curl(case))
         )
 
     def _curl(self, case: AnyCase) -> str:
@@ -175,22 +140,15 @@ class Findings:
             curl = curl.replace(secret, "<key>")
         return curl
 
-    @property
-    def new(self) -> list[Finding]:
-        return [f for f in self.items.values() if f.bug is None]
-
-    @property
-    def known(self) -> set[str]:
-        return {f.bug for f in self.items.values() if f.bug is not None}
-
-    def assert_only_known_bugs(self) -> None:
-        print(f"{self.role}: {self.requests} requests; open bugs seen: {sorted(self.known)}")
+    def assert_none(self) -> None:
+        print(f"{self.role}: {self.requests} requests")
         by_operation: dict[str, list[str]] = {}
         for (operation, status), count in sorted(self.answers.items()):
             by_operation.setdefault(operation, []).append(f"{status}x{count}")
         print(*(f"  {operation}: {' '.join(answers)}" for operation, answers in by_operation.items()), sep="\n")
-        report = "\n\n".join(str(f) for f in self.new)
-        assert not self.new, f"{len(self.new)} new failures as {self.role} ({self.requests} requests):\n\n{report}"
+        failures = list(self.items.values())
+        report = "\n\n".join(str(f) for f in failures)
+        assert not failures, f"{len(failures)} failures as {self.role} ({self.requests} requests):\n\n{report}"
 
 
 # -- the world ------------------------------------------------------------------------------------------------------
@@ -198,7 +156,7 @@ class Findings:
 
 @dataclass
 class Api:
-    stack: Stack
+    world: World
     schema: BaseSchema
     keys: dict[Role, str]
     protected_key_ids: frozenset[str]  # the keys the run uses: never revoked by a generated DELETE
@@ -215,16 +173,15 @@ class Api:
             yield result.ok()
 
     def prepare(self, case: AnyCase) -> None:
-        """Keeps the run's own keys alive, and steps around open bugs that would hide the rest of an operation."""
+        """Keeps the run's own keys alive, and each example's Idempotency-Key its own."""
         revoking = case.operation.method.upper() == "DELETE" and case.operation.path == "/v1/api-keys/{key_id}"
         if revoking and (case.path_parameters or {}).get("key_id") in self.protected_key_ids:
             case.path_parameters = {"key_id": uuid.uuid4().hex[:16]}  # a key that does not exist: 404
         key = case.headers.get("Idempotency-Key") if case.headers else None
-        if key is not None and (not IDEMPOTENCY_KEY_400.fixed or VALID_IDEMPOTENCY_KEY.fullmatch(key)):
+        if key is not None and VALID_IDEMPOTENCY_KEY.fullmatch(key):
             # Generated keys repeat ("0", "00", ...): the second request with one would get the first one's stored
             # answer, or 422 for reusing it, and never reach the route. A fresh valid key keeps each example its
-            # own; a malformed one is sent as generated (400, documented). While the pattern was undocumented,
-            # nearly every generated key was refused with 400 before the route ran.
+            # own; a malformed one is sent as generated (400, documented).
             case.headers["Idempotency-Key"] = uuid.uuid4().hex
 
     def exercise(self, case: AnyCase, role: Role, findings: Findings) -> Response | None:
@@ -246,18 +203,14 @@ class Api:
 
 @pytest.fixture(scope="module")
 async def api(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    async with running_stack(infra, tmp_path_factory.mktemp("schemathesis")) as stack:
-        await stack.put_partner(GULF_LEGAL, ["legal"], ["AE", "SA"])
-        await stack.put_partner(GULF_TREASURY, ["banking_and_fund_management"], ["AE"])
-        partner = await stack.partner_key(GULF_LEGAL)
-        for partner_id in (GULF_LEGAL, GULF_TREASURY):
-            await stack.matching_knows(partner_id)
-        enterprise = await stack.enterprise()
-        submitted = [await stack.submit(enterprise, factories.TWO_NEEDS["needs"]) for _ in range(2)]
-        await stack.all_offered([s["id"] for s in submitted])  # ids, offers and inbox items exist to be found
-        schema = schemathesis.openapi.from_url(f"{stack.intake}/openapi.json")
-        keys: dict[Role, str] = {"enterprise": enterprise.key, "partner": partner, "operator": stack.operator}
-        yield Api(stack, schema, keys, frozenset(key_id(k) for k in keys.values()))
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("schemathesis")) as world:
+        partner = await world.add_partner(GULF_LEGAL, ["legal"], ["AE", "SA"])
+        await world.add_partner(GULF_TREASURY, ["banking_and_fund_management"], ["AE"])
+        submitted = [await world.submit(factories.TWO_NEEDS["needs"]) for _ in range(2)]
+        await world.all_offered([s["id"] for s in submitted])  # ids, offers and inbox items exist to be found
+        schema = schemathesis.openapi.from_url(f"{world.services['intake'].url}/openapi.json")
+        keys: dict[Role, str] = {"enterprise": world.enterprise.key, "partner": partner, "operator": world.operator}
+        yield Api(world, schema, keys, frozenset(key_id(k) for k in keys.values()))
 
 
 def _settings(max_examples: int, **extra: Any) -> hypothesis.settings:
@@ -343,13 +296,13 @@ def exercise_operation(
 async def _assert_still_serving(api: Api) -> None:
     """Every service runs, and is (or soon becomes) ready: the broker is shared, and another suite may be
     restarting it just now, which /readyz rightly reports for a while."""
-    assert all(code is None for code in api.stack.alive().values()), f"a service died:\n{api.stack.logs()}"
+    assert all(code is None for code in api.world.alive().values()), f"a service died:\n{api.world.logs()}"
 
     async def ready() -> bool:
-        api.stack.assert_running()
-        return set((await api.stack.ready()).values()) == {200}
+        api.world.assert_running()
+        return set((await api.world.ready()).values()) == {200}
 
-    await eventually(ready, f"every service ready after the run\n{api.stack.logs()}", READY_DEADLINE_S)
+    await eventually(ready, f"every service ready after the run\n{api.world.logs()}", READY_DEADLINE_S)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -359,7 +312,7 @@ async def test_every_operation_answers_as_documented(api: Api, role: Role) -> No
     for number, operation in enumerate(operations, start=1):  # each operation's fair share of the budget
         exercise_operation(api, operation, role, findings, started + BUDGET_S * number / len(operations))
     await _assert_still_serving(api)
-    findings.assert_only_known_bugs()
+    findings.assert_none()
 
 
 # -- stateful -------------------------------------------------------------------------------------------------------
@@ -442,7 +395,7 @@ async def test_linked_operations_keep_answering_as_documented(api: Api, role: Ro
         if any(status < 300 for _, status in followed):
             break
     await _assert_still_serving(api)
-    findings.assert_only_known_bugs()
+    findings.assert_none()
     succeeded = sorted({link for link, status in followed if status < 300})
     print("links followed to a 2xx answer:", *succeeded, sep="\n  ")
     assert succeeded, f"no link was followed to a 2xx answer as {role}: {sorted(set(followed))}"

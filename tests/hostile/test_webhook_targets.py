@@ -7,10 +7,12 @@ Intake and notifications run as real processes on the real broker and database; 
 on 127.0.0.1.
 """
 
+import asyncio
 import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,9 @@ import httpx
 import pytest
 
 from tests import factories
-from tests.hostile.known_bugs import WHITESPACE_REWRITTEN
-from tests.hostile.world import Stack, running_stack, start_all
-from tests.integration.intake_helpers import bearer
 from tests.support import Infra, eventually
 from tests.webhook_receiver import Receiver, running
-
-pytestmark = pytest.mark.integration
+from tests.world import World, bearer, new_namespace, running_world
 
 ALLOW_PRIVATE = "GOGLOBAL_ALLOW_PRIVATE_WEBHOOK_TARGETS"
 PUBLIC = "https://hooks.harbourlegal.example.hk/goglobal"
@@ -62,10 +60,11 @@ MALFORMED = [
     pytest.param("https://user@hooks.harbourlegal.example.hk/goglobal", id="username-only"),
     pytest.param("https://hooks.harbourlegal.example.hk%2F@127.0.0.1/goglobal", id="userinfo-host-confusion"),
     pytest.param(PUBLIC + "/" + "a" * 2100, id="over-long"),
-    pytest.param(PUBLIC + "\r\nX-Injected: 1", id="crlf-injection", marks=WHITESPACE_REWRITTEN.marks),
-    pytest.param(PUBLIC + "\nX-Injected: 1", id="lf-injection", marks=WHITESPACE_REWRITTEN.marks),
-    pytest.param(PUBLIC + "/a b", id="space", marks=WHITESPACE_REWRITTEN.marks),
-    pytest.param(PUBLIC + "/a\tb", id="tab", marks=WHITESPACE_REWRITTEN.marks),
+    # Regression [webhook-url-whitespace-rewritten]: these were accepted and silently rewritten by pydantic's HttpUrl.
+    pytest.param(PUBLIC + "\r\nX-Injected: 1", id="crlf-injection"),
+    pytest.param(PUBLIC + "\nX-Injected: 1", id="lf-injection"),
+    pytest.param(PUBLIC + "/a b", id="space"),
+    pytest.param(PUBLIC + "/a\tb", id="tab"),
 ]
 
 
@@ -81,7 +80,7 @@ def new_id() -> str:
     return f"hooks-{uuid.uuid4().hex[:10]}"
 
 
-async def put(stack: Stack, partner_id: str, webhook_url: str) -> httpx.Response:
+async def put(stack: World, partner_id: str, webhook_url: str) -> httpx.Response:
     return await stack.http.put(
         f"/v1/partners/{partner_id}", json=profile(webhook_url, partner_id), headers=bearer(stack.operator)
     )
@@ -94,7 +93,7 @@ def assert_refused_naming_the_field(answer: httpx.Response) -> None:
 
 
 @pytest.fixture(scope="module")
-async def stacks(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Stack]]:
+async def stacks(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, World]]:
     """Both configurations, started at once.
 
     strict: intake as deployed, private targets not allowed.
@@ -108,19 +107,28 @@ async def stacks(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asyn
     async with contextlib.AsyncExitStack() as exits:
         strict, lenient = await start_all(
             exits,
-            running_stack(infra, tmp_path_factory.mktemp("strict"), strict_env, names=("intake",)),
-            running_stack(infra, tmp_path_factory.mktemp("lenient"), lenient_env),
+            running_world(new_namespace(infra), tmp_path_factory.mktemp("strict"), strict_env, ["intake"]),
+            running_world(new_namespace(infra), tmp_path_factory.mktemp("lenient"), lenient_env),
         )
         yield {"strict": strict, "lenient": lenient}
 
 
+async def start_all(exits: contextlib.AsyncExitStack, *worlds: AbstractAsyncContextManager[World]) -> list[World]:
+    """Starts the worlds at once; `exits` stops them all, including the ones that started when another failed."""
+    started = await asyncio.gather(*(exits.enter_async_context(w) for w in worlds), return_exceptions=True)
+    for outcome in started:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [w for w in started if isinstance(w, World)]
+
+
 @pytest.fixture
-def strict(stacks: dict[str, Stack]) -> Stack:
+def strict(stacks: dict[str, World]) -> World:
     return stacks["strict"]
 
 
 @pytest.fixture
-def lenient(stacks: dict[str, Stack]) -> Stack:
+def lenient(stacks: dict[str, World]) -> World:
     return stacks["lenient"]
 
 
@@ -128,14 +136,14 @@ def lenient(stacks: dict[str, Stack]) -> Stack:
 
 
 @pytest.mark.parametrize("url", [*PRIVATE, *MALFORMED])
-async def test_intake_refuses_the_target(strict: Stack, url: str) -> None:
+async def test_intake_refuses_the_target(strict: World, url: str) -> None:
     partner_id = new_id()
     assert_refused_naming_the_field(await put(strict, partner_id, url))
     answer = await strict.http.get(f"/v1/partners/{partner_id}", headers=bearer(strict.operator))
     assert answer.status_code == 404, f"the partner was stored anyway: {answer.text}"
 
 
-async def test_intake_refuses_a_private_target_on_create_and_import(strict: Stack) -> None:
+async def test_intake_refuses_a_private_target_on_create_and_import(strict: World) -> None:
     record = {**profile("https://10.1.2.3/hooks"), "id": new_id()}
     assert_refused_naming_the_field(
         await strict.http.post("/v1/partners", json=record, headers=bearer(strict.operator))
@@ -151,7 +159,7 @@ async def test_intake_refuses_a_private_target_on_create_and_import(strict: Stac
     [PUBLIC + "\r\nX-Injected: 1", PUBLIC + "/a b", PUBLIC + "/a\tb", PUBLIC + "/a\x00b"],
     ids=["crlf", "space", "tab", "nul"],
 )
-async def test_intake_refuses_whitespace_on_create_and_import(strict: Stack, url: str) -> None:
+async def test_intake_refuses_whitespace_on_create_and_import(strict: World, url: str) -> None:
     """The rule applies to the text as submitted on every way in: POST, and each import format."""
     record = {**profile(url), "id": new_id()}
     assert_refused_naming_the_field(
@@ -175,7 +183,7 @@ async def test_intake_refuses_whitespace_on_create_and_import(strict: Stack, url
     assert answer.status_code == 404, f"the partner was stored anyway: {answer.text}"
 
 
-async def test_intake_refuses_moving_an_existing_partner_to_a_private_target(strict: Stack) -> None:
+async def test_intake_refuses_moving_an_existing_partner_to_a_private_target(strict: World) -> None:
     partner_id = new_id()
     assert (await put(strict, partner_id, PUBLIC)).status_code in (200, 201)
     assert_refused_naming_the_field(await put(strict, partner_id, "https://169.254.169.254/latest/meta-data/"))
@@ -183,7 +191,7 @@ async def test_intake_refuses_moving_an_existing_partner_to_a_private_target(str
     assert stored.json()["profile"]["delivery"]["webhook_url"] == PUBLIC
 
 
-async def test_intake_accepts_a_public_https_target_as_given(strict: Stack) -> None:
+async def test_intake_accepts_a_public_https_target_as_given(strict: World) -> None:
     partner_id = new_id()
     answer = await put(strict, partner_id, PUBLIC)
     assert answer.status_code in (200, 201), answer.text
@@ -191,13 +199,13 @@ async def test_intake_accepts_a_public_https_target_as_given(strict: Stack) -> N
 
 
 @pytest.mark.parametrize("url", PRIVATE)
-async def test_a_deployment_may_allow_private_targets(lenient: Stack, url: str) -> None:
+async def test_a_deployment_may_allow_private_targets(lenient: World, url: str) -> None:
     answer = await put(lenient, new_id(), url)
     assert answer.status_code in (200, 201), answer.text
 
 
 @pytest.mark.parametrize("url", MALFORMED)
-async def test_allowing_private_targets_never_allows_the_rest(lenient: Stack, url: str) -> None:
+async def test_allowing_private_targets_never_allows_the_rest(lenient: World, url: str) -> None:
     assert_refused_naming_the_field(await put(lenient, new_id(), url))
 
 
@@ -222,7 +230,7 @@ def loopback_alias() -> str | None:
     return None
 
 
-async def test_notifications_never_sends_to_a_loopback_receiver(lenient: Stack, tmp_path: Path) -> None:
+async def test_notifications_never_sends_to_a_loopback_receiver(lenient: World, tmp_path: Path) -> None:
     """Intake let the URLs through (it allows private targets); notifications, with the setting off, refuses
     every one of them before connecting, and the delivery log says why."""
     receiver = Receiver()
@@ -238,14 +246,10 @@ async def test_notifications_never_sends_to_a_loopback_receiver(lenient: Stack, 
         partners = {}
         for market, (kind, url, _) in targets.items():
             partner_id = f"loopback-{kind}-{uuid.uuid4().hex[:6]}"
-            body = profile(url, partner_id, markets=(market,), category=CATEGORY)
-            answer = await lenient.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(lenient.operator))
-            assert answer.status_code in (200, 201), answer.text
-            await lenient.matching_knows(partner_id)
+            await lenient.add_partner(partner_id, [CATEGORY], [market], delivery={"webhook_url": url})
             partners[market] = partner_id
-        enterprise = await lenient.enterprise()
         needs = [{"service_category": CATEGORY, "target_markets": [m], "description": "hooks"} for m in targets]
-        await lenient.submit(enterprise, needs)
+        await lenient.submit(needs)
 
         def failed(partner_id: str) -> Callable[[], Awaitable[dict[str, Any] | None]]:
             return lambda: failed_delivery(partner_id)

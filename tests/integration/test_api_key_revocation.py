@@ -24,16 +24,9 @@ from goglobal_shared.kafka import make_producer, publish
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.cache import VerifiedKeyCache
 from intake.auth.keys import Role, parse_key
-from tests.integration.intake_helpers import (
-    Enterprise,
-    assert_problem,
-    bearer,
-    module_namespace,
-    register_enterprise,
-)
+from tests.integration.intake_helpers import assert_problem
 from tests.support import Infra, Namespace, ServiceProcess, discard
-
-pytestmark = pytest.mark.integration
+from tests.world import Enterprise, bearer, new_namespace, register_enterprise, stop_services
 
 TTL_S = 5.0
 BROADCAST_BOUND_S = 1.0  # the decision: a revoked key is refused on every other replica within 1 s
@@ -51,7 +44,7 @@ class Replicas:
 @pytest.fixture(scope="module")
 async def replicas(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Replicas]:
     """Two intake replicas for the module; every test uses keys of its own."""
-    namespace = module_namespace(infra)
+    namespace = new_namespace(infra)
     env = {"GOGLOBAL_API_KEY_CACHE_TTL_S": str(TTL_S)}
     processes = [ServiceProcess("intake", namespace, tmp_path_factory.mktemp(f"intake-{n}"), env) for n in "ab"]
     try:
@@ -65,9 +58,7 @@ async def replicas(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> As
         ):
             yield Replicas(a, b, namespace)
     finally:
-        for process in processes:
-            if process.proc is not None and process.proc.poll() is None:
-                process.terminate(timeout_s=30)
+        stop_services(processes)
         await discard(namespace)
 
 

@@ -28,8 +28,6 @@ from notifications.email import (
 )
 from tests.support import free_port
 
-pytestmark = pytest.mark.integration
-
 SENDER = "no-reply@goglobal.hk"
 TO = "intake@wongpartners.example.hk"
 PASSWORD = "Sup3r-Secret-Mailer-Passw0rd"

@@ -18,8 +18,6 @@ from goglobal_shared.store import ProcessedEvents
 from tests.support import Namespace, eventually
 from tests.unit.test_envelope import submitted
 
-pytestmark = pytest.mark.integration
-
 
 @dataclass
 class Rig:

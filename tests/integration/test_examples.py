@@ -34,8 +34,6 @@ from goglobal_contract.partner_events import (
 from goglobal_shared.kafka import ensure_topics, make_producer
 from tests.support import Namespace, eventually
 
-pytestmark = pytest.mark.integration
-
 SOURCE = "/goglobal/intake"  # intake writes the partner events; notifications forwards them unchanged
 A_FIRM, B_FIRM = "a-firm", "b-firm"
 B_REFERRAL = "b-firm-referral"

@@ -33,18 +33,9 @@ from pymongo import AsyncMongoClient
 from intake.adapters.api_key_repository import ApiKeyRepository
 from intake.auth.keys import Role
 from tests import factories
-from tests.integration.intake_helpers import (
-    Enterprise,
-    assert_problem,
-    bearer,
-    module_namespace,
-    register_enterprise,
-    start_services,
-    stop_services,
-)
-from tests.support import Infra, Namespace, discard, eventually
-
-pytestmark = pytest.mark.integration
+from tests.integration.intake_helpers import assert_problem
+from tests.support import Infra, Namespace, eventually
+from tests.world import Enterprise, World, bearer, key_id, new_namespace, running_world
 
 Who = Literal["anonymous", "A", "B", "P1", "P2", "operator"]
 ROLES: tuple[Who, ...] = ("anonymous", "A", "B", "P1", "P2", "operator")
@@ -547,7 +538,9 @@ TABLE: list[Row] = [
 
 
 @dataclass(frozen=True)
-class World:
+class Tenants:
+    """What the rows need on top of the shared system World: the callers' keys and the objects they target."""
+
     url: str
     keys: dict[Who, str]
     a: Enterprise
@@ -573,7 +566,7 @@ class World:
         return self.objects[target]
 
 
-BODIES: dict[str, Callable[[World], Any]] = {
+BODIES: dict[str, Callable[[Tenants], Any]] = {
     "new_enterprise": lambda w: factories.enterprise(),
     "same_city": lambda w: {"hq_city": "Shenzhen"},
     "unmatchable_request": lambda w: {"needs": [UNMATCHABLE_NEED]},
@@ -615,12 +608,6 @@ async def _enterprise_spare_key(namespace: Namespace, enterprise_id: str) -> tup
         return issued.key_id, issued.plaintext
     finally:
         await client.close()
-
-
-def _key_id(plaintext: str) -> str:
-    match = re.fullmatch(r"gg_([a-z0-9]{16})_.+", plaintext)
-    assert match, "keys look like gg_<key id>_<secret>"
-    return match[1]
 
 
 async def _settled(http: httpx.AsyncClient, operator: str, referral_id: str) -> str:
@@ -666,8 +653,8 @@ async def _wait_offered(http: httpx.AsyncClient, partner_key: str, referral_id: 
     await eventually(offered, f"referral {referral_id} to be offered")
 
 
-async def build_world(http: httpx.AsyncClient, namespace: Namespace) -> World:
-    operator = await factories.operator_key(namespace)
+async def build_tenants(system: World) -> Tenants:
+    http, namespace, operator = system.http, system.namespace, system.operator
     op = bearer(operator)
     for record in (P1_RECORD, P2_RECORD, SPARE_RECORD):
         created = await http.post("/v1/partners", json=record, headers=op)
@@ -680,18 +667,18 @@ async def build_world(http: httpx.AsyncClient, namespace: Namespace) -> World:
 
     (_, p1), (_, p2) = await issue_partner_key(P1), await issue_partner_key(P2)
     (p1_spare, _), (p2_spare, _) = await issue_partner_key(P1), await issue_partner_key(P2)
-    a = await register_enterprise(http, consent=True, contact_email="li.wei@a.example.cn")
-    b = await register_enterprise(http, consent=False, contact_email="zhang.min@b.example.cn")
+    a = await system.register_enterprise(consent=True, contact_email="li.wei@a.example.cn")
+    b = await system.register_enterprise(consent=False, contact_email="zhang.min@b.example.cn")
     (a_spare, a_spare_plaintext), (b_spare, _) = (
         await _enterprise_spare_key(namespace, a.id),
         await _enterprise_spare_key(namespace, b.id),
     )
-    op_spare = _key_id(await factories.operator_key(namespace))
-    for key_id, owner in [(a_spare, a.key), (b_spare, b.key), (p1_spare, p1), (p2_spare, p2), (op_spare, operator)]:
-        revoked = await http.delete(f"/v1/api-keys/{key_id}", headers=bearer(owner))
+    op_spare = key_id(await factories.operator_key(namespace))
+    for spare, owner in [(a_spare, a.key), (b_spare, b.key), (p1_spare, p1), (p2_spare, p2), (op_spare, operator)]:
+        revoked = await http.delete(f"/v1/api-keys/{spare}", headers=bearer(owner))
         assert revoked.status_code == 200 and revoked.json()["revoked_at"], revoked.text
 
-    probe = await register_enterprise(http, consent=False, contact_email="probe@z.example.cn")
+    probe = await system.register_enterprise(consent=False, contact_email="probe@z.example.cn")
     probe_referrals = await _wait_until_matching_knows(http, operator, probe, [LEGAL_NEED, TREASURY_NEED])
     request_ids: dict[str, str] = {}
     referrals: dict[str, list[str]] = {}
@@ -725,29 +712,22 @@ async def build_world(http: httpx.AsyncClient, namespace: Namespace) -> World:
     }
     keys: dict[Who, str] = {"A": a.key, "B": b.key, "P1": p1, "P2": p2, "operator": operator}
     open_referrals = {"A": referrals["A"][1], "B": referrals["B"][1]}
-    return World(str(http.base_url), keys, a, b, objects, open_referrals, a_spare_plaintext, probe_referrals)
+    return Tenants(str(http.base_url), keys, a, b, objects, open_referrals, a_spare_plaintext, probe_referrals)
 
 
 @pytest.fixture(scope="module")
-async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    namespace = module_namespace(infra)
-    log_dir = tmp_path_factory.mktemp("intake-access")
-    services = await start_services(["intake", "matching", "notifications"], namespace, log_dir)
-    try:
-        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=10) as http:
-            yield await build_world(http, namespace)
-    finally:
-        stop_services(services)
-        await discard(namespace)
+async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Tenants]:
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("intake-access")) as system:
+        yield await build_tenants(system)
 
 
 @pytest.fixture(scope="module")
-async def http(world: World) -> AsyncIterator[httpx.AsyncClient]:
+async def http(world: Tenants) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=world.url, timeout=10) as client:
         yield client
 
 
-async def call(http: httpx.AsyncClient, world: World, row: Row, headers: dict[str, str]) -> httpx.Response:
+async def call(http: httpx.AsyncClient, world: Tenants, row: Row, headers: dict[str, str]) -> httpx.Response:
     path = row.path
     if row.target is not None:
         path, filled = re.subn(r"\{[a-z_]+\}", await world.resolve(http, row.target), path)
@@ -778,7 +758,7 @@ async def test_table_covers_every_endpoint_for_every_role(http: httpx.AsyncClien
 
 
 @pytest.mark.parametrize("row", TABLE, ids=lambda row: row.id)
-async def test_access(http: httpx.AsyncClient, world: World, row: Row) -> None:
+async def test_access(http: httpx.AsyncClient, world: Tenants, row: Row) -> None:
     answer = await call(http, world, row, world.auth(row.role))
     if row.status >= 400:
         assert_problem(answer, row.status)
@@ -800,7 +780,7 @@ async def test_access(http: httpx.AsyncClient, world: World, row: Row) -> None:
         assert body["id"] == PARTNER_IDS[row.role]
 
 
-CREDENTIALS: dict[str, Callable[[World], dict[str, str]]] = {
+CREDENTIALS: dict[str, Callable[[Tenants], dict[str, str]]] = {
     "garbage": lambda w: {"Authorization": "Bearer not-a-key"},
     "unknown": lambda w: bearer(f"gg_{'0' * 16}_{'A' * 43}"),
     "wrong-secret": lambda w: bearer(_other_secret(w.keys["operator"])),
@@ -818,12 +798,12 @@ AUTHENTICATED = [row for row in TABLE if row.role == "anonymous" and row.status 
 
 @pytest.mark.parametrize("credential", CREDENTIALS)
 @pytest.mark.parametrize("row", AUTHENTICATED, ids=lambda row: f"{row.method} {row.path}")
-async def test_bad_credentials_get_401(http: httpx.AsyncClient, world: World, row: Row, credential: str) -> None:
+async def test_bad_credentials_get_401(http: httpx.AsyncClient, world: Tenants, row: Row, credential: str) -> None:
     answer = await call(http, world, row, CREDENTIALS[credential](world))
     assert_problem(answer, 401)
 
 
-async def test_lists_hold_only_what_the_caller_may_see(http: httpx.AsyncClient, world: World) -> None:
+async def test_lists_hold_only_what_the_caller_may_see(http: httpx.AsyncClient, world: Tenants) -> None:
     async def referral_ids(role: Who) -> set[str]:
         answer = await http.get("/v1/referrals", params={"limit": 100}, headers=world.auth(role))
         assert answer.status_code == 200, answer.text
@@ -854,7 +834,7 @@ async def test_lists_hold_only_what_the_caller_may_see(http: httpx.AsyncClient, 
     ids=["A-consented", "B-did-not-consent"],
 )
 async def test_partner_sees_names_and_contact_only_after_accepting(
-    http: httpx.AsyncClient, world: World, partner: Who, owner: Who, consented: bool
+    http: httpx.AsyncClient, world: Tenants, partner: Who, owner: Who, consented: bool
 ) -> None:
     # Runs on L_A / L_B, which no row of the table touches.
     enterprise = world.a if owner == "A" else world.b
@@ -896,7 +876,7 @@ async def test_partner_sees_names_and_contact_only_after_accepting(
 
 
 async def test_history_does_not_reveal_the_enterprise_to_a_partner_that_did_not_accept(
-    http: httpx.AsyncClient, world: World
+    http: httpx.AsyncClient, world: Tenants
 ) -> None:
     withdrawn = world.objects["A.referral"]  # offered to P1, never accepted
     view = await http.get(f"/v1/referrals/{withdrawn}", headers=world.auth("P1"))

@@ -10,19 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import factories
-from tests.integration.intake_helpers import (
-    Enterprise,
-    assert_problem,
-    bearer,
-    module_namespace,
-    register_enterprise,
-    start_services,
-    stop_services,
-)
-from tests.support import Infra, discard, eventually
-
-pytestmark = pytest.mark.integration
+from tests.integration.intake_helpers import assert_problem
+from tests.support import Infra, eventually
+from tests.world import Enterprise, bearer, new_namespace, running_world
 
 PARTNER = "errors-legal"
 PROBLEMS = "https://goglobal.hk/problems/"
@@ -42,29 +32,12 @@ class Rig:
 
 @pytest.fixture(scope="module")
 async def rig(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
-    namespace = module_namespace(infra)
-    services = await start_services(["intake", "matching"], namespace, tmp_path_factory.mktemp("intake-errors"))
-    try:
-        operator = await factories.operator_key(namespace)
-        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http:
-            created = await http.post(
-                "/v1/partners", json=factories.partner(PARTNER, ["legal"], ["AE"]), headers=bearer(operator)
-            )
-            assert created.status_code == 201, created.text
-            issued = await http.post(f"/v1/partners/{PARTNER}/api-keys", json={"name": "crm"}, headers=bearer(operator))
-            assert issued.status_code == 201, issued.text
-
-            async def known() -> bool:  # a need submitted before matching knows the partner would go unmatched
-                directory = f"{services['matching'].url}/internal/directory/{PARTNER}"
-                return (await http.get(directory)).status_code == 200
-
-            await eventually(known, f"{PARTNER} in matching's directory")
-            enterprise = await register_enterprise(http, True, "contact@enterprise.example.cn")
-            spec = (await http.get("/openapi.json")).json()
-            yield Rig(http, operator, issued.json()["api_key"], enterprise, spec)
-    finally:
-        stop_services(services)
-        await discard(namespace)
+    log_dir = tmp_path_factory.mktemp("intake-errors")
+    async with running_world(new_namespace(infra), log_dir, names=["intake", "matching"]) as world:
+        partner = await world.add_partner(PARTNER, ["legal"], ["AE"])
+        enterprise = await world.register_enterprise(True, "contact@enterprise.example.cn")
+        spec = (await world.http.get("/openapi.json")).json()
+        yield Rig(world.http, world.operator, partner, enterprise, spec)
 
 
 async def own_requests(rig: Rig) -> list[str]:

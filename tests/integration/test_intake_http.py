@@ -16,18 +16,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from tests import factories
-from tests.integration.intake_helpers import (
-    Enterprise,
-    assert_problem,
-    bearer,
-    module_namespace,
-    register_enterprise,
-    start_services,
-    stop_services,
-)
-from tests.support import Infra, Namespace, discard
-
-pytestmark = pytest.mark.integration
+from tests.integration.intake_helpers import assert_problem
+from tests.support import Infra, Namespace
+from tests.world import Enterprise, bearer, key_id, new_namespace, register_enterprise, running_world
 
 MAX_BODY = 16_384
 PARTNER = "http-partner"
@@ -46,22 +37,10 @@ class Rig:
 
 @pytest.fixture(scope="module")
 async def rig(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rig]:
-    namespace = module_namespace(infra)
     env = {"intake": {"GOGLOBAL_MAX_BODY_BYTES": str(MAX_BODY)}}
-    services = await start_services(["intake"], namespace, tmp_path_factory.mktemp("intake-http"), env)
-    try:
-        operator = await factories.operator_key(namespace)
-        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=10) as http:
-            created = await http.post(
-                "/v1/partners", json=factories.partner(PARTNER, ["legal"], ["AE"]), headers=bearer(operator)
-            )
-            assert created.status_code == 201, created.text
-            issued = await http.post(f"/v1/partners/{PARTNER}/api-keys", json={"name": "crm"}, headers=bearer(operator))
-            assert issued.status_code == 201, issued.text
-        yield Rig(services["intake"].url, namespace, operator, issued.json()["api_key"])
-    finally:
-        stop_services(services)
-        await discard(namespace)
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("intake-http"), env, ["intake"]) as world:
+        partner = await world.add_partner(PARTNER, ["legal"], ["AE"])
+        yield Rig(world.services["intake"].url, world.namespace, world.operator, partner)
 
 
 @pytest.fixture(scope="module")
@@ -428,7 +407,7 @@ async def test_a_revoked_key_is_refused_at_once(http: httpx.AsyncClient, rig: Ri
 async def test_no_one_but_the_owner_and_operators_can_revoke_a_key(http: httpx.AsyncClient, rig: Rig) -> None:
     c, d = await enterprise(http), await enterprise(http)
     partner_key_id = next(k["key_id"] for k in (await http.get("/v1/api-keys", headers=bearer(rig.partner))).json())
-    operator_key_id = rig.operator.split("_")[1]
+    operator_key_id = key_id(rig.operator)
     attempts = [
         (c.auth, d.key_id),  # another enterprise's key
         (c.auth, partner_key_id),
@@ -436,8 +415,8 @@ async def test_no_one_but_the_owner_and_operators_can_revoke_a_key(http: httpx.A
         (bearer(rig.partner), c.key_id),
         (bearer(rig.partner), operator_key_id),
     ]
-    for auth, key_id in attempts:
-        answer = await http.delete(f"/v1/api-keys/{key_id}", headers=auth)
+    for auth, target in attempts:
+        answer = await http.delete(f"/v1/api-keys/{target}", headers=auth)
         assert assert_problem(answer, 404)["type"] == PROBLEMS + "api-key-not-found"
     # Nothing was revoked: every key still works.
     assert (await http.get("/v1/enterprises/me", headers=d.auth)).status_code == 200

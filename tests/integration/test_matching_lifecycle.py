@@ -5,11 +5,8 @@ One system per module, with response windows compressed (one "hour" of a window 
 scenario uses its own category and market so scenarios never share partners."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
@@ -17,95 +14,31 @@ from pymongo import AsyncMongoClient
 from goglobal_contract.envelope import Envelope, from_kafka, to_kafka
 from goglobal_contract.events import ReferralAccepted
 from goglobal_shared.kafka import make_producer
-from tests import factories
-from tests.integration.intake_helpers import (
-    bearer,
-    module_namespace,
-    register_enterprise,
-    start_services,
-    stop_services,
-)
-from tests.support import Infra, Namespace, ServiceProcess, discard, eventually
+from tests.support import Infra, eventually
+from tests.world import World, bearer, new_namespace, running_world
 
-pytestmark = pytest.mark.integration
 FAST_TIME = {"GOGLOBAL_RESPONSE_HOUR_S": "1", "GOGLOBAL_SCHEDULER_INTERVAL_S": "0.2"}
-
-
-@dataclass
-class World:
-    namespace: Namespace
-    services: dict[str, ServiceProcess]
-    http: httpx.AsyncClient
-    operator: str
-    enterprise: str
-    partner_keys: dict[str, str]
-    log_dir: Path
-
-    async def partner(self, partner_id: str, category: str, markets: list[str], window_hours: int = 60) -> None:
-        body = factories.partner(partner_id, [category], markets, response_window_hours=window_hours)
-        del body["id"]
-        answer = await self.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(self.operator))
-        assert answer.status_code in (200, 201), answer.text
-        key = await self.http.post(
-            f"/v1/partners/{partner_id}/api-keys", json={"name": "t"}, headers=bearer(self.operator)
-        )
-        self.partner_keys[partner_id] = key.json()["api_key"]
-        matching = self.services["matching"].url
-
-        async def known() -> bool:  # the directory reaches matching through `partner.upserted`
-            return (await self.http.get(f"{matching}/internal/directory/{partner_id}")).status_code == 200
-
-        await eventually(known, f"{partner_id} in matching's directory")
-
-    async def submit(self, need: dict[str, Any]) -> str:
-        """Submits a one-need request once matching knows the need's partners; returns the referral id."""
-        answer = await self.http.post("/v1/service-requests", json={"needs": [need]}, headers=bearer(self.enterprise))
-        assert answer.status_code == 201, answer.text
-        return str(answer.json()["referrals"][0]["id"])
-
-    async def referral(self, referral_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = (
-            await self.http.get(f"/v1/referrals/{referral_id}", headers=bearer(self.operator))
-        ).json()
-        return body
-
-    async def until(self, referral_id: str, status: str, offers: list[str] | None = None) -> dict[str, Any]:
-        async def reached() -> dict[str, Any] | None:
-            body = await self.referral(referral_id)
-            ok = body["status"] == status and (offers is None or sorted(body["open_offers"]) == sorted(offers))
-            return body if ok else None
-
-        return await eventually(reached, f"{referral_id} to be {status} with offers {offers}")
-
-    async def act(self, partner_id: str, referral_id: str, action: str, body: Any = None) -> httpx.Response:
-        return await self.http.post(
-            f"/v1/referrals/{referral_id}/{action}", json=body, headers=bearer(self.partner_keys[partner_id])
-        )
-
-    async def history(self, referral_id: str) -> list[str]:
-        steps = (await self.http.get(f"/v1/referrals/{referral_id}/history", headers=bearer(self.operator))).json()
-        return [f"{s['action']}:{s['why']}" for s in steps]
 
 
 @pytest.fixture(scope="module")
 async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    namespace = module_namespace(infra)
-    log_dir = tmp_path_factory.mktemp("lifecycle")
-    services = await start_services(
-        ["intake", "matching", "notifications"], namespace, log_dir, {"matching": FAST_TIME}
-    )
-    operator = await factories.operator_key(namespace)
-    async with httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http:
-        enterprise = await register_enterprise(http, consent=True, contact_email="ops@brightsolar.example.cn")
-        yield World(namespace, services, http, operator, enterprise.key, {}, log_dir)
-    stop_services(services)
-    await discard(namespace)
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("lifecycle"), {"matching": FAST_TIME}) as w:
+        yield w
+
+
+async def partner(world: World, partner_id: str, category: str, markets: list[str], window_hours: int = 60) -> None:
+    await world.add_partner(partner_id, [category], markets, response_window_hours=window_hours)
+
+
+async def history(world: World, referral_id: str) -> list[str]:
+    steps = (await world.http.get(f"/v1/referrals/{referral_id}/history", headers=bearer(world.operator))).json()
+    return [f"{s['action']}:{s['why']}" for s in steps]
 
 
 async def test_sequential_decline_moves_to_the_next_candidate_and_completion_counts(world: World) -> None:
-    await world.partner("seq-a", "legal", ["AE"])
-    await world.partner("seq-b", "legal", ["AE"])
-    rid = await world.submit({"service_category": "legal", "target_markets": ["AE"]})
+    await partner(world, "seq-a", "legal", ["AE"])
+    await partner(world, "seq-b", "legal", ["AE"])
+    rid = await world.refer("legal", ["AE"])
     first = await world.until(rid, "offered", ["seq-a"])  # equal scores: the fairness band orders by id
     assert [c["partner_id"] for c in first["candidates"]] == ["seq-a", "seq-b"]
 
@@ -130,10 +63,8 @@ async def test_sequential_decline_moves_to_the_next_candidate_and_completion_cou
 
 async def test_parallel_offers_first_acceptance_wins_and_the_rest_are_withdrawn(world: World) -> None:
     for pid in ("par-a", "par-b", "par-c"):
-        await world.partner(pid, "tax", ["SG"])
-    rid = await world.submit(
-        {"service_category": "tax", "target_markets": ["SG"], "offer_strategy": "parallel", "parallel_offers": 2}
-    )
+        await partner(world, pid, "tax", ["SG"])
+    rid = await world.refer("tax", ["SG"], offer_strategy="parallel", parallel_offers=2)
     await world.until(rid, "offered", ["par-a", "par-b"])
     assert (await world.act("par-b", rid, "accept")).status_code == 200
     assert (await world.act("par-a", rid, "accept")).status_code == 409
@@ -148,15 +79,11 @@ async def test_parallel_offers_first_acceptance_wins_and_the_rest_are_withdrawn(
 
 
 async def test_an_offer_deadline_fires_after_a_restart_of_matching(world: World) -> None:
-    await world.partner("exp-a", "logistics", ["BR"], window_hours=3)
-    await world.partner("exp-b", "logistics", ["BR"], window_hours=60)
-    rid = await world.submit({"service_category": "logistics", "target_markets": ["BR"]})
+    await partner(world, "exp-a", "logistics", ["BR"], window_hours=3)
+    await partner(world, "exp-b", "logistics", ["BR"], window_hours=60)
+    rid = await world.refer("logistics", ["BR"])
     await world.until(rid, "offered", ["exp-a"])
-    matching = world.services["matching"]
-    matching.kill()  # SIGKILL: the deadline must survive in the database
-    restarted = ServiceProcess("matching", world.namespace, world.log_dir, FAST_TIME).start()
-    world.services["matching"] = restarted
-    await restarted.wait_ready()
+    await world.restart("matching")  # SIGKILL: the deadline must survive in the database
     await world.until(rid, "offered", ["exp-b"])
     events = await referral_events(
         world, rid, lambda types: types.count("offered") >= 2 and "hk.goglobal.partner.offer_expired" in types
@@ -164,13 +91,13 @@ async def test_an_offer_deadline_fires_after_a_restart_of_matching(world: World)
     assert [e.data.model_dump()["partner_id"] for e in events if e.type.endswith("referral.expired.v1")] == ["exp-a"]
     told = [e.data.model_dump()["partner_id"] for e in events if e.type.endswith("partner.offer_expired.v1")]
     assert told == ["exp-a"]
-    assert any("exp-a did not answer in time" in step for step in await world.history(rid))
+    assert any("exp-a did not answer in time" in step for step in await history(world, rid))
 
 
 async def test_exhaustion_leaves_it_unmatched_until_an_operator_assigns_it(world: World) -> None:
-    await world.partner("ex-only", "marketing", ["IT"])
-    await world.partner("ex-assigned", "accounting", ["GB"])  # not even in the category: operators may override
-    rid = await world.submit({"service_category": "marketing", "target_markets": ["IT"]})
+    await partner(world, "ex-only", "marketing", ["IT"])
+    await partner(world, "ex-assigned", "accounting", ["GB"])  # not even in the category: operators may override
+    rid = await world.refer("marketing", ["IT"])
     await world.until(rid, "offered", ["ex-only"])
     assert (await world.act("ex-only", rid, "decline", {"reason": "out_of_scope"})).status_code == 200
     unmatched = await world.until(rid, "unmatched", [])
@@ -187,10 +114,10 @@ async def test_exhaustion_leaves_it_unmatched_until_an_operator_assigns_it(world
 
 
 async def test_withdrawal_cancels_the_open_offer(world: World) -> None:
-    await world.partner("wd-a", "intellectual_property", ["GB"])
-    rid = await world.submit({"service_category": "intellectual_property", "target_markets": ["GB"]})
+    await partner(world, "wd-a", "intellectual_property", ["GB"])
+    rid = await world.refer("intellectual_property", ["GB"])
     await world.until(rid, "offered", ["wd-a"])
-    withdrawn = await world.http.post(f"/v1/referrals/{rid}/withdraw", headers=bearer(world.enterprise))
+    withdrawn = await world.http.post(f"/v1/referrals/{rid}/withdraw", headers=world.enterprise.auth)
     assert withdrawn.status_code == 200, withdrawn.text
     events = await referral_events(
         world, rid, lambda types: {"offer_withdrawn", "hk.goglobal.partner.offer_withdrawn"} <= set(types)
@@ -200,8 +127,8 @@ async def test_withdrawal_cancels_the_open_offer(world: World) -> None:
 
 
 async def test_duplicate_and_unknown_events_change_nothing_and_unknown_ones_are_dead_lettered(world: World) -> None:
-    await world.partner("dup-a", "regulatory_compliance", ["SA"])
-    rid = await world.submit({"service_category": "regulatory_compliance", "target_markets": ["SA"]})
+    await partner(world, "dup-a", "regulatory_compliance", ["SA"])
+    rid = await world.refer("regulatory_compliance", ["SA"])
     await world.until(rid, "offered", ["dup-a"])
     assert (await world.act("dup-a", rid, "accept")).status_code == 200
     events = await referral_events(world, rid, lambda types: "accepted" in types)

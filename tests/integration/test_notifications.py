@@ -7,10 +7,8 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
@@ -19,17 +17,10 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from goglobal_contract.envelope import from_kafka
 from tests import factories
-from tests.integration.intake_helpers import (
-    bearer,
-    module_namespace,
-    register_enterprise,
-    start_services,
-    stop_services,
-)
-from tests.support import Infra, Namespace, ServiceProcess, discard, eventually, free_port
+from tests.support import Infra, eventually, free_port
 from tests.webhook_receiver import Receiver, running
+from tests.world import World, bearer, new_namespace, running_world
 
-pytestmark = pytest.mark.integration
 FAST_RETRIES = {
     "GOGLOBAL_RETRY_SCHEDULE_S": "[0, 0.5, 1, 1, 1, 1, 1, 1, 1, 1]",
     "GOGLOBAL_DISPATCHER_INTERVAL_S": "0.1",
@@ -49,79 +40,37 @@ class Mailbox:
 
 
 @dataclass
-class World:
-    namespace: Namespace
-    services: dict[str, ServiceProcess]
-    http: httpx.AsyncClient
-    operator: str
-    enterprise: str
+class Notified:
+    """The shared world, and the SMTP sink its notifications service mails to."""
+
+    world: World
     mailbox: Mailbox
-    log_dir: Path
-    env: dict[str, dict[str, str]]
-
-    async def partner(
-        self, partner_id: str, category: str, market: str, receiver: Receiver | None, languages: list[str] | None = None
-    ) -> str:
-        body = factories.partner(partner_id, [category], [market])
-        del body["id"]
-        if languages:
-            body["languages"] = languages
-        if receiver is not None:
-            body["delivery"] = {"webhook_url": receiver.url}
-        assert (await self.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(self.operator))).is_success
-        key = (
-            await self.http.post(
-                f"/v1/partners/{partner_id}/api-keys", json={"name": "t"}, headers=bearer(self.operator)
-            )
-        ).json()["api_key"]
-        if receiver is not None:
-            secret = await self.http.get("/v1/partners/me/webhook-secret", headers=bearer(key))
-            assert secret.status_code == 200, secret.text
-            receiver.secrets.append(secret.json()["secret"])
-        matching = self.services["matching"].url
-
-        async def known() -> bool:
-            return (await self.http.get(f"{matching}/internal/directory/{partner_id}")).status_code == 200
-
-        await eventually(known, f"{partner_id} in matching's directory")
-        return str(key)
-
-    async def offer(self, category: str, market: str) -> str:
-        answer = await self.http.post(
-            "/v1/service-requests",
-            headers=bearer(self.enterprise),
-            json={"needs": [{"service_category": category, "target_markets": [market]}]},
-        )
-        assert answer.status_code == 201, answer.text
-        return str(answer.json()["referrals"][0]["id"])
 
 
 @pytest.fixture(scope="module")
-async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+async def notified(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Notified]:
     mailbox = Mailbox()
     smtp_port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
-    namespace = module_namespace(infra)
-    log_dir = tmp_path_factory.mktemp("notifications")
     env = {"notifications": {**FAST_RETRIES, "GOGLOBAL_SMTP_HOST": "127.0.0.1", "GOGLOBAL_SMTP_PORT": str(smtp_port)}}
-    services = await start_services(["intake", "matching", "notifications"], namespace, log_dir, env)
-    operator = await factories.operator_key(namespace)
     try:
-        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http:
-            enterprise = await register_enterprise(http, consent=True, contact_email="li.wei@brightsolar.example.cn")
-            yield World(namespace, services, http, operator, enterprise.key, mailbox, log_dir, env)
+        async with running_world(new_namespace(infra), tmp_path_factory.mktemp("notifications"), env) as world:
+            yield Notified(world, mailbox)
     finally:
-        stop_services(services)
-        await discard(namespace)
         controller.stop()
+
+
+@pytest.fixture(scope="module")
+def world(notified: Notified) -> World:
+    return notified.world
 
 
 async def test_a_receiver_that_fails_then_recovers_gets_every_event_once(world: World) -> None:
     receiver = Receiver(failing=500)
     async with running(receiver):
-        await world.partner("flaky-hooks", "legal", "AE", receiver)
-        rid = await world.offer("legal", "AE")
+        await world.add_partner("flaky-hooks", ["legal"], ["AE"], receiver)
+        rid = await world.refer("legal", ["AE"])
 
         async def retried() -> bool:
             return sum(receiver.received.values()) >= 2
@@ -161,14 +110,14 @@ async def test_a_receiver_that_fails_then_recovers_gets_every_event_once(world: 
 async def test_rotation_signs_with_both_secrets_during_the_overlap(world: World) -> None:
     receiver = Receiver()
     async with running(receiver):
-        key = await world.partner("rotating-hooks", "tax", "SG", receiver)
+        key = await world.add_partner("rotating-hooks", ["tax"], ["SG"], receiver)
         old = receiver.secrets[0]
         rotated = (await world.http.post("/v1/partners/me/webhook-secret/rotate", headers=bearer(key))).json()
         assert rotated["secret"] != old and rotated["generation"] == 2
         receiver.secrets[:] = [rotated["secret"]]  # a receiver that already switched to the new secret
 
         async def notifications_knows_the_rotation() -> bool:
-            rid = await world.offer("tax", "SG")
+            rid = await world.refer("tax", ["SG"])
 
             async def delivered() -> dict[str, Any] | None:
                 return next((e for e in receiver.handled.values() if e["subject"] == rid), None)
@@ -185,8 +134,8 @@ async def test_pending_retries_resume_after_a_restart(world: World) -> None:
     # its retry, not in the middle of it (a kill mid-attempt leaves it claimed until its 2-minute lease ends).
     receiver = Receiver(failing=503, retry_after_s=20)
     async with running(receiver):
-        await world.partner("restart-hooks", "logistics", "BR", receiver)
-        rid = await world.offer("logistics", "BR")
+        await world.add_partner("restart-hooks", ["logistics"], ["BR"], receiver)
+        rid = await world.refer("logistics", ["BR"])
 
         async def recorded() -> bool:
             # Killed only once the failed attempt is recorded (it shows as retrying).
@@ -200,9 +149,7 @@ async def test_pending_retries_resume_after_a_restart(world: World) -> None:
         await eventually(recorded, "a first failed attempt, recorded")
         world.services["notifications"].kill()
         receiver.failing = None
-        restarted = ServiceProcess("notifications", world.namespace, world.log_dir, world.env["notifications"])
-        world.services["notifications"] = restarted.start()
-        await restarted.wait_ready()
+        await world.replace("notifications")
 
         async def delivered() -> bool:
             return any(e["subject"] == rid for e in receiver.handled.values())
@@ -210,16 +157,16 @@ async def test_pending_retries_resume_after_a_restart(world: World) -> None:
         await eventually(delivered, "the retried delivery after the restart")
 
 
-async def test_emails_arrive_in_the_recipients_language(world: World) -> None:
-    await world.partner("zh-hant-partner", "marketing", "IT", None, languages=["zh-Hant", "en"])
-    rid = await world.offer("marketing", "IT")
+async def test_emails_arrive_in_the_recipients_language(world: World, notified: Notified) -> None:
+    await world.add_partner("zh-hant-partner", ["marketing"], ["IT"], languages=["zh-Hant", "en"])
+    rid = await world.refer("marketing", ["IT"])
 
     def text(message: EmailMessage) -> str:
         part = message.get_body(preferencelist=("plain",))
         return str(part.get_content()) if part is not None else ""
 
     async def mail_to(address: str) -> EmailMessage | None:
-        return next((m for m in world.mailbox.messages if m["To"] == address and rid in text(m)), None)
+        return next((m for m in notified.mailbox.messages if m["To"] == address and rid in text(m)), None)
 
     to_partner = await eventually(lambda: mail_to("desk@zh-hant-partner.example.hk"), "the partner's e-mail")
     assert to_partner["Content-Language"] == "zh-Hant"
@@ -230,17 +177,17 @@ async def test_emails_arrive_in_the_recipients_language(world: World) -> None:
 
     async def acknowledgement() -> EmailMessage | None:
         to = "li.wei@brightsolar.example.cn"
-        return next((m for m in world.mailbox.messages if m["To"] == to and request_id in m["Subject"]), None)
+        return next((m for m in notified.mailbox.messages if m["To"] == to and request_id in m["Subject"]), None)
 
     received = await eventually(acknowledgement, "the enterprise's acknowledgement of its request")
     assert rid in text(received)  # it lists the need, with its referral
 
 
 async def test_a_partner_topic_carries_only_that_partners_events(world: World) -> None:
-    await world.partner("topic-one", "intellectual_property", "GB", None)
-    await world.partner("topic-two", "accounting", "GB", None)
-    rid_one = await world.offer("intellectual_property", "GB")
-    rid_two = await world.offer("accounting", "GB")
+    await world.add_partner("topic-one", ["intellectual_property"], ["GB"])
+    await world.add_partner("topic-two", ["accounting"], ["GB"])
+    rid_one = await world.refer("intellectual_property", ["GB"])
+    rid_two = await world.refer("accounting", ["GB"])
     consumer = AIOKafkaConsumer(
         world.namespace.topic("goglobal.partner.topic-one"),
         bootstrap_servers=world.namespace.infra.kafka,
@@ -311,7 +258,9 @@ async def webhook_event(receiver: Receiver, referral_id: str, event_type: str) -
 
 
 @pytest.mark.parametrize("withdrawn", [True, False], ids=["consent-withdrawn", "consent-kept"])
-async def test_consent_at_acceptance_decides_the_contact_on_every_channel(world: World, withdrawn: bool) -> None:
+async def test_consent_at_acceptance_decides_the_contact_on_every_channel(
+    world: World, notified: Notified, withdrawn: bool
+) -> None:
     """The enterprise consents, a partner gets the offer, the enterprise withdraws its consent (or keeps it), the
     partner accepts: webhook, partner topic, inbox, e-mail and the API all follow the consent at acceptance."""
     partner_id = f"privacy-{'withdrawn' if withdrawn else 'kept'}"
@@ -319,8 +268,8 @@ async def test_consent_at_acceptance_decides_the_contact_on_every_channel(world:
     contact_email = f"{partner_id}@brightsolar.example.cn"
     receiver = Receiver()
     async with running(receiver):
-        key = await world.partner(partner_id, category, "SA", receiver)
-        enterprise = await register_enterprise(world.http, consent=True, contact_email=contact_email)
+        key = await world.add_partner(partner_id, [category], ["SA"], receiver)
+        enterprise = await world.register_enterprise(consent=True, contact_email=contact_email)
         answer = await world.http.post(
             "/v1/service-requests",
             headers=bearer(enterprise.key),
@@ -357,7 +306,7 @@ async def test_consent_at_acceptance_decides_the_contact_on_every_channel(world:
         return "\n".join(str(part.get_content()) for part in message.walk() if part.get_content_maintype() == "text")
 
     async def acceptance_mail() -> str | None:
-        texts = [mail_text(m) for m in world.mailbox.messages if m["To"] == f"desk@{partner_id}.example.hk"]
+        texts = [mail_text(m) for m in notified.mailbox.messages if m["To"] == f"desk@{partner_id}.example.hk"]
         return next((t for t in texts if rid in t and enterprise.profile["legal_name_en"] in t), None)
 
     mail = await eventually(acceptance_mail, "the acceptance e-mail to the partner")
@@ -370,7 +319,7 @@ async def test_an_offer_carries_the_profile_the_api_shows_even_right_after_regis
     receiver = Receiver()
     provinces, sizes = ["Guangdong", "Zhejiang", "Sichuan", "Hubei"], ["micro", "small", "medium", "large"]
     async with running(receiver):
-        key = await world.partner("profile-race", "market_entry", "AE", receiver)
+        key = await world.add_partner("profile-race", ["market_entry"], ["AE"], receiver)
         submitted: dict[str, dict[str, Any]] = {}
         for n in range(8):
             profile = factories.enterprise(seed=1000 + n)

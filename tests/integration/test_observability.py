@@ -5,16 +5,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.intake_helpers import module_namespace, start_services, stop_services
 from tests.observability import SYNTHETIC, dashboard_exprs, exposed_names, metric_names, rule_exprs
-from tests.support import Infra, ServiceProcess, discard, eventually
-
-pytestmark = pytest.mark.integration
-SERVICES = ("intake", "matching", "notifications")
+from tests.support import Infra, eventually
+from tests.world import World, new_namespace, running_world
 
 
 @dataclass(frozen=True)
@@ -25,36 +21,25 @@ class Scrape:
         return set().union(*(exposed_names(families) for families in self.families.values()))
 
 
-@dataclass(frozen=True)
-class World:
-    services: dict[str, ServiceProcess]
-    http: httpx.AsyncClient
-
-    async def scrape(self) -> Scrape:
-        families = {}
-        for name, service in self.services.items():
-            response = await self.http.get(f"{service.url}/metrics")
-            assert response.status_code == 200, f"{name}: {response.status_code}"
-            families[name] = list(text_string_to_metric_families(response.text))
-        return Scrape(families)
-
-
 @pytest.fixture(scope="module")
 async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    """The three services, ready (start_services polls each /readyz until it answers 200)."""
-    namespace = module_namespace(infra)
-    services = await start_services(list(SERVICES), namespace, tmp_path_factory.mktemp("observability"))
-    try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            yield World(services, http)
-    finally:
-        stop_services(services)
-        await discard(namespace)
+    """The three services, ready (running_world polls each /readyz until it answers 200)."""
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("observability")) as w:
+        yield w
 
 
 @pytest.fixture
 async def scrape(world: World) -> Scrape:
-    return await world.scrape()
+    return await scraped(world)
+
+
+async def scraped(world: World) -> Scrape:
+    families = {}
+    for name, service in world.services.items():
+        response = await world.http.get(f"{service.url}/metrics")
+        assert response.status_code == 200, f"{name}: {response.status_code}"
+        families[name] = list(text_string_to_metric_families(response.text))
+    return Scrape(families)
 
 
 def test_every_metric_of_the_dashboard_and_the_rules_is_exported(scrape: Scrape) -> None:
@@ -83,7 +68,7 @@ def test_every_service_exports_the_metrics_its_panels_read(scrape: Scrape) -> No
 
 
 def test_readiness_probes_are_counted_as_the_not_ready_alert_expects(scrape: Scrape) -> None:
-    """GoGlobalNotReady reads goglobal_http_requests_total{route="/readyz", status=...}: start_services polled
+    """GoGlobalNotReady reads goglobal_http_requests_total{route="/readyz", status=...}: running_world polled
     /readyz until it answered 200, so each service has counted at least one such answer under these labels."""
     for service, families in scrape.families.items():
         probes = [
@@ -112,7 +97,7 @@ async def test_the_sampled_gauges_carry_the_labels_the_dashboard_groups_by(world
     }
 
     async def sampled() -> bool:
-        scrape = await world.scrape()
+        scrape = await scraped(world)
         found = {
             service: {(s.name, frozenset(s.labels)) for family in families for s in family.samples}
             for service, families in scrape.families.items()

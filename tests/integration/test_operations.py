@@ -4,136 +4,89 @@ that can be listed and replayed (also from the CLI), and one trace id from the H
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from goglobal_contract.envelope import from_kafka
 from goglobal_shared.kafka import make_producer
-from tests import factories
-from tests.integration.intake_helpers import (
-    bearer,
-    module_namespace,
-    register_enterprise,
-    start_services,
-    stop_services,
-)
-from tests.support import Infra, Namespace, ServiceProcess, discard, eventually, native_infra
+from tests.support import Infra, eventually, native_infra
 from tests.webhook_receiver import Receiver, running
+from tests.world import World, bearer, new_namespace, running_world
 
-pytestmark = pytest.mark.integration
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-@dataclass
-class World:
-    namespace: Namespace
-    services: dict[str, ServiceProcess]
-    http: httpx.AsyncClient
-    operator: str
-    enterprise: str
-
-    async def metric(self, service: str, name: str, **labels: str) -> float:
-        text = (await self.http.get(f"{self.services[service].url}/metrics")).text
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    total += sample.value
-        return total
 
 
 @pytest.fixture(scope="module")
 async def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    namespace = module_namespace(infra)
-    services = await start_services(
-        ["intake", "matching", "notifications"],
-        namespace,
-        tmp_path_factory.mktemp("operations"),
-        {"intake": {"GOGLOBAL_FUNNEL_SAMPLE_INTERVAL_S": "1"}},
-    )
-    operator = await factories.operator_key(namespace)
-    try:
-        async with httpx.AsyncClient(base_url=services["intake"].url, timeout=15) as http:
-            enterprise = await register_enterprise(http, consent=True, contact_email="ops@example.cn")
-            yield World(namespace, services, http, operator, enterprise.key)
-    finally:
-        stop_services(services)
-        await discard(namespace)
+    env = {"intake": {"GOGLOBAL_FUNNEL_SAMPLE_INTERVAL_S": "1"}}
+    async with running_world(new_namespace(infra), tmp_path_factory.mktemp("operations"), env) as w:
+        yield w
 
 
-async def add_partner(world: World, partner_id: str, category: str, market: str, hook: str | None = None) -> str:
-    body = factories.partner(partner_id, [category], [market])
-    del body["id"]
-    if hook:
-        body["delivery"] = {"webhook_url": hook}
-    assert (await world.http.put(f"/v1/partners/{partner_id}", json=body, headers=bearer(world.operator))).is_success
-    key = (
-        await world.http.post(f"/v1/partners/{partner_id}/api-keys", json={"name": "t"}, headers=bearer(world.operator))
-    ).json()["api_key"]
-
-    async def known() -> bool:
-        url = f"{world.services['matching'].url}/internal/directory/{partner_id}"
-        return (await world.http.get(url)).status_code == 200
-
-    await eventually(known, f"{partner_id} in matching's directory")
-    return str(key)
+async def metric(world: World, service: str, name: str, **labels: str) -> float:
+    text = (await world.http.get(f"{world.services[service].url}/metrics")).text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
 
 
 async def test_metrics_move_as_a_referral_flows(world: World) -> None:
-    await add_partner(world, "metrics-firm", "legal", "AE")
-    before_http = await world.metric(
-        "intake", "goglobal_http_requests_total", route="/v1/service-requests", method="POST", status="201"
+    await world.add_partner("metrics-firm", ["legal"], ["AE"])
+    before_http = await metric(
+        world, "intake", "goglobal_http_requests_total", route="/v1/service-requests", method="POST", status="201"
     )
-    before_handled = await world.metric(
-        "matching", "goglobal_events_consumed_total", type="hk.goglobal.referral.submitted.v1", outcome="handled"
+    before_handled = await metric(
+        world, "matching", "goglobal_events_consumed_total", type="hk.goglobal.referral.submitted.v1", outcome="handled"
     )
     answer = await world.http.post(
         "/v1/service-requests",
-        headers=bearer(world.enterprise),
+        headers=world.enterprise.auth,
         json={"needs": [{"service_category": "legal", "target_markets": ["AE"]}]},
     )
     assert answer.status_code == 201
     assert (
-        await world.metric(
-            "intake", "goglobal_http_requests_total", route="/v1/service-requests", method="POST", status="201"
+        await metric(
+            world, "intake", "goglobal_http_requests_total", route="/v1/service-requests", method="POST", status="201"
         )
         == before_http + 1
     )
 
     async def matched() -> bool:
-        handled = await world.metric(
-            "matching", "goglobal_events_consumed_total", type="hk.goglobal.referral.submitted.v1", outcome="handled"
+        handled = await metric(
+            world,
+            "matching",
+            "goglobal_events_consumed_total",
+            type="hk.goglobal.referral.submitted.v1",
+            outcome="handled",
         )
         return handled == before_handled + 1
 
     await eventually(matched, "matching's consumed counter to move")
 
     async def offered_gauge() -> bool:  # sampled every few seconds
-        return await world.metric("intake", "goglobal_referrals", status="offered") >= 1
+        return await metric(world, "intake", "goglobal_referrals", status="offered") >= 1
 
     await eventually(offered_gauge, "intake's referrals-by-status gauge")
-    assert await world.metric("matching", "goglobal_open_offers") >= 0
+    assert await metric(world, "matching", "goglobal_open_offers") >= 0
     assert "goglobal_outbox_backlog" in (await world.http.get(f"{world.services['intake'].url}/metrics")).text
 
 
 async def test_one_trace_from_the_http_request_to_the_partner_webhook(world: World) -> None:
     receiver = Receiver()
     async with running(receiver):
-        key = await add_partner(world, "traced-firm", "tax", "SG", receiver.url)
-        receiver.secrets.append(
-            (await world.http.get("/v1/partners/me/webhook-secret", headers=bearer(key))).json()["secret"]
-        )
+        await world.add_partner("traced-firm", ["tax"], ["SG"], receiver)
         traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
         answer = await world.http.post(
             "/v1/service-requests",
             json={"needs": [{"service_category": "tax", "target_markets": ["SG"]}]},
-            headers={**bearer(world.enterprise), "traceparent": traceparent},
+            headers={**world.enterprise.auth, "traceparent": traceparent},
         )
         rid = answer.json()["referrals"][0]["id"]
 
@@ -192,19 +145,9 @@ async def test_dead_letters_are_listed_replayed_and_handled_once(world: World) -
 
 
 async def test_a_replayed_event_that_was_handled_already_changes_nothing(world: World) -> None:
-    await add_partner(world, "replay-firm", "marketing", "IT")
-    answer = await world.http.post(
-        "/v1/service-requests",
-        headers=bearer(world.enterprise),
-        json={"needs": [{"service_category": "marketing", "target_markets": ["IT"]}]},
-    )
-    rid = answer.json()["referrals"][0]["id"]
-
-    async def offered() -> bool:
-        body = (await world.http.get(f"/v1/referrals/{rid}", headers=bearer(world.operator))).json()
-        return bool(body["status"] == "offered")
-
-    await eventually(offered, "the referral to be offered")
+    await world.add_partner("replay-firm", ["marketing"], ["IT"])
+    rid = await world.refer("marketing", ["IT"])
+    await world.until(rid, "offered")
     submitted = await first_record(world, rid)
     # As if a consumer had dead-lettered it: its bytes, with the dead-letter headers, on the DLQ topic.
     producer = make_producer(world.namespace.infra.kafka, "test")
@@ -231,8 +174,12 @@ async def test_a_replayed_event_that_was_handled_already_changes_nothing(world: 
     await eventually(collected, "the simulated dead letter")
 
     async def submissions_handled() -> float:
-        return await world.metric(
-            "matching", "goglobal_events_consumed_total", type="hk.goglobal.referral.submitted.v1", outcome="handled"
+        return await metric(
+            world,
+            "matching",
+            "goglobal_events_consumed_total",
+            type="hk.goglobal.referral.submitted.v1",
+            outcome="handled",
         )
 
     before = await submissions_handled()

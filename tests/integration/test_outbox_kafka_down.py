@@ -8,10 +8,9 @@ from aiokafka import AIOKafkaConsumer
 
 from goglobal_contract.envelope import from_kafka
 from tests import factories
-from tests.e2e.test_referral_flow import bearer
 from tests.support import Namespace, ServiceProcess, eventually, native_infra
+from tests.world import bearer
 
-pytestmark = pytest.mark.integration
 REQUESTS = 200
 ONE_NEED = {"needs": [{"service_category": "tax", "target_markets": ["SG"]}]}
 

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
@@ -16,8 +15,6 @@ from goglobal_shared.store import Aggregates, OutboxRelay
 from goglobal_shared.store.aggregates import Change
 from tests.support import Namespace, eventually
 from tests.unit.test_envelope import submitted
-
-pytestmark = pytest.mark.integration
 
 
 async def test_pending_events_are_published_in_order_and_removed(namespace: Namespace) -> None:

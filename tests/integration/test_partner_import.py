@@ -5,13 +5,11 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests import factories
-from tests.e2e.test_referral_flow import bearer
 from tests.support import REPO, Namespace, ServiceProcess
+from tests.world import bearer
 
-pytestmark = pytest.mark.integration
 FIXTURES = REPO / "tests/unit/fixtures"
 
 

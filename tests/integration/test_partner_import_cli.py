@@ -6,15 +6,12 @@ import re
 from pathlib import Path
 
 import httpx
-import pytest
 from typer.testing import CliRunner, Result
 
 from intake.cli import EXIT_REFUSED_KEY, app
 from tests import factories
-from tests.integration.intake_helpers import bearer
 from tests.support import Namespace, ServiceProcess
-
-pytestmark = pytest.mark.integration
+from tests.world import bearer
 
 HEADER = "id,name,categories,markets,languages,capacity,contact_name,contact_email,contact_phone,webhook_url\n"
 GOOD = "{id},Good {id} Ltd,legal,AE,en,5,Wong Siu Ming,desk@{id}.example.hk,+85221234567,\n"

@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.intake_helpers import start_services, stop_services
 from tests.support import REPO, TIME_SCALE, Namespace
+from tests.world import start_services, stop_services
 
 sys.path.append(str(REPO / "deploy" / "local"))
 import seed  # deploy/local/seed.py, what make run seeds with
 
-pytestmark = pytest.mark.integration
 WALK_DEADLINE_S = 120 * TIME_SCALE
 
 
@@ -136,4 +135,4 @@ async def test_the_readme_walk_works_twice_in_a_row(
             requests.append(check_walk(documents, stderr))
         assert requests[0] != requests[1], "the second walk must make a new request, not replay the first"
     finally:
-        stop_services(services)
+        stop_services(services.values())

@@ -25,7 +25,6 @@ from tests.support import READY_DEADLINE_S, REPO, TIME_SCALE, Infra, eventually,
 sys.path.append(str(REPO / "deploy" / "local"))
 import infra as local_infra  # deploy/local/infra.py: its wire checks
 
-pytestmark = pytest.mark.integration
 STACK_DEADLINE_S = 300 * TIME_SCALE  # a second Kafka and nx-27017, started from the shared cache
 STOP_DEADLINE_S = 90 * TIME_SCALE
 INFRA = [sys.executable, str(REPO / "deploy" / "local" / "infra.py")]

@@ -5,7 +5,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-import pytest
 from pymongo import AsyncMongoClient
 
 from goglobal_shared.mongo import Document
@@ -13,8 +12,6 @@ from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import Change, replace_versioned
 from tests.support import Namespace
 from tests.unit.test_envelope import submitted
-
-pytestmark = pytest.mark.integration
 
 
 async def test_concurrent_changes_of_one_document_all_apply(namespace: Namespace) -> None:
