@@ -4,6 +4,7 @@ e-mails), what a delivery attempt leads to, and when an endpoint is disabled and
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from standardwebhooks import Webhook
 
 from goglobal_contract.enums import ServiceCategory
@@ -27,6 +28,7 @@ from goglobal_contract.partner_events import EnterpriseProfileSummary, NeedSumma
 from goglobal_shared.webhook_secrets import partner_secret
 from notifications.consumers.lifecycle import ForwardBatch, router
 from notifications.email.render import render
+from notifications.errors import PartnerNotKnownYet
 from notifications.records import DELIVERED, DISABLED, FAILED, LEASE, PENDING
 from notifications.service import NotificationService
 from tests import factories
@@ -141,6 +143,24 @@ async def test_a_poll_of_partner_events_goes_out_at_once_each_partner_in_order(
     await ForwardBatch(service)(poll)
     assert len(world.deliveries.stored) == 2
     assert [d["_id"] for d, _ in world.dispatcher.handed] == [f"{e.id}:webhook" for e in (poll[0], poll[2])] * 2
+
+
+async def test_an_event_for_a_partner_not_in_the_directory_yet_is_held_back_not_dropped(
+    world: World, service: NotificationService
+) -> None:
+    """The partner's `upserted` travels on another topic and may come after the offer: the offer waits for it."""
+    await world.partner(factories.partner_upserted(partner_id="known", name="Known", webhook_url=HOOK))
+    poll = [offered_to_partner(RID), offered_to_partner(OTHER_RID, "known")]
+    outcomes = await ForwardBatch(service)(poll)
+    assert isinstance(outcomes[0], PartnerNotKnownYet) and outcomes[1] is None
+    assert list(world.publisher.partner_topics) == ["known"]  # nothing of the held event went out
+    with pytest.raises(PartnerNotKnownYet):  # the consumer's retry, through the ordinary handler
+        await router(service).handle(poll[0])
+
+    await world.partner(factories.partner_upserted(webhook_url=HOOK))
+    await router(service).handle(poll[0])
+    assert world.publisher.partner_topics[PARTNER] == [poll[0]]
+    assert f"{poll[0].id}:webhook" in world.deliveries.stored
 
 
 async def test_a_partner_is_emailed_in_its_language_only_when_email_is_on(world: World) -> None:

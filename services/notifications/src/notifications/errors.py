@@ -1,6 +1,11 @@
-"""What notifications' ports refuse. The use cases (`notifications.service`) turn each into the verdict of a
-delivery attempt, in one place: a refused webhook target or a refused e-mail is not tried again, a passing e-mail
-failure is."""
+"""What notifications' ports refuse, and the one refusal of its use cases. The use cases (`notifications.service`)
+turn each port's refusal into the verdict of a delivery attempt, in one place: a refused webhook target or a refused
+e-mail is not tried again, a passing e-mail failure is. `PartnerNotKnownYet` goes to the consumer, which retries."""
+
+
+class PartnerNotKnownYet(RuntimeError):
+    """A partner event for a partner this service's directory does not hold yet: its `partner.upserted` is still on
+    its way (the two travel on different topics). Transient: the event is tried again, never dropped."""
 
 
 class TargetRefused(ValueError):

@@ -33,7 +33,7 @@ from goglobal_shared.metrics import DELIVERIES
 from goglobal_shared.webhook_secrets import signing_secrets
 from notifications import records
 from notifications.email.render import choose_language, render
-from notifications.errors import PermanentEmailError, TargetRefused, TransientEmailError
+from notifications.errors import PartnerNotKnownYet, PermanentEmailError, TargetRefused, TransientEmailError
 from notifications.fanout import SOURCE, derived_id, enterprise_messages
 from notifications.ports import (
     Clock,
@@ -80,28 +80,27 @@ class NotificationService:
 
     async def forward(self, event: PartnerEvent, envelope: Envelope) -> None:
         """What intake recorded for a partner goes out, unchanged, on every channel the partner has."""
-        await self.forward_many([(event, envelope)])
+        if await self.forward_many([(event, envelope)]):
+            raise PartnerNotKnownYet(event.partner_id)
 
-    async def forward_many(self, told: list[tuple[PartnerEvent, Envelope]]) -> None:
-        """`forward` for a poll's partner events at once: the partners' topics and inboxes are published side by
-        side (each partner's events in their order), with one directory read; the webhook deliveries are created
-        in one write. Returns (and the offsets are committed) only once all of it is done."""
-        partners, _ = await asyncio.gather(
-            self.directory.partners(sorted({event.partner_id for event, _ in told})),
-            asyncio.gather(*(self._publish(group) for group in _by_partner(told).values())),
-        )
+    async def forward_many(self, told: list[tuple[PartnerEvent, Envelope]]) -> list[str]:
+        """`forward` for a poll's partner events at once, with one directory read: the partners' topics and inboxes
+        are published side by side (each partner's events in their order) and the webhook deliveries created in
+        one write. Returns the ids of the events held back, all those of a partner the directory does not hold yet
+        (to be tried again: nothing of them went out)."""
+        partners = await self.directory.partners(sorted({event.partner_id for event, _ in told}))
+        known = [(event, envelope) for event, envelope in told if event.partner_id in partners]
+        await asyncio.gather(*(self._publish(group) for group in _by_partner(known).values()))
         webhooks = [
             (self._webhook_delivery(partners[event.partner_id], envelope), partners[event.partner_id])
-            for event, envelope in told
-            if partners.get(event.partner_id, {}).get("webhook_url")
+            for event, envelope in known
+            if partners[event.partner_id].get("webhook_url")
         ]
         await self._hand_over(webhooks)
-        for event, envelope in told:
-            if event.partner_id in partners:
-                partner = partners[event.partner_id]
-                await self._email_partner(
-                    partner, records.partner_kind(envelope), event.model_dump(mode="json"), envelope
-                )
+        for event, envelope in known:
+            kind = records.partner_kind(envelope)
+            await self._email_partner(partners[event.partner_id], kind, event.model_dump(mode="json"), envelope)
+        return [envelope.id for event, envelope in told if event.partner_id not in partners]
 
     async def _hand_over(self, webhooks: list[tuple[Document, Document]]) -> None:
         """Creates the webhook deliveries and hands them to this process's dispatcher. One that exists already and

@@ -16,6 +16,7 @@ from goglobal_contract.events import (
 from goglobal_contract.notification_events import RedeliveryRequested
 from goglobal_contract.partner_events import PARTNER_PAYLOADS, PartnerEvent
 from goglobal_shared.router import EventRouter, PayloadDispatch
+from notifications.errors import PartnerNotKnownYet
 from notifications.service import NotificationService
 
 
@@ -56,5 +57,7 @@ class ForwardBatch:
     types: frozenset[str] = PARTNER_EVENT.types
 
     async def __call__(self, envelopes: list[Envelope]) -> list[Exception | None]:
-        await self.service.forward_many([PARTNER_EVENT(envelope.data, envelope) for envelope in envelopes])
-        return [None] * len(envelopes)
+        """Those held back (their partner not in the directory yet) go to the ordinary handler, which retries."""
+        told = [PARTNER_EVENT(envelope.data, envelope) for envelope in envelopes]
+        held = set(await self.service.forward_many(told))
+        return [PartnerNotKnownYet(event.partner_id) if e.id in held else None for event, e in told]
