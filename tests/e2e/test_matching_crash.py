@@ -27,6 +27,13 @@ async def test_killed_matching_restarts_into_exactly_one_decision(namespace: Nam
     try:
         await intake.wait_ready()
         async with httpx.AsyncClient(base_url=intake.url, timeout=10) as http:
+            # Matching starts with the seeded partner; notifications learns it from the directory, as always (an
+            # offer to a partner it does not know yet waits for it).
+            body = factories.partner("harbour-counsel", ["legal"], ["AE", "SA"])
+            del body["id"]
+            operator = bearer(await factories.operator_key(namespace))
+            registered = await http.put("/v1/partners/harbour-counsel", json=body, headers=operator)
+            assert registered.status_code in (200, 201), registered.text
             key = (await http.post("/v1/enterprises", json=factories.enterprise())).json()["api_key"]["api_key"]
             referral_ids = []
             for _ in range(5):
