@@ -4,6 +4,7 @@ server (MongoDB 7, nx-27017, mongo-java-server)."""
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -20,6 +21,19 @@ def duplicates_only(exc: BulkWriteError) -> set[int]:
     if any(error.get("code") != DUPLICATE_KEY for error in errors):
         raise exc
     return {error["index"] for error in errors}
+
+
+async def insert_new(collection: AsyncCollection[Document], docs: list[Document]) -> list[Document]:
+    """Inserts `docs` in one unordered write; one whose `_id` (or other unique key) is taken is left as stored.
+    Returns those inserted."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        existing = duplicates_only(exc)
+        return [doc for position, doc in enumerate(docs) if position not in existing]
+    return docs
 
 
 def make_client(uri: str, service: str | None = None) -> AsyncMongoClient[Document]:

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from goglobal_contract.envelope import Envelope
-from goglobal_shared.mongo import Document, duplicates_only
+from goglobal_shared.mongo import Document, insert_new
 from goglobal_shared.store.outbox import (
     OUTBOX,
     OUTBOX_COUNT,
@@ -85,15 +85,7 @@ class Aggregates:
 
     async def insert_many(self, docs: list[tuple[Document, list[Envelope]]]) -> None:
         """New documents with their events, in one write; one whose `_id` exists already is left as it is."""
-        if not docs:
-            return
-        stored = [_new(doc, events) for doc, events in docs]
-        try:
-            await self.collection.insert_many(stored, ordered=False)
-        except BulkWriteError as exc:
-            existing = duplicates_only(exc)
-            stored = [doc for index, doc in enumerate(stored) if index not in existing]
-        self._written(stored)
+        self._written(await insert_new(self.collection, [_new(doc, events) for doc, events in docs]))
 
     async def save(self, current: Document, change: Change) -> bool:
         """Replaces `current` (as read, outbox included) by its changed form, if it is still at its version; False

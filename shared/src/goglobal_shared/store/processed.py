@@ -4,10 +4,9 @@ and record a whole batch at once."""
 from collections.abc import Iterable
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from goglobal_contract.envelope import Envelope
-from goglobal_shared.mongo import Document, duplicates_only
+from goglobal_shared.mongo import Document, insert_new
 
 
 class ProcessedEvents:
@@ -22,10 +21,5 @@ class ProcessedEvents:
         return {d["_id"] async for d in self.collection.find({"_id": {"$in": ids}}, projection={"_id": 1})}
 
     async def record(self, envelopes: list[Envelope]) -> None:
-        if not envelopes:
-            return
-        docs = [{"_id": e.id, "type": e.type, "at": e.time} for e in envelopes]
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:  # recorded before (a redelivery): only duplicates are harmless
-            duplicates_only(exc)
+        # One recorded before (a redelivery) stays as it is.
+        await insert_new(self.collection, [{"_id": e.id, "type": e.type, "at": e.time} for e in envelopes])

@@ -17,7 +17,7 @@ from goglobal_contract.notification_events import (
     NotificationDelivered,
     NotificationFailed,
 )
-from goglobal_shared.mongo import Document, duplicates_only
+from goglobal_shared.mongo import Document, duplicates_only, insert_new
 from goglobal_shared.store import Aggregates
 from goglobal_shared.store.aggregates import replace_versioned
 from goglobal_shared.store.outbox import Written, ignore_written
@@ -45,13 +45,9 @@ class NotificationViews:
     async def add_to_inbox(self, events: list[NotificationCreated]) -> None:
         """Inserts each item under its notification id, in one write: a redelivered one exists (and may have been
         read) and stays as it is."""
-        docs = [{"_id": e.notification_id, **e.model_dump(mode="python"), "read_at": None} for e in events]
-        if not docs:
-            return
-        try:
-            await self.inbox.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            duplicates_only(exc)
+        await insert_new(
+            self.inbox, [{"_id": e.notification_id, **e.model_dump(mode="python"), "read_at": None} for e in events]
+        )
 
     async def keep_latest(self, states: list[Document]) -> None:
         """Keeps the latest state of each delivery, in one write: the one with the most attempts wins, whatever

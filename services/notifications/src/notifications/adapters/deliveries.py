@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from goglobal_shared.mongo import Document, duplicates_only
+from goglobal_shared.mongo import Document, insert_new
 from goglobal_shared.store import ConcurrentUpdate
 from goglobal_shared.store.aggregates import MAX_RETRIES, replace_versioned
 from notifications.records import DISABLED, FAILED, LEASE, PENDING
@@ -35,14 +35,7 @@ class DeliveryRepository:
         return True
 
     async def create_many(self, deliveries: list[Document]) -> set[str]:
-        if not deliveries:
-            return set()
-        try:
-            await self.collection.insert_many(deliveries, ordered=False)
-        except BulkWriteError as exc:
-            existing = duplicates_only(exc)
-            return {d["_id"] for position, d in enumerate(deliveries) if position not in existing}
-        return {d["_id"] for d in deliveries}
+        return {d["_id"] for d in await insert_new(self.collection, deliveries)}
 
     async def get_many(self, delivery_ids: list[str]) -> list[Document]:
         if not delivery_ids:
