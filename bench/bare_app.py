@@ -125,7 +125,9 @@ def main() -> None:
     parser.add_argument("--mongodb-uri", required=True)
     parser.add_argument("--database", required=True)
     args = parser.parse_args()
-    uvicorn.run(create_app(args.mongodb_uri, args.database), host="127.0.0.1", port=args.port, log_config=None)
+    app = create_app(args.mongodb_uri, args.database)
+    # The same server as the services' (goglobal_shared.runtime): only the app differs.
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, loop="uvloop", http="httptools")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -10,13 +10,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from goglobal_contract.envelope import Envelope, to_kafka
+from goglobal_contract.events import ReferralUnmatched
 from goglobal_shared.consumer import EventConsumer, RetryPolicy, make_consumer
 from goglobal_shared.errors import PermanentEventError
 from goglobal_shared.kafka import ensure_topics, make_producer
 from goglobal_shared.settings import dead_letter_topic
 from goglobal_shared.store import ProcessedEvents
 from tests.support import Namespace, eventually
-from tests.unit.test_envelope import submitted
+from tests.unit.test_envelope import NOW, submitted
 
 
 @dataclass
@@ -158,6 +159,59 @@ async def test_transient_failures_are_retried_then_committed(rig: Rig) -> None:
         await eventually(committed, "the offset commit")
     finally:
         await admin.stop()
+
+
+async def committed_total(rig: Rig) -> int:
+    """The group's committed offsets summed over the topic's partitions, read by a member that never joins."""
+    reader = AIOKafkaConsumer(bootstrap_servers=rig.namespace.infra.kafka, group_id=rig.group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        return sum([await reader.committed(TopicPartition(rig.topic, p)) or 0 for p in range(3)])
+    finally:
+        await reader.stop()
+
+
+def unmatched(referral_id: str) -> Envelope:
+    """A known type the rig's consumer has no handler for: read, counted as ignored, nothing stored."""
+    payload = ReferralUnmatched(referral_id=referral_id, reason="no partner covers AE", unmatched_at=NOW)
+    return Envelope.wrap(payload, source="/goglobal/matching", subject=referral_id)
+
+
+async def test_skipped_records_are_committed_with_the_next_stored_effect_and_at_stop(rig: Rig) -> None:
+    """A poll of records this service ignores stores nothing, so its commit waits (a commit per such poll costs the
+    broker more than the poll); the next poll that stores an effect commits them too, as does a clean stop."""
+    rig.loop.idle_commit_interval_s = 3600.0  # only a stored effect or the stop may commit
+    referral = uuid.uuid4().hex
+    await send_envelope(rig, (first := submitted(referral)))
+    await eventually(lambda: _committed_at_least(rig, 1), "the handled event committed")
+    ignored = [unmatched(referral) for _ in range(3)]
+    for envelope in ignored:
+        await send_envelope(rig, envelope)
+    await eventually(read_past(rig, 4), "the consumer past the ignored records")
+    assert await committed_total(rig) == 1  # skipped, not committed yet
+    await send_envelope(rig, (second := submitted(referral)))
+    await eventually(lambda: _committed_at_least(rig, 5), "the skipped records committed with the next effect")
+    assert rig.handled == [first.id, second.id]
+
+    await send_envelope(rig, unmatched(referral))
+    await eventually(read_past(rig, 6), "the consumer past one more ignored record")
+    rig.loop.stop()
+    await rig.task
+    assert await committed_total(rig) == 6  # the stop committed what was read
+
+
+def read_past(rig: Rig, total: int) -> Callable[[], Awaitable[bool]]:
+    """A probe: has the consumer read `total` records of the topic (all partitions together)?"""
+
+    async def positions() -> bool:
+        read: int = sum([await rig.loop.consumer.position(tp) for tp in rig.loop.consumer.assignment()])
+        return read == total
+
+    return positions
+
+
+async def _committed_at_least(rig: Rig, total: int) -> bool:
+    return await committed_total(rig) >= total
 
 
 async def test_a_self_deduplicating_type_is_handled_without_the_log(namespace: Namespace) -> None:

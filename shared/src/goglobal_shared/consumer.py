@@ -5,6 +5,11 @@ dead-lettered). Handlers must be idempotent on the event id; the processed-event
 A poll's records are handled as a batch: one read of the log for all of them, each partition's handlers in order
 (the partitions side by side), one write of the log, one commit.
 
+A poll that stored nothing (every record of a type this service ignores, or a repeat) is committed with the next
+poll that did, or after `idle_commit_interval_s`: reading such records again after a restart changes nothing, and
+a commit per poll of them (a service reading back the events it publishes, one poll each) costs the broker more
+than the rest of the poll.
+
 Some handlers make a repeat a no-op by themselves, in the very write of their effect: it is keyed by the event
 id (an insert under a derived id), or the document it changes remembers the event ids applied to it. Their types
 are named in `self_deduplicating`, and the log is neither read nor written for them: two round trips fewer per
@@ -106,6 +111,7 @@ class Progress:
     first: int  # the poll's first record of the partition: where it starts again if settling fails
     handled: list[Envelope] = field(default_factory=list)
     up_to: int | None = None
+    acted: bool = False  # a record was handled or dead-lettered: its commit may not wait
 
 
 @dataclass
@@ -119,10 +125,13 @@ class EventConsumer:
     poll_budget_s: float = 120.0  # well inside max.poll.interval.ms (300 s): handling never starves the poll
     batch: BatchHandler | None = None
     self_deduplicating: frozenset[str] = frozenset()
+    idle_commit_interval_s: float = 5.0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _attempts: dict[tuple[TopicPartition, int], int] = field(default_factory=dict)
     _paused_until: dict[TopicPartition, float] = field(default_factory=dict)
     _outages: dict[TopicPartition, int] = field(default_factory=dict)
+    _deferred: dict[TopicPartition, int] = field(default_factory=dict)  # offsets of polls that stored nothing
+    _last_commit_monotonic: float = float("-inf")
 
     def stop(self) -> None:
         self._stopping.set()
@@ -135,6 +144,7 @@ class EventConsumer:
                 batch = await self.consumer.getmany(timeout_ms=500, max_records=100)
                 self.status.last_poll_monotonic = time.monotonic()
                 await self._process_batch(batch)
+            await self._commit_deferred()
         finally:
             self.status.running = False
 
@@ -174,10 +184,12 @@ class EventConsumer:
             if self._stopping.is_set() or out_of_time:  # time to poll again: the rest comes with the next poll
                 self.consumer.seek(tp, record.offset)
                 break
-            if not await self._step(record, envelope, seen, progress.handled, done):
-                self.consumer.seek(tp, record.offset)
-                self._pause(tp, record.offset)
-                break
+            if not self._skipped(record, envelope, seen):
+                if not await self._step(record, envelope, seen, progress.handled, done):
+                    self.consumer.seek(tp, record.offset)
+                    self._pause(tp, record.offset)
+                    break
+                progress.acted = True
             progress.up_to = record.offset + 1
             self._attempts.pop((tp, record.offset), None)
         return progress
@@ -188,15 +200,40 @@ class EventConsumer:
         what it holds)."""
         if not progress:
             return
+        offsets = {p.tp: p.up_to for p in progress if p.up_to is not None}
+        if not any(p.acted for p in progress) and not self._commit_due():
+            self._deferred.update(offsets)
+            return
         try:
             await self.processed.record([e for p in progress for e in p.handled if self._logged(e.type)])
-            await self.consumer.commit({p.tp: p.up_to for p in progress if p.up_to is not None})
+            await self._commit(offsets)
         except Exception as exc:
             for p in progress:
                 self._hold(p.tp, p.first, exc)
             return
         for p in progress:
             self._outages.pop(p.tp, None)
+
+    def _commit_due(self) -> bool:
+        return time.monotonic() - self._last_commit_monotonic >= self.idle_commit_interval_s
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commits `offsets` with the deferred ones of partitions this member still holds (a partition another
+        member took over is its to commit)."""
+        assigned = self.consumer.assignment()
+        merged = {tp: at for tp, at in self._deferred.items() if tp in assigned} | offsets
+        await self.consumer.commit(merged)
+        self._deferred.clear()
+        self._last_commit_monotonic = time.monotonic()
+
+    async def _commit_deferred(self) -> None:
+        """At a clean stop: a restart need not read the skipped records again (harmless if this fails)."""
+        if not self._deferred:
+            return
+        try:
+            await self._commit({})
+        except Exception as exc:
+            log.info("deferred commit at stop failed (those records will be skipped again): %s", exc)
 
     def _logged(self, event_type: str) -> bool:
         """Is the processed-event log what makes a repeat of this type a no-op?"""
@@ -223,17 +260,23 @@ class EventConsumer:
         if isinstance(parsed, InvalidEvent):
             await self._dead_letter(record, parsed, 1)
             return True
-        if parsed.type not in self.handlers:
-            EVENTS_CONSUMED.labels(record.topic, parsed.type, "ignored").inc()
-            return True  # a known event type that this service has no interest in
-        if parsed.id in seen:
-            EVENTS_CONSUMED.labels(record.topic, parsed.type, "duplicate").inc()
-            return True
         settled = parsed.id in done and await self._batched(record, parsed, done.pop(parsed.id), handled)
         if not settled and not await self._attempt(record, parsed, handled):
             return False
         seen.add(parsed.id)  # the same event twice in one batch: handled once
         return True
+
+    def _skipped(self, record: ConsumerRecord[bytes, bytes], parsed: Envelope | InvalidEvent, seen: set[str]) -> bool:
+        """A record with nothing to do: a known type this service has no interest in, or a repeat."""
+        if isinstance(parsed, InvalidEvent):
+            return False
+        if parsed.type not in self.handlers:
+            EVENTS_CONSUMED.labels(record.topic, parsed.type, "ignored").inc()
+            return True
+        if parsed.id in seen:
+            EVENTS_CONSUMED.labels(record.topic, parsed.type, "duplicate").inc()
+            return True
+        return False
 
     async def _in_batch(self, parsed: list[Envelope | InvalidEvent], seen: set[str]) -> dict[str, Exception | None]:
         """The batch handler's outcome for each of its events (none when the batch failed as a whole)."""

@@ -91,6 +91,9 @@ def run_service(app: FastAPI, settings: ServiceSettings) -> None:
         port=settings.http_port,
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        # libuv's loop and the C HTTP parser: a third less CPU per request than asyncio's loop and h11.
+        loop="uvloop",
+        http="httptools",
     )
 
 
