@@ -370,17 +370,22 @@ def java_cmd(layout: Layout, main: str, *args: str, heap: str = "512m") -> list[
 def format_storage(layout: Layout, config: Path) -> None:
     if (layout.state / "kafka" / "data" / "meta.properties").exists():
         return
-    cluster_id = _kafka_cluster_id()
+    cluster_id = kafka_cluster_id()
     cmd = java_cmd(layout, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), heap="256m")
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise InfraError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
 
 
-def _kafka_cluster_id() -> str:
+def kafka_cluster_id() -> str:
+    """A random id as Kafka's own `Uuid.randomUuid` makes it: 16 bytes in URL-safe base64, never starting with "-",
+    which the storage tool's command line would read as an option (1 format in 64 failed that way)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def kafka_running(layout: Layout) -> bool:
