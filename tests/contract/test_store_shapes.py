@@ -18,6 +18,8 @@ returns. A shape a server gets wrong is recorded in conftest.KNOWN_FAILURES for 
 | due queue: datetime $lte now, absent field never due, $unset leaves   | test_due_queue_on_absent_datetime            |
 | $set of a top-level datetime (update_one, find_one_and_update upsert) | test_datetime_set_by_update_stays_a_datetime |
 | due queue on deadlines written by $set                                | test_due_queue_on_deadlines_set_by_update    |
+| due queue by an indexed status: equality, sort by datetime, limit     | test_due_queue_by_status_oldest_first        |
+| due queue by presence: $exists true on a datetime, sort, limit        | test_due_queue_by_presence_oldest_first      |
 | find_one_and_update upsert on `_id`, ReturnDocument.AFTER             | test_find_one_and_update_upsert_after        |
 | update_one upsert on `_id` creates exactly one document               | test_update_one_upsert_creates_once          |
 | concurrent update_one upserts on one `_id`: one document, no error    | test_concurrent_upserts_create_one_document  |
@@ -349,6 +351,50 @@ async def test_due_queue_on_deadlines_set_by_update(db: AsyncDatabase[Doc]) -> N
     assert due == [
         {"_id": "inserted", "next_deadline": now - timedelta(seconds=10)},
         {"_id": "set-late", "next_deadline": now - timedelta(seconds=5)},
+    ]
+
+
+async def test_due_queue_by_status_oldest_first(db: AsyncDatabase[Doc]) -> None:
+    """Notifications' due deliveries: the pending ones by an equality on an indexed status, earliest first (the
+    caller keeps the prefix that is due); delivered ones, however old their time, never come."""
+    deliveries = db["deliveries"]
+    await deliveries.create_index([("status", 1), ("next_attempt_at", 1)])
+    await deliveries.create_index("status")
+    now = ms_now()
+    await deliveries.insert_many(
+        [
+            {"_id": "later", "status": "pending", "next_attempt_at": now + timedelta(minutes=5)},
+            {"_id": "done", "status": "delivered", "next_attempt_at": now - timedelta(hours=1)},
+            {"_id": "due", "status": "pending", "next_attempt_at": now - timedelta(seconds=5)},
+            {"_id": "late", "status": "pending", "next_attempt_at": now - timedelta(seconds=30)},
+        ]
+    )
+    pending = await deliveries.find({"status": "pending"}).sort("next_attempt_at", 1).limit(2).to_list()
+    assert [(d["_id"], d["next_attempt_at"]) for d in pending] == [
+        ("late", now - timedelta(seconds=30)),
+        ("due", now - timedelta(seconds=5)),
+    ]
+
+
+async def test_due_queue_by_presence_oldest_first(db: AsyncDatabase[Doc]) -> None:
+    """Matching's expiring offers: plans that have a deadline (the field is absent otherwise, $unset when the
+    offer closes), earliest first, the deadline projected."""
+    plans = db["plans"]
+    await plans.create_index("next_deadline")
+    now = ms_now()
+    await plans.insert_many(
+        [
+            {"_id": "tomorrow", "next_deadline": now + timedelta(days=1)},
+            {"_id": "no-offer", "status": "matched"},
+            {"_id": "expired", "next_deadline": now - timedelta(minutes=1)},
+            {"_id": "closed", "next_deadline": now - timedelta(hours=1)},
+        ]
+    )
+    await plans.update_one({"_id": "closed"}, {"$unset": {"next_deadline": ""}})
+    query = plans.find({"next_deadline": {"$exists": True}}, projection={"next_deadline": 1})
+    assert await query.sort("next_deadline", 1).limit(5).to_list() == [
+        {"_id": "expired", "next_deadline": now - timedelta(minutes=1)},
+        {"_id": "tomorrow", "next_deadline": now + timedelta(days=1)},
     ]
 
 

@@ -1,6 +1,7 @@
 """MongoDB access through PyMongo's asyncio API; code stays inside what tests/contract proves on every supported
 server (MongoDB 7, nx-27017, mongo-java-server)."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -12,6 +13,17 @@ from goglobal_shared.db_metrics import CommandCounter
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
+
+
+def stored_at_or_before(value: object, limit: datetime) -> bool:
+    """Is `value`, as read from a document, a date at or before `limit`? Dates come back naive from a client
+    that is not tz_aware (BSON dates are UTC); anything that is not a date is not.
+
+    The store's due queues compare times with this after querying by an indexed equality, oldest first: a date
+    range in the query itself made nx-27017 scan the whole collection."""
+    if not isinstance(value, datetime):
+        return False
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)) <= limit
 
 
 def duplicates_only(exc: BulkWriteError) -> set[int]:

@@ -32,7 +32,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from goglobal_contract.envelope import Envelope
-from goglobal_shared.mongo import Document
+from goglobal_shared.mongo import Document, stored_at_or_before
 from goglobal_shared.periodic import LoopOwner, LoopStatus, Outcome, PeriodicTask
 
 OUTBOX, OUTBOX_COUNT, OUTBOX_WRITTEN_AT = "outbox", "outbox_count", "outbox_written_at"
@@ -155,13 +155,14 @@ class OutboxRelay(LoopOwner):
 
     async def _stale(self) -> list[Document]:
         """Documents with events still pending that were written more than the grace ago (or before writes said
-        when)."""
+        when). The query names only the indexed count, oldest write first, and the grace is applied here: the
+        oldest come first, so what passes is the whole stale part of the batch. (The age in the query itself,
+        `$or` with `$exists`, made nx-27017 scan the collection every pass: 19 ms at 4,000 documents, holding every
+        other command behind it.)"""
         cutoff = datetime.now(UTC) - timedelta(seconds=self.grace_s)
-        query = {
-            OUTBOX_COUNT: {"$gt": 0},
-            "$or": [{OUTBOX_WRITTEN_AT: {"$lte": cutoff}}, {OUTBOX_WRITTEN_AT: {"$exists": False}}],
-        }
-        return [d async for d in self.collection.find(query, projection={OUTBOX: 1}).limit(self.batch)]
+        pending = self.collection.find({OUTBOX_COUNT: {"$gt": 0}}, projection={OUTBOX: 1, OUTBOX_WRITTEN_AT: 1})
+        docs = [d async for d in pending.sort(OUTBOX_WRITTEN_AT, 1).limit(self.batch)]
+        return [d for d in docs if OUTBOX_WRITTEN_AT not in d or stored_at_or_before(d[OUTBOX_WRITTEN_AT], cutoff)]
 
     def _remember_published(self, event_ids: list[str]) -> None:
         for event_id in event_ids:
