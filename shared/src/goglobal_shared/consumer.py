@@ -152,6 +152,8 @@ class EventConsumer:
         """One read of the log and one batch-handler call for the whole poll; then the partitions side by side
         (order holds per key, i.e. per partition); then one write of the log and one commit for all of them."""
         if not batch:
+            if self._deferred and self._commit_due():  # a quiet consumer's committed offsets catch up too
+                await self._commit_deferred()
             return
         parsed = {tp: [_parse(record) for record in records] for tp, records in batch.items()}
         events = [e for envelopes in parsed.values() for e in envelopes]
@@ -227,13 +229,14 @@ class EventConsumer:
         self._last_commit_monotonic = time.monotonic()
 
     async def _commit_deferred(self) -> None:
-        """At a clean stop: a restart need not read the skipped records again (harmless if this fails)."""
+        """When polls bring nothing, and at a clean stop, so that a restart need not read the skipped records
+        again (harmless if this fails: the next commit includes them)."""
         if not self._deferred:
             return
         try:
             await self._commit({})
         except Exception as exc:
-            log.info("deferred commit at stop failed (those records will be skipped again): %s", exc)
+            log.info("deferred commit failed (those records may be read again): %s", exc)
 
     def _logged(self, event_type: str) -> bool:
         """Is the processed-event log what makes a repeat of this type a no-op?"""
